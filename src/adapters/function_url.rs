@@ -1,0 +1,286 @@
+//! Function URL adapter: an HTTP request event in, an HTTP response event out.
+//! It only translates; parsing and prediction are the core's.
+//!
+//! Contract (see README): `POST /` with an observation object answers
+//! `{"status":"200","reason":"OK","prediction":1,...}`; bad input answers a 4xx
+//! with the same shape and `"prediction":""`. The HTTP status equals `status`.
+
+use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
+use base64::Engine as _;
+use http::{header, HeaderMap, HeaderValue};
+use serde::Serialize;
+
+use crate::core::model::{Model, Prediction};
+use crate::core::observation::{FieldError, FEATURES};
+use crate::core::observation_json::{parse_observation_json, BodyError};
+
+/// Largest accepted request body, decoded. An observation is ~200 bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What happened, for logs and metrics (never any input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Predicted { label: u8, out_of_range: bool },
+    Rejected(&'static str),
+    Metadata,
+    NotFound,
+    MethodNotAllowed,
+    TooLarge,
+}
+
+/// Handles one Function URL request. Never panics on any input and never
+/// answers 5xx for bad input.
+pub fn handle(model: &Model, request: &LambdaFunctionUrlRequest) -> (LambdaFunctionUrlResponse, Outcome) {
+    let method = request.request_context.http.method.as_deref().unwrap_or("");
+    let path = request.raw_path.as_deref().or(request.request_context.http.path.as_deref()).unwrap_or("/");
+    if path != "/" && !path.is_empty() {
+        return (
+            error(404, "Not Found: this service answers POST / (predict) and GET / (model metadata)"),
+            Outcome::NotFound,
+        );
+    }
+    match method {
+        "POST" => predict(model, request),
+        "GET" => (respond(200, &metadata(model), None), Outcome::Metadata),
+        _ => {
+            let body = ErrorBody::new("405", "Method Not Allowed: use POST / to predict or GET / for model metadata");
+            (respond(405, &body, Some("GET, POST")), Outcome::MethodNotAllowed)
+        }
+    }
+}
+
+fn predict(model: &Model, request: &LambdaFunctionUrlRequest) -> (LambdaFunctionUrlResponse, Outcome) {
+    let raw = request.body.as_deref().unwrap_or("");
+    let decoded;
+    let body: &[u8] = if request.is_base64_encoded {
+        // Check the size before decoding so a huge body costs nothing.
+        if raw.len() > MAX_BODY_BYTES.div_ceil(3) * 4 + 4 {
+            return too_large();
+        }
+        match base64::engine::general_purpose::STANDARD.decode(raw.trim()) {
+            Ok(bytes) => {
+                decoded = bytes;
+                &decoded
+            }
+            Err(_) => {
+                let body = ErrorBody::new("400", "'body' is marked base64-encoded but is not valid base64");
+                return (respond(400, &body, None), Outcome::Rejected("bad_base64"));
+            }
+        }
+    } else {
+        raw.as_bytes()
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return too_large();
+    }
+    let submission = match parse_observation_json(body) {
+        Ok(s) => s,
+        Err(e) => return (body_error(&e), Outcome::Rejected(e.code())),
+    };
+    match submission.observation {
+        Ok(observation) => {
+            let p = model.predict(&observation);
+            let warnings: Vec<String> = model
+                .out_of_range(&observation)
+                .map(|i| {
+                    let (lo, hi) = model.info().ranges[i];
+                    format!(
+                        "'{}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable",
+                        FEATURES[i].api_name
+                    )
+                })
+                .collect();
+            let out_of_range = !warnings.is_empty();
+            let body = PredictionBody::ok(model, p, warnings);
+            (respond(200, &body, None), Outcome::Predicted { label: p.label, out_of_range })
+        }
+        Err(rejection) => {
+            let reason = rejection.reason();
+            let mut body = ErrorBody::new("400", &reason);
+            body.errors = rejection.errors().iter().map(ErrorItem::from).collect();
+            body.model_version = Some(&model.info().version);
+            let code = rejection.errors()[0].problem.code();
+            (respond(400, &body, None), Outcome::Rejected(code))
+        }
+    }
+}
+
+fn too_large() -> (LambdaFunctionUrlResponse, Outcome) {
+    (payload_too_large(), Outcome::TooLarge)
+}
+
+/// The 413 answer, for callers that see the size before building an event (`serve`).
+pub fn payload_too_large() -> LambdaFunctionUrlResponse {
+    let reason = format!("Payload Too Large: 'body' must be at most {MAX_BODY_BYTES} bytes");
+    respond(413, &ErrorBody::new("413", &reason), None)
+}
+
+/// A plain 400 answer with a fixed reason.
+pub fn bad_request(reason: &str) -> LambdaFunctionUrlResponse {
+    error(400, reason)
+}
+
+fn body_error(e: &BodyError) -> LambdaFunctionUrlResponse {
+    let reason = e.to_string();
+    let mut body = ErrorBody::new("400", &reason);
+    if matches!(e, BodyError::InvalidId) {
+        body.errors = vec![ErrorItem { field: "id", code: e.code(), message: reason.clone() }];
+    }
+    respond(400, &body, None)
+}
+
+fn error(status: u16, reason: &str) -> LambdaFunctionUrlResponse {
+    respond(status, &ErrorBody::new(&status.to_string(), reason), None)
+}
+
+/// `prediction` is an integer, or `""` when there is none (the seed's contract).
+#[derive(Debug, Clone, Copy)]
+enum PredictionField {
+    Label(u8),
+    Empty,
+}
+
+impl Serialize for PredictionField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PredictionField::Label(l) => s.serialize_u8(*l),
+            PredictionField::Empty => s.serialize_str(""),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PredictionBody<'a> {
+    status: &'static str,
+    reason: &'static str,
+    prediction: PredictionField,
+    probability: f64,
+    label: &'static str,
+    model_version: &'a str,
+    warnings: Vec<String>,
+}
+
+impl<'a> PredictionBody<'a> {
+    fn ok(model: &'a Model, p: Prediction, warnings: Vec<String>) -> Self {
+        PredictionBody {
+            status: "200",
+            reason: "OK",
+            prediction: PredictionField::Label(p.label),
+            probability: p.probability,
+            label: p.label_name(),
+            model_version: &model.info().version,
+            warnings,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    status: &'a str,
+    reason: &'a str,
+    prediction: PredictionField,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ErrorItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_version: Option<&'a str>,
+}
+
+impl<'a> ErrorBody<'a> {
+    fn new(status: &'a str, reason: &'a str) -> Self {
+        ErrorBody { status, reason, prediction: PredictionField::Empty, errors: Vec::new(), model_version: None }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorItem {
+    field: &'static str,
+    code: &'static str,
+    message: String,
+}
+
+impl From<&FieldError> for ErrorItem {
+    fn from(e: &FieldError) -> Self {
+        ErrorItem { field: e.field(), code: e.problem.code(), message: e.to_string() }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetadataBody<'a> {
+    status: &'static str,
+    reason: &'static str,
+    model: ModelMetadata<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelMetadata<'a> {
+    name: &'a str,
+    version: &'a str,
+    sha256: &'a str,
+    sklearn_version: &'a str,
+    trees: usize,
+    max_depth: usize,
+    classes: [(u8, &'static str); 2],
+    features: Vec<FeatureMetadata>,
+    parameters: &'a serde_json::Value,
+    metrics: &'a serde_json::Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FeatureMetadata {
+    name: &'static str,
+    dataset_name: &'static str,
+    training_min: f64,
+    training_max: f64,
+}
+
+fn metadata(model: &Model) -> MetadataBody<'_> {
+    let info = model.info();
+    MetadataBody {
+        status: "200",
+        reason: "OK",
+        model: ModelMetadata {
+            name: &info.name,
+            version: &info.version,
+            sha256: &info.sha256,
+            sklearn_version: &info.sklearn_version,
+            trees: info.tree_count,
+            max_depth: info.max_depth,
+            classes: [(0, "benign"), (1, "malignant")],
+            features: FEATURES
+                .iter()
+                .zip(info.ranges)
+                .map(|(f, (lo, hi))| FeatureMetadata {
+                    name: f.api_name,
+                    dataset_name: f.dataset_name,
+                    training_min: lo,
+                    training_max: hi,
+                })
+                .collect(),
+            parameters: &info.parameters,
+            metrics: &info.metrics,
+        },
+    }
+}
+
+fn respond(status: u16, body: &impl Serialize, allow: Option<&'static str>) -> LambdaFunctionUrlResponse {
+    // Serializing these plain structs cannot fail; fall back to a fixed body anyway.
+    let text = serde_json::to_string(body)
+        .unwrap_or_else(|_| r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned());
+    let mut headers = HeaderMap::with_capacity(3);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Answers carry medical predictions: no shared caches.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(allow) = allow {
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    let mut response = LambdaFunctionUrlResponse::default();
+    response.status_code = i64::from(status);
+    response.headers = headers;
+    response.body = Some(text);
+    response
+}

@@ -1,0 +1,3 @@
+//! Thin translators between event shapes and the core.
+
+pub mod function_url;

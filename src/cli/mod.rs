@@ -1,0 +1,83 @@
+//! The command line: `serve`, `invoke`, and (with AWS_LAMBDA_RUNTIME_API set
+//! and no command) the Lambda runtime. Each command is one module.
+
+mod invoke;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::core::model::Model;
+use crate::handler::App;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scorer",
+    version,
+    about = "Scores breast-tumour measurements as malignant (1) or benign (0) with a gradient-boosted tree model.",
+    long_about = "Scores breast-tumour measurements as malignant (1) or benign (0) with a gradient-boosted tree model.\n\n\
+On AWS Lambda (AWS_LAMBDA_RUNTIME_API set, no command) it serves Function URL requests.\n\
+Locally, pick a command below. The shipped model is built in; MODEL_PATH=FILE loads another export.\n\
+Logs go to stderr (LOG_LEVEL=debug|info|warn|error); they never contain measurements or ids.",
+    after_help = "Example:\n  scorer serve &\n  curl -s localhost:9000 -d '{\"meanConcavePoints\":0.1,\"worstRadius\":25,\"worstTexture\":30,\"worstArea\":2000,\"worstConcavePoints\":0.25}'"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the Function URL contract over HTTP on 127.0.0.1 (POST / predicts, GET / describes the model).
+    Serve(serve::Args),
+    /// Run one Lambda event file (Function URL request, ...) through the handler and print the response.
+    Invoke(invoke::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let lambda = cli.command.is_none() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    crate::telemetry::init(lambda);
+    let Some(command) = cli.command else {
+        if lambda {
+            return run_lambda();
+        }
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return ExitCode::from(2);
+    };
+    let result = match command {
+        Command::Serve(args) => serve::run(args),
+        Command::Invoke(args) => invoke::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_lambda() -> ExitCode {
+    // One thread: Lambda gives one vCPU per 1,769 MB, and start-up stays short.
+    let result = load_app().and_then(|app| {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(crate::lambda::run(app))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "start-up failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the model (MODEL_PATH or the embedded one) and builds the app.
+fn load_app() -> anyhow::Result<App> {
+    let model = Model::from_env()?;
+    let info = model.info();
+    tracing::debug!(model_version = %info.version, trees = info.tree_count, "model loaded");
+    Ok(App::new(model))
+}

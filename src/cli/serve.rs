@@ -1,0 +1,138 @@
+//! `scorer serve`: the Function URL contract over plain HTTP on 127.0.0.1.
+//! Each request becomes a Function URL event for the same handler Lambda runs,
+//! so local answers are the deployed function's answers.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::adapters::function_url::{self, MAX_BODY_BYTES};
+use crate::handler::{App, Invocation};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Port on 127.0.0.1 (0 picks a free one; the address is printed on stdout).
+    #[arg(long, short, default_value_t = 9000, env = "PORT")]
+    port: u16,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let app = Arc::new(super::load_app()?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(app, args.port))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(app: Arc<App>, port: u16) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, model_version = %app.model().info().version, "serving the Function URL contract");
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => {
+                tracing::info!("shutting down");
+                return Ok(());
+            }
+        };
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(answer(&app, req, peer).await) }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn answer(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let invocation = Invocation::local();
+    let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => {
+            let event = to_event(&parts, collected.to_bytes(), peer, &invocation.request_id);
+            app.handle_function_url(&event, &invocation)
+        }
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => function_url::payload_too_large(),
+        Err(_) => function_url::bad_request("the request body could not be read"),
+    };
+    to_http(response)
+}
+
+/// The event a Function URL would send for this request (payload format 2.0).
+fn to_event(parts: &http::request::Parts, body: Bytes, peer: SocketAddr, request_id: &str) -> LambdaFunctionUrlRequest {
+    let mut event = LambdaFunctionUrlRequest::default();
+    event.version = Some("2.0".into());
+    event.raw_path = Some(parts.uri.path().to_owned());
+    event.raw_query_string = Some(parts.uri.query().unwrap_or("").to_owned());
+    event.headers = parts.headers.clone();
+    (event.body, event.is_base64_encoded) = match std::str::from_utf8(&body) {
+        Ok(text) => (Some(text.to_owned()), false),
+        Err(_) => (Some(base64::engine::general_purpose::STANDARD.encode(&body)), true),
+    };
+    let ctx = &mut event.request_context;
+    ctx.request_id = Some(request_id.to_owned());
+    ctx.time_epoch =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    ctx.http.method = Some(parts.method.as_str().to_owned());
+    ctx.http.path = Some(parts.uri.path().to_owned());
+    ctx.http.protocol = Some(format!("{:?}", parts.version));
+    ctx.http.source_ip = Some(peer.ip().to_string());
+    ctx.http.user_agent = parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    event
+}
+
+fn to_http(response: LambdaFunctionUrlResponse) -> Response<Full<Bytes>> {
+    let status =
+        http::StatusCode::from_u16(response.status_code as u16).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let body = response.body.unwrap_or_default();
+    let mut out = Response::new(Full::new(Bytes::from(body)));
+    *out.status_mut() = status;
+    *out.headers_mut() = response.headers;
+    out
+}

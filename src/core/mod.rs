@@ -1,0 +1,5 @@
+//! The core: parsing, validation and prediction. No AWS, no I/O.
+
+pub mod model;
+pub mod observation;
+pub mod observation_json;

@@ -1,0 +1,310 @@
+//! `Observation`: the five measurements, parsed once from untrusted input.
+//!
+//! Every entry point (Function URL JSON, CSV cells, queue messages) turns its
+//! raw values into [`FieldInput`]s and calls [`Observation::from_inputs`]; the
+//! rules about what is a valid measurement live here and nowhere else. Error
+//! messages name the field and the rule, never the value (medical data).
+
+use std::fmt;
+
+/// Number of features the model and the API contract use.
+pub const FEATURE_COUNT: usize = 5;
+
+/// One input feature: its JSON/API name and its name in the WDBC dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    pub api_name: &'static str,
+    pub dataset_name: &'static str,
+}
+
+/// The contract's features, in the model's order.
+pub const FEATURES: [Feature; FEATURE_COUNT] = [
+    Feature { api_name: "meanConcavePoints", dataset_name: "mean concave points" },
+    Feature { api_name: "worstRadius", dataset_name: "worst radius" },
+    Feature { api_name: "worstTexture", dataset_name: "worst texture" },
+    Feature { api_name: "worstArea", dataset_name: "worst area" },
+    Feature { api_name: "worstConcavePoints", dataset_name: "worst concave points" },
+];
+
+/// The seed service's message when values are missing; clients match on it.
+pub const MISSING_VALUES_REASON: &str =
+    "'body' must contain values for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints";
+
+/// Finds a feature by its API name (exact, as JSON keys are).
+pub fn feature_by_api_name(key: &str) -> Option<usize> {
+    FEATURES.iter().position(|f| f.api_name == key)
+}
+
+/// Finds a feature by a CSV header: API or dataset name, ignoring case and
+/// surrounding spaces.
+pub fn feature_by_header(header: &str) -> Option<usize> {
+    let h = header.trim();
+    FEATURES.iter().position(|f| f.api_name.eq_ignore_ascii_case(h) || f.dataset_name.eq_ignore_ascii_case(h))
+}
+
+/// A raw value for one feature, as an adapter found it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldInput<'a> {
+    /// The key or cell is absent (an empty CSV cell counts as absent).
+    Missing,
+    /// JSON `null`.
+    Null,
+    /// A JSON number.
+    Number(f64),
+    /// Text that should hold a number (a CSV cell).
+    Text(&'a str),
+    /// A JSON value of another type: "a string", "a boolean", "an array", "an object".
+    WrongType(&'static str),
+    /// The key appeared more than once in one JSON object.
+    Duplicate,
+}
+
+/// Why one field was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    Missing,
+    Null,
+    WrongType(&'static str),
+    NotANumber,
+    NotFinite,
+    Negative,
+    TooLarge,
+    Duplicate,
+}
+
+impl Problem {
+    /// A short machine-readable code for the `errors` array and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Problem::Missing => "missing",
+            Problem::Null => "null",
+            Problem::WrongType(_) => "not_a_number",
+            Problem::NotANumber => "not_a_number",
+            Problem::NotFinite => "not_finite",
+            Problem::Negative => "negative",
+            Problem::TooLarge => "too_large",
+            Problem::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// One rejected field. `Display` gives a sentence naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldError {
+    pub feature: usize,
+    pub problem: Problem,
+}
+
+impl FieldError {
+    pub fn field(&self) -> &'static str {
+        FEATURES[self.feature].api_name
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.field();
+        match self.problem {
+            Problem::Missing => write!(f, "'{name}' is missing"),
+            Problem::Null => write!(f, "'{name}' is null; it must be a number"),
+            Problem::WrongType(kind) => write!(f, "'{name}' must be a number, not {kind}"),
+            Problem::NotANumber => write!(f, "'{name}' is not a number"),
+            Problem::NotFinite => write!(f, "'{name}' must be a finite number (not NaN or infinity)"),
+            Problem::Negative => write!(f, "'{name}' must not be negative"),
+            Problem::TooLarge => write!(f, "'{name}' is too large (it must fit in a 32-bit float, at most 3.4e38)"),
+            Problem::Duplicate => write!(f, "'{name}' is given more than once"),
+        }
+    }
+}
+
+/// Every field error of one input (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    errors: Vec<FieldError>,
+}
+
+impl Rejection {
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// The contract's `reason`: the seed message when any value is absent,
+    /// otherwise each field's problem.
+    pub fn reason(&self) -> String {
+        if self.errors.iter().any(|e| matches!(e.problem, Problem::Missing | Problem::Null)) {
+            return MISSING_VALUES_REASON.to_owned();
+        }
+        let mut out = String::from("'body' has invalid values: ");
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                out.push_str("; ");
+            }
+            use fmt::Write;
+            let _ = write!(out, "{e}");
+        }
+        out
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// Five valid measurements: finite, non-negative, representable as float32.
+/// Holding one is the proof; nothing downstream re-checks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    values: [f64; FEATURE_COUNT],
+}
+
+impl Observation {
+    /// The one validation path. Collects every field's problem, so callers can
+    /// report them all at once.
+    pub fn from_inputs(inputs: &[FieldInput<'_>; FEATURE_COUNT]) -> Result<Self, Rejection> {
+        let mut values = [0.0; FEATURE_COUNT];
+        let mut errors = Vec::new();
+        for (feature, input) in inputs.iter().enumerate() {
+            match check(*input) {
+                Ok(v) => values[feature] = v,
+                Err(problem) => errors.push(FieldError { feature, problem }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Observation { values })
+        } else {
+            Err(Rejection { errors })
+        }
+    }
+
+    /// Convenience for callers that already hold numbers (tests, benches).
+    pub fn from_values(values: [f64; FEATURE_COUNT]) -> Result<Self, Rejection> {
+        Self::from_inputs(&values.map(FieldInput::Number))
+    }
+
+    pub fn values(&self) -> &[f64; FEATURE_COUNT] {
+        &self.values
+    }
+}
+
+fn check(input: FieldInput<'_>) -> Result<f64, Problem> {
+    let value = match input {
+        FieldInput::Missing => return Err(Problem::Missing),
+        FieldInput::Null => return Err(Problem::Null),
+        FieldInput::WrongType(kind) => return Err(Problem::WrongType(kind)),
+        FieldInput::Duplicate => return Err(Problem::Duplicate),
+        FieldInput::Number(v) => v,
+        FieldInput::Text(text) => parse_number_text(text)?,
+    };
+    if !value.is_finite() {
+        Err(Problem::NotFinite)
+    } else if value < 0.0 {
+        Err(Problem::Negative)
+    } else if value > f32::MAX as f64 {
+        // sklearn casts to float32 and rejects what overflows; so do we.
+        Err(Problem::TooLarge)
+    } else {
+        // -0.0 is a valid zero; store +0.0 so outputs never show "-0".
+        Ok(value + 0.0)
+    }
+}
+
+/// Text of a CSV cell: a decimal number, surrounding spaces allowed.
+fn parse_number_text(text: &str) -> Result<f64, Problem> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(Problem::Missing);
+    }
+    // Rust's parser accepts "inf", "NaN", "infinity": name them precisely.
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(Problem::NotFinite),
+        Err(_) => Err(Problem::NotANumber),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(i: usize, input: FieldInput<'static>) -> [FieldInput<'static>; 5] {
+        let mut inputs = [FieldInput::Number(1.0); 5];
+        inputs[i] = input;
+        inputs
+    }
+
+    fn problem(input: FieldInput<'static>) -> Problem {
+        let r = Observation::from_inputs(&with(3, input)).unwrap_err();
+        assert_eq!(r.errors().len(), 1);
+        assert_eq!(r.errors()[0].field(), "worstArea");
+        r.errors()[0].problem
+    }
+
+    #[test]
+    fn accepts_valid_numbers_and_text() {
+        let o = Observation::from_inputs(&[
+            FieldInput::Number(0.0),
+            FieldInput::Text(" 12.5 "),
+            FieldInput::Text("1e2"),
+            FieldInput::Number(f32::MAX as f64),
+            FieldInput::Number(-0.0),
+        ])
+        .unwrap();
+        assert_eq!(o.values(), &[0.0, 12.5, 100.0, f32::MAX as f64, 0.0]);
+        assert!(o.values()[4].is_sign_positive());
+    }
+
+    #[test]
+    fn names_each_problem() {
+        assert_eq!(problem(FieldInput::Missing), Problem::Missing);
+        assert_eq!(problem(FieldInput::Text("   ")), Problem::Missing);
+        assert_eq!(problem(FieldInput::Null), Problem::Null);
+        assert_eq!(problem(FieldInput::WrongType("a string")), Problem::WrongType("a string"));
+        assert_eq!(problem(FieldInput::Text("abc")), Problem::NotANumber);
+        assert_eq!(problem(FieldInput::Text("1,5")), Problem::NotANumber);
+        for t in ["NaN", "nan", "inf", "-inf", "Infinity", "1e999"] {
+            assert_eq!(problem(FieldInput::Text(t)), Problem::NotFinite, "{t}");
+        }
+        assert_eq!(problem(FieldInput::Number(f64::NAN)), Problem::NotFinite);
+        assert_eq!(problem(FieldInput::Number(f64::INFINITY)), Problem::NotFinite);
+        assert_eq!(problem(FieldInput::Number(-1e-300)), Problem::Negative);
+        assert_eq!(problem(FieldInput::Text("-3")), Problem::Negative);
+        assert_eq!(problem(FieldInput::Number(1e39)), Problem::TooLarge);
+        assert_eq!(problem(FieldInput::Duplicate), Problem::Duplicate);
+    }
+
+    #[test]
+    fn reports_every_field_and_keeps_the_seed_message_for_missing_values() {
+        let r = Observation::from_inputs(&[
+            FieldInput::Missing,
+            FieldInput::Number(-1.0),
+            FieldInput::Number(1.0),
+            FieldInput::Number(1.0),
+            FieldInput::Null,
+        ])
+        .unwrap_err();
+        assert_eq!(r.errors().len(), 3);
+        assert_eq!(r.reason(), MISSING_VALUES_REASON);
+
+        let r = Observation::from_inputs(&with(1, FieldInput::Number(-2.0))).unwrap_err();
+        assert_eq!(r.reason(), "'body' has invalid values: 'worstRadius' must not be negative");
+    }
+
+    #[test]
+    fn messages_never_echo_the_value() {
+        let r = Observation::from_inputs(&with(0, FieldInput::Text("123456.789xyz"))).unwrap_err();
+        assert!(!r.reason().contains("123456"));
+    }
+
+    #[test]
+    fn headers_match_api_and_dataset_names_loosely() {
+        assert_eq!(feature_by_header("  Mean Concave Points "), Some(0));
+        assert_eq!(feature_by_header("WORSTAREA"), Some(3));
+        assert_eq!(feature_by_header("worst_area"), None);
+        assert_eq!(feature_by_api_name("worstArea"), Some(3));
+        assert_eq!(feature_by_api_name("worstarea"), None);
+    }
+}

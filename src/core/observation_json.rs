@@ -1,0 +1,337 @@
+//! A JSON object body -> [`Observation`], without building a `serde_json::Value`
+//! and without allocating for keys. Used by the Function URL and the queue
+//! messages; values go through [`Observation::from_inputs`] like CSV cells.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::observation::{feature_by_api_name, FieldInput, Observation, Rejection, FEATURE_COUNT};
+
+/// Longest `id` we carry: ids are echoed, not stored forever.
+pub const MAX_ID_CHARS: usize = 256;
+
+/// A body that is a JSON object: its observation (or why not) and its `id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub id: Option<String>,
+    pub observation: Result<Observation, Rejection>,
+}
+
+/// Why a body is not an observation object at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("'body' is empty; it must be a JSON object with values for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints")]
+    Empty,
+    /// serde_json's own message can quote the input, so only the position is kept.
+    #[error("'body' is not valid JSON ({what} at line {line}, column {column})")]
+    NotJson { what: &'static str, line: usize, column: usize },
+    #[error("'body' must be a JSON object, not {0}")]
+    NotAnObject(&'static str),
+    #[error("'id' must be a string or an integer of at most 256 characters")]
+    InvalidId,
+}
+
+impl BodyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            BodyError::Empty => "empty_body",
+            BodyError::NotJson { .. } => "not_json",
+            BodyError::NotAnObject(_) => "not_an_object",
+            BodyError::InvalidId => "invalid_id",
+        }
+    }
+}
+
+/// Parses one JSON observation object.
+pub fn parse_observation_json(body: &[u8]) -> Result<Submission, BodyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Empty);
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = de.deserialize_any(BodyVisitor).and_then(|b| de.end().map(|()| b));
+    match parsed {
+        Ok(Body::Object { inputs, id }) => {
+            let id = id?;
+            Ok(Submission { id, observation: Observation::from_inputs(&inputs) })
+        }
+        Ok(Body::Other(kind)) => Err(BodyError::NotAnObject(kind)),
+        Err(e) => Err(json_error(&e)),
+    }
+}
+
+/// Parses an observation from an already-parsed JSON value (queue messages
+/// holding arrays of observations). Same rules as [`parse_observation_json`].
+pub fn parse_observation_value(value: &serde_json::Value) -> Result<Submission, BodyError> {
+    match value.deserialize_any(BodyVisitor) {
+        Ok(Body::Object { inputs, id }) => Ok(Submission { id: id?, observation: Observation::from_inputs(&inputs) }),
+        Ok(Body::Other(kind)) => Err(BodyError::NotAnObject(kind)),
+        Err(e) => Err(json_error(&e)),
+    }
+}
+
+/// A position-only description of a serde_json error (its text may echo input).
+pub fn json_error(e: &serde_json::Error) -> BodyError {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "unexpected end",
+        serde_json::error::Category::Syntax if e.to_string().starts_with("number out of range") => {
+            "number out of range"
+        }
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected value",
+        serde_json::error::Category::Io => "read error",
+    };
+    BodyError::NotJson { what, line: e.line(), column: e.column() }
+}
+
+enum Body {
+    Object { inputs: [FieldInput<'static>; FEATURE_COUNT], id: Result<Option<String>, BodyError> },
+    Other(&'static str),
+}
+
+struct BodyVisitor;
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
+        let mut inputs = [FieldInput::Missing; FEATURE_COUNT];
+        let mut id = Ok(None);
+        let mut id_seen = false;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match key {
+                Key::Feature(i) => {
+                    let v = map.next_value_seed(ValueSeed)?;
+                    inputs[i] = if inputs[i] == FieldInput::Missing { v } else { FieldInput::Duplicate };
+                }
+                Key::Id => {
+                    let v = map.next_value_seed(IdSeed)?;
+                    id = if id_seen { Err(BodyError::InvalidId) } else { v };
+                    id_seen = true;
+                }
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Body::Object { inputs, id })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Body::Other("an array"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Body, E> {
+        Ok(Body::Other("a string"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Body, E> {
+        Ok(Body::Other("a boolean"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Body, E> {
+        Ok(Body::Other("null"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Body, E> {
+        Ok(Body::Other("a number"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Body, E> {
+        Ok(Body::Other("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Body, E> {
+        Ok(Body::Other("a number"))
+    }
+}
+
+enum Key {
+    Feature(usize),
+    Id,
+    Other,
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(match key {
+            "id" => Key::Id,
+            _ => feature_by_api_name(key).map_or(Key::Other, Key::Feature),
+        })
+    }
+}
+
+struct ValueSeed;
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = FieldInput<'static>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed {
+    type Value = FieldInput<'static>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(FieldInput::Number(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(FieldInput::Number(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(FieldInput::Number(v as f64))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(FieldInput::WrongType("a string"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(FieldInput::WrongType("a boolean"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(FieldInput::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(FieldInput::WrongType("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(FieldInput::WrongType("an object"))
+    }
+}
+
+struct IdSeed;
+
+impl<'de> DeserializeSeed<'de> for IdSeed {
+    type Value = Result<Option<String>, BodyError>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdSeed {
+    type Value = Result<Option<String>, BodyError>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an id")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(if v.chars().count() <= MAX_ID_CHARS { Ok(Some(v.to_owned())) } else { Err(BodyError::InvalidId) })
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Ok(Some(v.to_string())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Ok(Some(v.to_string())))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Ok(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err(BodyError::InvalidId))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err(BodyError::InvalidId))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err(BodyError::InvalidId))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Err(BodyError::InvalidId))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::observation::{Problem, MISSING_VALUES_REASON};
+
+    const VALID: &str =
+        r#"{"meanConcavePoints":0.1,"worstRadius":20,"worstTexture":25.5,"worstArea":1200,"worstConcavePoints":0.2}"#;
+
+    #[test]
+    fn parses_a_valid_object_in_any_key_order_ignoring_unknown_keys() {
+        let s = parse_observation_json(VALID.as_bytes()).unwrap();
+        assert_eq!(s.observation.unwrap().values(), &[0.1, 20.0, 25.5, 1200.0, 0.2]);
+        let shuffled = r#"{"x":{"a":[1,2]},"worstConcavePoints":0.2,"worstArea":1200,"id":"s-1","worstTexture":25.5,"worstRadius":20,"meanConcavePoints":0.1}"#;
+        let s = parse_observation_json(shuffled.as_bytes()).unwrap();
+        assert_eq!(s.id.as_deref(), Some("s-1"));
+        assert_eq!(s.observation.unwrap().values(), &[0.1, 20.0, 25.5, 1200.0, 0.2]);
+    }
+
+    #[test]
+    fn escaped_keys_are_recognised() {
+        let body = VALID.replace("worstArea", r"worst\u0041rea");
+        assert!(parse_observation_json(body.as_bytes()).unwrap().observation.is_ok());
+    }
+
+    #[test]
+    fn field_problems_become_a_rejection() {
+        let cases = [
+            (r#""0.1""#, Problem::WrongType("a string")),
+            (r#""NaN""#, Problem::WrongType("a string")),
+            ("true", Problem::WrongType("a boolean")),
+            ("[1]", Problem::WrongType("an array")),
+            ("{}", Problem::WrongType("an object")),
+            ("null", Problem::Null),
+            ("-1", Problem::Negative),
+            ("-0.5", Problem::Negative),
+            ("1e39", Problem::TooLarge),
+        ];
+        for (value, problem) in cases {
+            let body = VALID.replace("1200", value);
+            let r = parse_observation_json(body.as_bytes()).unwrap().observation.unwrap_err();
+            assert_eq!(r.errors()[0].problem, problem, "{value}");
+            assert_eq!(r.errors()[0].field(), "worstArea");
+        }
+        let missing = parse_observation_json(br#"{"worstArea":1}"#).unwrap().observation.unwrap_err();
+        assert_eq!(missing.errors().len(), 4);
+        assert_eq!(missing.reason(), MISSING_VALUES_REASON);
+        let dup = VALID.replace("}", r#","worstArea":3}"#);
+        let r = parse_observation_json(dup.as_bytes()).unwrap().observation.unwrap_err();
+        assert_eq!(r.errors()[0].problem, Problem::Duplicate);
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects_are_named() {
+        assert_eq!(parse_observation_json(b""), Err(BodyError::Empty));
+        assert_eq!(parse_observation_json(b" \n"), Err(BodyError::Empty));
+        assert_eq!(parse_observation_json(b"[1,2]"), Err(BodyError::NotAnObject("an array")));
+        assert_eq!(parse_observation_json(b"\"x\""), Err(BodyError::NotAnObject("a string")));
+        assert_eq!(parse_observation_json(b"null"), Err(BodyError::NotAnObject("null")));
+        assert_eq!(parse_observation_json(b"12"), Err(BodyError::NotAnObject("a number")));
+        for bad in
+            [&b"{"[..], b"{\"a\":}", b"{} x", b"NaN", b"{\"worstArea\": NaN}", b"\xff\xfe", b"{\"worstArea\":1e400}"]
+        {
+            assert!(matches!(parse_observation_json(bad), Err(BodyError::NotJson { .. })), "{bad:?}");
+        }
+        let e = parse_observation_json(br#"{"worstArea":"secret-value"#).unwrap_err().to_string();
+        assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn ids_are_strings_or_integers() {
+        let with_id = |id: &str| VALID.replace("{", &format!("{{\"id\":{id},"));
+        assert_eq!(parse_observation_json(with_id("42").as_bytes()).unwrap().id.as_deref(), Some("42"));
+        assert_eq!(parse_observation_json(with_id("null").as_bytes()).unwrap().id, None);
+        for bad in ["1.5", "true", "[]", "{}", &format!("\"{}\"", "x".repeat(300))] {
+            assert_eq!(parse_observation_json(with_id(bad).as_bytes()), Err(BodyError::InvalidId), "{bad}");
+        }
+    }
+}

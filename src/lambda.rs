@@ -1,0 +1,36 @@
+//! Running as an AWS Lambda function: the runtime loop hands each event, as
+//! raw JSON, to [`App::handle_event`].
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::value::RawValue;
+
+use crate::handler::{App, Invocation};
+
+/// Variables the Lambda runtime client requires; checked up front so a
+/// misconfigured environment gets a message instead of a panic.
+const REQUIRED_ENV: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+pub async fn run(app: App) -> anyhow::Result<()> {
+    let missing: Vec<&str> = REQUIRED_ENV.iter().copied().filter(|v| std::env::var_os(v).is_none()).collect();
+    if !missing.is_empty() {
+        anyhow::bail!("cannot run as a Lambda function: missing environment variables {}", missing.join(", "));
+    }
+    let app = Arc::new(app);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        let app = Arc::clone(&app);
+        async move {
+            let invocation =
+                Invocation { request_id: event.context.request_id.clone(), deadline: Some(event.context.deadline()) };
+            app.handle_event(&event.payload, &invocation).await
+        }
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!("Lambda runtime stopped: {e}"))
+}

@@ -1,0 +1,210 @@
+//! The Function URL contract, through the same `App::handle_event` the Lambda
+//! runtime calls: every bad-input case in SPEC.md gets a 4xx, never a 5xx.
+
+use scorer::core::model::Model;
+use scorer::handler::{App, Invocation};
+use serde_json::{json, Value};
+
+use crate::helpers::{base64_event, function_url_event, read_json, VALID_BODY};
+
+fn app() -> App {
+    App::new(Model::embedded().unwrap())
+}
+
+/// Runs an event and returns (HTTP status, parsed body), checking the
+/// contract's invariants on every answer.
+fn call(event: &Value) -> (i64, Value) {
+    let raw = serde_json::value::to_raw_value(event).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let reply = rt.block_on(app().handle_event(&raw, &Invocation::local())).expect("a Function URL answer");
+    let reply = serde_json::to_value(reply).unwrap();
+    let status = reply["statusCode"].as_i64().unwrap();
+    assert_eq!(reply["headers"]["content-type"], "application/json");
+    let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["status"], json!(status.to_string()), "status field equals the HTTP status");
+    assert!(body["reason"].is_string());
+    (status, body)
+}
+
+fn post(body: &str) -> (i64, Value) {
+    call(&function_url_event("POST", "/", Some(body)))
+}
+
+fn assert_rejected(body: &str, field: &str, code: &str) {
+    let (status, answer) = post(body);
+    assert_eq!(status, 400, "{body}: {answer}");
+    assert_eq!(answer["prediction"], "");
+    let errors = answer["errors"].as_array().expect("per-field errors");
+    assert!(
+        errors.iter().any(|e| e["field"] == field && e["code"] == code),
+        "{body}: expected {field}/{code} in {errors:?}"
+    );
+}
+
+#[test]
+fn a_valid_observation_gets_the_seed_fields_and_more() {
+    let (status, body) = post(VALID_BODY);
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "200");
+    assert_eq!(body["reason"], "OK");
+    assert_eq!(body["prediction"], 1);
+    assert_eq!(body["label"], "malignant");
+    let p = body["probability"].as_f64().unwrap();
+    assert!(p > 0.5 && p <= 1.0);
+    assert!(body["modelVersion"].as_str().unwrap().starts_with("breast-cancer-gbc-"));
+    assert_eq!(body["warnings"], json!([]));
+}
+
+#[test]
+fn the_sample_events_answer_as_documented() {
+    let (status, body) = call(&read_json("events/function-url-predict.json"));
+    assert_eq!((status, body["prediction"].clone()), (200, json!(1)));
+    let (status, body) = call(&read_json("events/function-url-predict-benign.json"));
+    assert_eq!((status, body["prediction"].clone(), body["label"].clone()), (200, json!(0), json!("benign")));
+    let (status, body) = call(&read_json("events/function-url-base64.json"));
+    assert_eq!((status, body["prediction"].clone()), (200, json!(1)));
+    let (status, body) = call(&read_json("events/function-url-missing-field.json"));
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["reason"],
+        "'body' must contain values for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints"
+    );
+    assert_eq!(body["prediction"], "");
+    let (status, body) = call(&read_json("events/function-url-invalid-values.json"));
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"].as_array().unwrap().len(), 5);
+    let (status, body) = call(&read_json("events/function-url-get.json"));
+    assert_eq!(status, 200);
+    assert_eq!(body["model"]["features"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn keys_may_come_in_any_order() {
+    let v: serde_json::Map<String, Value> = serde_json::from_str(VALID_BODY).unwrap();
+    let reversed: serde_json::Map<String, Value> = v.into_iter().rev().collect();
+    let (_, a) = post(VALID_BODY);
+    let (_, b) = post(&Value::Object(reversed).to_string());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn each_bad_value_is_a_400_naming_the_field() {
+    let with = |value: &str| VALID_BODY.replace("2019.0", value);
+    assert_rejected(&VALID_BODY.replace("\"worstArea\":2019.0,", ""), "worstArea", "missing");
+    assert_rejected(&with("null"), "worstArea", "null");
+    assert_rejected(&with("\"2019\""), "worstArea", "not_a_number");
+    assert_rejected(&with("true"), "worstArea", "not_a_number");
+    assert_rejected(&with("\"NaN\""), "worstArea", "not_a_number");
+    assert_rejected(&with("\"Infinity\""), "worstArea", "not_a_number");
+    assert_rejected(&with("-1"), "worstArea", "negative");
+    assert_rejected(&with("1e39"), "worstArea", "too_large");
+    assert_rejected(&with("[]"), "worstArea", "not_a_number");
+}
+
+#[test]
+fn missing_values_keep_the_seed_reason() {
+    let (status, body) = post(r#"{"meanConcavePoints":0.1}"#);
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["reason"],
+        "'body' must contain values for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints"
+    );
+}
+
+#[test]
+fn bodies_that_are_not_observations_are_400s() {
+    for (body, words) in [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("not json", "not valid JSON"),
+        ("{\"worstArea\": Infinity}", "not valid JSON"),
+        ("{\"worstArea\": 1e999}", "not valid JSON"),
+        ("[1,2,3]", "must be a JSON object, not an array"),
+        ("\"text\"", "must be a JSON object, not a string"),
+        ("42", "must be a JSON object"),
+        ("null", "must be a JSON object"),
+    ] {
+        let (status, answer) = post(body);
+        assert_eq!(status, 400, "{body:?}");
+        assert!(answer["reason"].as_str().unwrap().contains(words), "{body:?}: {answer}");
+        assert_eq!(answer["prediction"], "");
+    }
+    let mut no_body = function_url_event("POST", "/", None);
+    no_body.as_object_mut().unwrap().remove("body");
+    assert_eq!(call(&no_body).0, 400);
+}
+
+#[test]
+fn base64_bodies_are_decoded_and_bad_base64_is_a_400() {
+    let (status, body) = call(&base64_event(VALID_BODY.as_bytes()));
+    assert_eq!((status, body["prediction"].clone()), (200, json!(1)));
+    let mut bad = base64_event(b"");
+    bad["body"] = json!("***not base64***");
+    assert_eq!(call(&bad).0, 400);
+    let (status, _) = call(&base64_event(&[0xff, 0xfe, 0x00]));
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn a_body_over_the_limit_is_a_413() {
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(20_000));
+    let (status, body) = post(&big);
+    assert_eq!(status, 413);
+    assert_eq!(body["prediction"], "");
+    assert_eq!(call(&base64_event(big.as_bytes())).0, 413);
+}
+
+#[test]
+fn wrong_methods_are_405_and_unknown_paths_404() {
+    for method in ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
+        assert_eq!(call(&function_url_event(method, "/", Some(VALID_BODY))).0, 405, "{method}");
+    }
+    for path in ["/predict", "/admin", "/../", "//"] {
+        assert_eq!(call(&function_url_event("POST", path, Some(VALID_BODY))).0, 404, "{path}");
+    }
+}
+
+#[test]
+fn get_describes_the_model() {
+    let (status, body) = call(&function_url_event("GET", "/", None));
+    assert_eq!(status, 200);
+    let model = &body["model"];
+    let names: Vec<&str> = model["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["meanConcavePoints", "worstRadius", "worstTexture", "worstArea", "worstConcavePoints"]);
+    assert_eq!(model["sha256"].as_str().unwrap().len(), 64);
+    assert!(model["metrics"]["f1"].as_f64().unwrap() > 0.9);
+}
+
+#[test]
+fn values_outside_the_training_range_are_scored_with_a_warning() {
+    let (status, body) = post(&VALID_BODY.replace("2019.0", "9000"));
+    assert_eq!(status, 200);
+    let warnings = body["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].as_str().unwrap().contains("worstArea"));
+    assert!(!warnings[0].as_str().unwrap().contains("9000"), "warnings never echo the value");
+}
+
+#[test]
+fn error_answers_never_echo_the_input() {
+    let marker = "98765.4321";
+    for body in [
+        VALID_BODY.replace("2019.0", &format!("\"{marker}\"")),
+        VALID_BODY.replace("2019.0", &format!("-{marker}")),
+        format!("{{\"worstArea\": {marker}, broken"),
+        format!("[{marker}]"),
+    ] {
+        let (_, answer) = post(&body);
+        assert!(!answer.to_string().contains(marker), "{answer}");
+    }
+}
+
+#[test]
+fn events_that_are_not_function_url_requests_fail_the_invocation() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    for event in [json!({"hello": "world"}), json!([1, 2]), json!("x")] {
+        let raw = serde_json::value::to_raw_value(&event).unwrap();
+        let err = rt.block_on(app().handle_event(&raw, &Invocation::local())).unwrap_err();
+        assert!(err.to_string().contains("unrecognised event"), "{err}");
+    }
+}

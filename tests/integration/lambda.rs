@@ -1,0 +1,72 @@
+//! The real binary as a Lambda function, against a Runtime API on 127.0.0.1.
+
+use std::process::Stdio;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{function_url_event, read_json, scorer, Running, VALID_BODY};
+use crate::runtime_api::RuntimeApi;
+
+async fn start_function(api: &RuntimeApi) -> Running {
+    let child = scorer()
+        .envs(api.lambda_env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the function");
+    Running { child }
+}
+
+fn body(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().expect("a Function URL response body")).unwrap()
+}
+
+#[tokio::test]
+async fn the_binary_serves_function_url_events_through_the_runtime_api() {
+    let api = RuntimeApi::start().await;
+    let _function = start_function(&api).await;
+
+    let ok = api.invoke(&read_json("events/function-url-predict.json")).await.response();
+    assert_eq!(ok["statusCode"], 200);
+    assert_eq!(ok["headers"]["content-type"], "application/json");
+    let b = body(&ok);
+    assert_eq!(
+        (b["status"].clone(), b["reason"].clone(), b["prediction"].clone()),
+        (json!("200"), json!("OK"), json!(1))
+    );
+
+    let missing = api.invoke(&read_json("events/function-url-missing-field.json")).await.response();
+    assert_eq!(missing["statusCode"], 400);
+    assert_eq!(body(&missing)["prediction"], "");
+
+    // Bad input never becomes an invocation error, and the function keeps serving.
+    for b in ["", "{", "[]", "null"] {
+        let r = api.invoke(&function_url_event("POST", "/", Some(b))).await.response();
+        assert_eq!(r["statusCode"], 400, "{b:?}");
+    }
+    let r = api.invoke(&function_url_event("POST", "/", Some(VALID_BODY))).await.response();
+    assert_eq!(r["statusCode"], 200);
+}
+
+#[tokio::test]
+async fn an_unrecognised_event_is_an_invocation_error_not_a_crash() {
+    let api = RuntimeApi::start().await;
+    let _function = start_function(&api).await;
+    let err = api.invoke(&json!({"something": "else"})).await.error();
+    assert_eq!(err["errorType"], "UnrecognisedEvent");
+    // Still alive afterwards.
+    let r = api.invoke(&function_url_event("GET", "/", None)).await.response();
+    assert_eq!(r["statusCode"], 200);
+}
+
+#[tokio::test]
+async fn a_broken_model_file_stops_start_up_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.json");
+    std::fs::write(&path, r#"{"format":"scorer-gbdt","format_version":99}"#).unwrap();
+    let api = RuntimeApi::start().await;
+    let out = scorer().envs(api.lambda_env()).env("MODEL_PATH", &path).output().expect("run the function");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("model file"), "{stderr}");
+}

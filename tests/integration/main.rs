@@ -1,0 +1,10 @@
+//! All integration tests, in one binary (one link instead of many).
+//! Test names are sentences; each test starts what it needs.
+
+mod cli;
+mod function_url;
+mod helpers;
+mod lambda;
+mod parity;
+mod runtime_api;
+mod serve;

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The test command (README): brings up what the tests need, then runs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --locked "$@"
