@@ -1,1 +1,48 @@
-fn main() {}
+//! Criterion benchmarks: the model alone, the JSON body parse, and the whole
+//! Function URL handler from event JSON to response JSON.
+//! Run: `cargo bench --bench scoring` (reports in target/criterion).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use scorer::core::model::Model;
+use scorer::core::observation::Observation;
+use scorer::core::observation_json::parse_observation_json;
+use scorer::handler::{App, Event, Invocation};
+
+const BODY: &str = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
+
+fn model(c: &mut Criterion) {
+    let model = Model::embedded().unwrap();
+    let obs = Observation::from_values([0.1471, 25.38, 17.33, 2019.0, 0.2654]).unwrap();
+    let mut g = c.benchmark_group("model");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("predict", |b| b.iter(|| model.predict(black_box(&obs))));
+    g.bench_function("predict_exact_tree_walk", |b| b.iter(|| model.predict_exact(black_box(&obs))));
+    g.bench_function("load_embedded", |b| b.iter(Model::embedded));
+    g.finish();
+}
+
+fn function_url(c: &mut Criterion) {
+    let app = App::new(Model::embedded().unwrap());
+    let event =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/function-url-predict.json")).unwrap();
+    let invocation = Invocation::local();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut g = c.benchmark_group("function_url");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_body", |b| b.iter(|| parse_observation_json(black_box(BODY.as_bytes()))));
+    // What the Lambda runtime does per invocation, minus the HTTP hop:
+    // event bytes -> handler -> response bytes.
+    g.bench_function("handler_event_to_response", |b| {
+        b.iter(|| {
+            let event: Event = serde_json::from_str(black_box(&event)).unwrap();
+            let reply = rt.block_on(app.handle(event, &invocation)).unwrap();
+            serde_json::to_vec(&reply).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, model, function_url);
+criterion_main!(benches);

@@ -1,15 +1,14 @@
-//! One entry for every event the function can receive: classify the event by
-//! its shape, hand it to its adapter, return the adapter's answer. Used by the
-//! Lambda runtime, `invoke` and `serve` alike, so all three behave the same.
+//! One entry for every event the function can receive. The event is read in a
+//! single pass into an [`Event`] envelope that keeps only what routing and the
+//! adapters need (headers and the rest are skipped without allocating), then
+//! handed to its adapter. Used by the Lambda runtime, `invoke` and `serve`
+//! alike, so all three behave the same.
 
 use std::time::{Instant, SystemTime};
 
-use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
-use crate::adapters::function_url::{self, Outcome};
+use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
 use crate::core::model::Model;
 
 /// Per-invocation facts from the runtime (or made up locally).
@@ -35,11 +34,36 @@ pub fn new_local_request_id() -> String {
     format!("local-{t:x}-{n}")
 }
 
+/// The parts of any incoming event that tell what it is. Unknown keys are
+/// skipped; every field is optional so one pass serves every event kind.
+#[derive(Debug, Default, Deserialize)]
+pub struct Event {
+    /// Function URL (payload 2.0): `requestContext.http` is its signature.
+    #[serde(rename = "requestContext")]
+    request_context: Option<RequestContext>,
+    #[serde(rename = "rawPath")]
+    raw_path: Option<String>,
+    body: Option<String>,
+    #[serde(rename = "isBase64Encoded")]
+    is_base64_encoded: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RequestContext {
+    http: Option<HttpDescription>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HttpDescription {
+    method: Option<String>,
+    path: Option<String>,
+}
+
 /// What the function answers, shaped for the caller that sent the event.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Reply {
-    FunctionUrl(LambdaFunctionUrlResponse),
+    FunctionUrl(HttpResponse),
 }
 
 /// An invocation that failed as a whole (Lambda records it as an error and,
@@ -64,18 +88,6 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Just enough of an event to tell which kind it is.
-#[derive(Deserialize)]
-struct Probe {
-    #[serde(rename = "requestContext")]
-    request_context: Option<ProbeRequestContext>,
-}
-
-#[derive(Deserialize)]
-struct ProbeRequestContext {
-    http: Option<IgnoredAny>,
-}
-
 /// The function's state, built once per process.
 pub struct App {
     model: Model,
@@ -90,30 +102,35 @@ impl App {
         &self.model
     }
 
-    /// Handles any event, given as raw JSON.
-    pub async fn handle_event(&self, event: &RawValue, invocation: &Invocation) -> Result<Reply, InvocationError> {
-        let probe: Probe = serde_json::from_str(event.get())
-            .map_err(|_| InvocationError::Unrecognised("the event is not a JSON object".into()))?;
-        if probe.request_context.is_some_and(|c| c.http.is_some()) {
-            let request: LambdaFunctionUrlRequest = serde_json::from_str(event.get()).map_err(|e| {
-                // Position only: serde's message may quote the request.
-                InvocationError::Unrecognised(format!(
-                    "a Function URL event that does not match its schema (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ))
-            })?;
+    /// Parses event JSON (from a file or a local server) and handles it.
+    /// Parse errors carry only a position: serde's messages can quote input.
+    pub async fn handle_json(&self, json: &str, invocation: &Invocation) -> Result<Reply, InvocationError> {
+        let event: Event = serde_json::from_str(json).map_err(|e| {
+            InvocationError::Unrecognised(format!(
+                "the event is not a JSON object of a known shape (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        self.handle(event, invocation).await
+    }
+
+    /// Routes one event to its adapter.
+    pub async fn handle(&self, event: Event, invocation: &Invocation) -> Result<Reply, InvocationError> {
+        if let Some(http) = event.request_context.and_then(|c| c.http) {
+            let request = HttpRequest {
+                method: http.method.as_deref().unwrap_or(""),
+                path: event.raw_path.as_deref().or(http.path.as_deref()).unwrap_or("/"),
+                body: event.body.as_deref(),
+                is_base64_encoded: event.is_base64_encoded.unwrap_or(false),
+            };
             return Ok(Reply::FunctionUrl(self.handle_function_url(&request, invocation)));
         }
         Err(InvocationError::Unrecognised("expected a Function URL request (requestContext.http)".into()))
     }
 
     /// Handles one Function URL request and logs its outcome (never its content).
-    pub fn handle_function_url(
-        &self,
-        request: &LambdaFunctionUrlRequest,
-        invocation: &Invocation,
-    ) -> LambdaFunctionUrlResponse {
+    pub fn handle_function_url(&self, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
         let started = Instant::now();
         let (response, outcome) = function_url::handle(&self.model, request);
         let micros = started.elapsed().as_micros() as u64;

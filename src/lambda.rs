@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::handler::{App, Event, Invocation};
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::value::RawValue;
-
-use crate::handler::{App, Invocation};
 
 /// Variables the Lambda runtime client requires; checked up front so a
 /// misconfigured environment gets a message instead of a panic.
@@ -23,12 +21,12 @@ pub async fn run(app: App) -> anyhow::Result<()> {
         anyhow::bail!("cannot run as a Lambda function: missing environment variables {}", missing.join(", "));
     }
     let app = Arc::new(app);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let app = Arc::clone(&app);
         async move {
             let invocation =
                 Invocation { request_id: event.context.request_id.clone(), deadline: Some(event.context.deadline()) };
-            app.handle_event(&event.payload, &invocation).await
+            app.handle(event.payload, &invocation).await
         }
     }))
     .await

@@ -5,9 +5,8 @@
 //! `{"status":"200","reason":"OK","prediction":1,...}`; bad input answers a 4xx
 //! with the same shape and `"prediction":""`. The HTTP status equals `status`.
 
-use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use base64::Engine as _;
-use http::{header, HeaderMap, HeaderValue};
+use serde::ser::SerializeMap;
 use serde::Serialize;
 
 use crate::core::model::{Model, Prediction};
@@ -16,6 +15,60 @@ use crate::core::observation_json::{parse_observation_json, BodyError};
 
 /// Largest accepted request body, decoded. An observation is ~200 bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The parts of a Function URL request (payload 2.0) the contract uses.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    /// `requestContext.http.method` (the top-level `httpMethod` of some emulators is wrong).
+    pub method: &'a str,
+    /// `rawPath`.
+    pub path: &'a str,
+    pub body: Option<&'a str>,
+    pub is_base64_encoded: bool,
+}
+
+/// A Function URL response: serializes to `{"statusCode", "headers", "body",
+/// "isBase64Encoded", "cookies"}`, the shape of aws_lambda_events' `HttpResponse`
+/// (tests check it deserializes as one), without building a `HeaderMap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status_code: u16,
+    /// JSON text.
+    pub body: String,
+    /// For 405: the `Allow` header.
+    pub allow: Option<&'static str>,
+}
+
+impl HttpResponse {
+    /// Headers sent with every answer. Predictions are medical data: no caching.
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        [("content-type", "application/json"), ("cache-control", "no-store")]
+            .into_iter()
+            .chain(self.allow.map(|a| ("allow", a)))
+    }
+}
+
+impl Serialize for HttpResponse {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Headers<'a>(&'a HttpResponse);
+        impl Serialize for Headers<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in self.0.headers() {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+        let mut map = s.serialize_map(Some(5))?;
+        map.serialize_entry("statusCode", &self.status_code)?;
+        map.serialize_entry("headers", &Headers(self))?;
+        map.serialize_entry("body", &self.body)?;
+        map.serialize_entry("isBase64Encoded", &false)?;
+        map.serialize_entry("cookies", &[] as &[&str])?;
+        map.end()
+    }
+}
 
 /// What happened, for logs and metrics (never any input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +83,8 @@ pub enum Outcome {
 
 /// Handles one Function URL request. Never panics on any input and never
 /// answers 5xx for bad input.
-pub fn handle(model: &Model, request: &LambdaFunctionUrlRequest) -> (LambdaFunctionUrlResponse, Outcome) {
-    let method = request.request_context.http.method.as_deref().unwrap_or("");
-    let path = request.raw_path.as_deref().or(request.request_context.http.path.as_deref()).unwrap_or("/");
+pub fn handle(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) {
+    let (method, path) = (request.method, request.path);
     if path != "/" && !path.is_empty() {
         return (
             error(404, "Not Found: this service answers POST / (predict) and GET / (model metadata)"),
@@ -49,8 +101,8 @@ pub fn handle(model: &Model, request: &LambdaFunctionUrlRequest) -> (LambdaFunct
     }
 }
 
-fn predict(model: &Model, request: &LambdaFunctionUrlRequest) -> (LambdaFunctionUrlResponse, Outcome) {
-    let raw = request.body.as_deref().unwrap_or("");
+fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) {
+    let raw = request.body.unwrap_or("");
     let decoded;
     let body: &[u8] = if request.is_base64_encoded {
         // Check the size before decoding so a huge body costs nothing.
@@ -105,22 +157,22 @@ fn predict(model: &Model, request: &LambdaFunctionUrlRequest) -> (LambdaFunction
     }
 }
 
-fn too_large() -> (LambdaFunctionUrlResponse, Outcome) {
+fn too_large() -> (HttpResponse, Outcome) {
     (payload_too_large(), Outcome::TooLarge)
 }
 
 /// The 413 answer, for callers that see the size before building an event (`serve`).
-pub fn payload_too_large() -> LambdaFunctionUrlResponse {
+pub fn payload_too_large() -> HttpResponse {
     let reason = format!("Payload Too Large: 'body' must be at most {MAX_BODY_BYTES} bytes");
     respond(413, &ErrorBody::new("413", &reason), None)
 }
 
 /// A plain 400 answer with a fixed reason.
-pub fn bad_request(reason: &str) -> LambdaFunctionUrlResponse {
+pub fn bad_request(reason: &str) -> HttpResponse {
     error(400, reason)
 }
 
-fn body_error(e: &BodyError) -> LambdaFunctionUrlResponse {
+fn body_error(e: &BodyError) -> HttpResponse {
     let reason = e.to_string();
     let mut body = ErrorBody::new("400", &reason);
     if matches!(e, BodyError::InvalidId) {
@@ -129,7 +181,7 @@ fn body_error(e: &BodyError) -> LambdaFunctionUrlResponse {
     respond(400, &body, None)
 }
 
-fn error(status: u16, reason: &str) -> LambdaFunctionUrlResponse {
+fn error(status: u16, reason: &str) -> HttpResponse {
     respond(status, &ErrorBody::new(&status.to_string(), reason), None)
 }
 
@@ -267,20 +319,9 @@ fn metadata(model: &Model) -> MetadataBody<'_> {
     }
 }
 
-fn respond(status: u16, body: &impl Serialize, allow: Option<&'static str>) -> LambdaFunctionUrlResponse {
+fn respond(status: u16, body: &impl Serialize, allow: Option<&'static str>) -> HttpResponse {
     // Serializing these plain structs cannot fail; fall back to a fixed body anyway.
-    let text = serde_json::to_string(body)
+    let body = serde_json::to_string(body)
         .unwrap_or_else(|_| r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned());
-    let mut headers = HeaderMap::with_capacity(3);
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    // Answers carry medical predictions: no shared caches.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(allow) = allow {
-        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-    }
-    let mut response = LambdaFunctionUrlResponse::default();
-    response.status_code = i64::from(status);
-    response.headers = headers;
-    response.body = Some(text);
-    response
+    HttpResponse { status_code: status, body, allow }
 }

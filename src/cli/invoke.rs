@@ -4,10 +4,8 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde_json::value::RawValue;
-
 use crate::handler::Invocation;
+use anyhow::Context;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -23,12 +21,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         std::fs::read_to_string(&args.event).with_context(|| format!("cannot read {}", args.event.display()))?
     };
-    let event: Box<RawValue> = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{} is not JSON (line {}, column {})", args.event.display(), e.line(), e.column())
-    })?;
     let app = super::load_app()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let reply = runtime.block_on(app.handle_event(&event, &Invocation::local()));
+    let reply = runtime.block_on(app.handle_json(&text, &Invocation::local()));
     match reply {
         Ok(reply) => {
             println!("{}", serde_json::to_string_pretty(&reply)?);

@@ -2,6 +2,7 @@
 //! and no command) the Lambda runtime. Each command is one module.
 
 mod invoke;
+mod score;
 mod serve;
 
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     Serve(serve::Args),
     /// Run one Lambda event file (Function URL request, ...) through the handler and print the response.
     Invoke(invoke::Args),
+    /// Score a CSV file (or stdin) row by row; rejected rows stay in the output with status 400.
+    Score(score::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
     let result = match command {
         Command::Serve(args) => serve::run(args),
         Command::Invoke(args) => invoke::run(args),
+        Command::Score(args) => score::run(args),
     };
     match result {
         Ok(code) => code,

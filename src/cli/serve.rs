@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,8 +19,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::adapters::function_url::{self, MAX_BODY_BYTES};
-use crate::handler::{App, Invocation};
+use crate::adapters::function_url::{self, HttpResponse, MAX_BODY_BYTES};
+use crate::handler::{App, Invocation, Reply};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -93,13 +93,18 @@ async fn shutdown_signal() {
 async fn answer(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let invocation = Invocation::local();
-    let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => {
-            let event = to_event(&parts, collected.to_bytes(), peer, &invocation.request_id);
-            app.handle_function_url(&event, &invocation)
+    let response = match read_body(body).await {
+        Body::Complete(bytes) => {
+            // The very JSON a Function URL would send, through the Lambda entry point.
+            let event = to_event(&parts, bytes, peer, &invocation.request_id);
+            let json = serde_json::to_string(&event).unwrap_or_default();
+            match app.handle_json(&json, &invocation).await {
+                Ok(Reply::FunctionUrl(response)) => response,
+                Err(e) => function_url::bad_request(&e.to_string()),
+            }
         }
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => function_url::payload_too_large(),
-        Err(_) => function_url::bad_request("the request body could not be read"),
+        Body::TooLarge => function_url::payload_too_large(),
+        Body::Broken => function_url::bad_request("the request body could not be read"),
     };
     to_http(response)
 }
@@ -127,12 +132,43 @@ fn to_event(parts: &http::request::Parts, body: Bytes, peer: SocketAddr, request
     event
 }
 
-fn to_http(response: LambdaFunctionUrlResponse) -> Response<Full<Bytes>> {
-    let status =
-        http::StatusCode::from_u16(response.status_code as u16).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    let body = response.body.unwrap_or_default();
-    let mut out = Response::new(Full::new(Bytes::from(body)));
+enum Body {
+    Complete(Bytes),
+    TooLarge,
+    Broken,
+}
+
+/// Reads at most MAX_BODY_BYTES. A larger body is read on and discarded (up to
+/// a cap) so the client, which may still be sending, receives the 413.
+async fn read_body(mut body: Incoming) -> Body {
+    const DRAIN_CAP: usize = 16 * 1024 * 1024;
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return Body::Broken };
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                kept.extend_from_slice(&data);
+            } else if seen > DRAIN_CAP {
+                return Body::TooLarge;
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        Body::TooLarge
+    } else {
+        Body::Complete(Bytes::from(kept))
+    }
+}
+
+fn to_http(response: HttpResponse) -> Response<Full<Bytes>> {
+    let status = http::StatusCode::from_u16(response.status_code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = Response::new(Full::new(Bytes::new()));
     *out.status_mut() = status;
-    *out.headers_mut() = response.headers;
+    for (name, value) in response.headers() {
+        out.headers_mut().insert(name, http::HeaderValue::from_static(value));
+    }
+    *out.body_mut() = Full::new(Bytes::from(response.body));
     out
 }

@@ -1,5 +1,6 @@
 //! The core: parsing, validation and prediction. No AWS, no I/O.
 
+pub mod batch;
 pub mod model;
 pub mod observation;
 pub mod observation_json;

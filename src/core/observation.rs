@@ -135,14 +135,21 @@ impl Rejection {
             return MISSING_VALUES_REASON.to_owned();
         }
         let mut out = String::from("'body' has invalid values: ");
+        self.write_field_messages(&mut out);
+        out
+    }
+}
+
+impl Rejection {
+    /// Every field's message, joined with "; " (CSV `reason` column).
+    pub fn write_field_messages(&self, out: &mut String) {
+        use fmt::Write;
         for (i, e) in self.errors.iter().enumerate() {
             if i > 0 {
                 out.push_str("; ");
             }
-            use fmt::Write;
             let _ = write!(out, "{e}");
         }
-        out
     }
 }
 

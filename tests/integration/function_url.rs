@@ -1,6 +1,7 @@
 //! The Function URL contract, through the same `App::handle_event` the Lambda
 //! runtime calls: every bad-input case in SPEC.md gets a 4xx, never a 5xx.
 
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse;
 use scorer::core::model::Model;
 use scorer::handler::{App, Invocation};
 use serde_json::{json, Value};
@@ -14,10 +15,13 @@ fn app() -> App {
 /// Runs an event and returns (HTTP status, parsed body), checking the
 /// contract's invariants on every answer.
 fn call(event: &Value) -> (i64, Value) {
-    let raw = serde_json::value::to_raw_value(event).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let reply = rt.block_on(app().handle_event(&raw, &Invocation::local())).expect("a Function URL answer");
+    let reply =
+        rt.block_on(app().handle_json(&event.to_string(), &Invocation::local())).expect("a Function URL answer");
     let reply = serde_json::to_value(reply).unwrap();
+    // The answer is exactly what aws_lambda_events models as a Function URL response.
+    let typed: LambdaFunctionUrlResponse = serde_json::from_value(reply.clone()).expect("Function URL response shape");
+    assert_eq!(typed.status_code, reply["statusCode"].as_i64().unwrap());
     let status = reply["statusCode"].as_i64().unwrap();
     assert_eq!(reply["headers"]["content-type"], "application/json");
     let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
@@ -203,8 +207,7 @@ fn error_answers_never_echo_the_input() {
 fn events_that_are_not_function_url_requests_fail_the_invocation() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     for event in [json!({"hello": "world"}), json!([1, 2]), json!("x")] {
-        let raw = serde_json::value::to_raw_value(&event).unwrap();
-        let err = rt.block_on(app().handle_event(&raw, &Invocation::local())).unwrap_err();
+        let err = rt.block_on(app().handle_json(&event.to_string(), &Invocation::local())).unwrap_err();
         assert!(err.to_string().contains("unrecognised event"), "{err}");
     }
 }

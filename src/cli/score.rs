@@ -1,0 +1,118 @@
+//! `scorer score IN.csv [-o OUT.csv]`: the batch pipeline on local files.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::core::batch::{score_csv, BatchCounts, BatchError};
+use crate::core::model::Model;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Input CSV with a header row ('-' for stdin). Feature columns are found by
+    /// name (worstArea or "worst area", any case); other columns pass through.
+    input: PathBuf,
+    /// Output CSV ('-' or absent for stdout). Written to a temporary file and
+    /// renamed at the end, so a failed run leaves no partial file.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let model = Model::from_env()?;
+    let started = Instant::now();
+    let stdin = args.input.as_os_str() == "-";
+    let (input, size): (Box<dyn Read>, Option<u64>) = if stdin {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        let file = File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), size)
+    };
+    let bar = progress_bar(size, args.quiet);
+    let on_progress = |bytes: u64| {
+        if let Some(bar) = &bar {
+            bar.set_position(bytes);
+        }
+    };
+
+    let to_stdout = args.output.as_ref().is_none_or(|o| o.as_os_str() == "-");
+    let result = if to_stdout {
+        let stdout = io::stdout().lock();
+        score_csv(&model, input, stdout, on_progress).map(|c| (c, "stdout".to_owned()))
+    } else {
+        let path = args.output.as_deref().unwrap_or(Path::new("-"));
+        score_to_file(&model, input, path, on_progress)?
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok((counts, destination)) => {
+            eprintln!("{}", summary_line(&counts, started.elapsed().as_secs_f64(), &destination));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.input.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+type Scored = Result<(BatchCounts, String), BatchError>;
+
+/// Scores into a temporary file beside `path` and renames it into place only on success.
+fn score_to_file(
+    model: &Model,
+    input: Box<dyn Read>,
+    path: &Path,
+    on_progress: impl FnMut(u64),
+) -> anyhow::Result<Scored> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".scorer-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    let result = score_csv(model, input, temp.as_file_mut(), on_progress);
+    match result {
+        Ok(counts) => {
+            temp.as_file_mut().flush()?;
+            temp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(Ok((counts, path.display().to_string())))
+        }
+        // The temporary file is removed when dropped.
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+fn progress_bar(size: Option<u64>, quiet: bool) -> Option<ProgressBar> {
+    let size = size?;
+    if quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+fn summary_line(c: &BatchCounts, seconds: f64, destination: &str) -> String {
+    let rate = if seconds > 0.0 { c.rows as f64 / seconds } else { 0.0 };
+    format!(
+        "{} rows: {} scored ({} malignant), {} rejected, in {seconds:.2} s ({rate:.0} rows/s) -> {destination}",
+        c.rows, c.scored, c.malignant, c.rejected
+    )
+}
