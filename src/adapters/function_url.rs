@@ -321,7 +321,10 @@ fn metadata(model: &Model) -> MetadataBody<'_> {
 
 fn respond(status: u16, body: &impl Serialize, allow: Option<&'static str>) -> HttpResponse {
     // Serializing these plain structs cannot fail; fall back to a fixed body anyway.
-    let body = serde_json::to_string(body)
-        .unwrap_or_else(|_| r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned());
+    let mut text = Vec::with_capacity(256);
+    let body = match serde_json::to_writer(&mut text, body) {
+        Ok(()) => String::from_utf8(text).unwrap_or_default(),
+        Err(_) => r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned(),
+    };
     HttpResponse { status_code: status, body, allow }
 }
