@@ -5,6 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use scorer::config::BatchConfig;
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 use scorer::core::observation_json::parse_observation_json;
@@ -24,7 +25,7 @@ fn model(c: &mut Criterion) {
 }
 
 fn function_url(c: &mut Criterion) {
-    let app = App::new(Model::embedded().unwrap());
+    let app = App::new(Model::embedded().unwrap(), BatchConfig::from_env().unwrap());
     let event =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/function-url-predict.json")).unwrap();
     let invocation = Invocation::local();

@@ -4,11 +4,17 @@
 //! handed to its adapter. Used by the Lambda runtime, `invoke` and `serve`
 //! alike, so all three behave the same.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::sync::OnceCell;
 
 use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
+use crate::adapters::s3::FileReport;
+use crate::adapters::{aws, s3, s3_event};
+use crate::config::{BatchConfig, Skip};
 use crate::core::model::Model;
 
 /// Per-invocation facts from the runtime (or made up locally).
@@ -46,6 +52,18 @@ pub struct Event {
     body: Option<String>,
     #[serde(rename = "isBase64Encoded")]
     is_base64_encoded: Option<bool>,
+    /// S3 notifications (and SQS batches): `Records[].eventSource` tells which.
+    #[serde(rename = "Records")]
+    records: Option<Box<RawValue>>,
+    /// `s3:TestEvent`, sent when a bucket notification is configured.
+    #[serde(rename = "Event")]
+    s3_test_event: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SourceProbe {
+    #[serde(rename = "eventSource", alias = "EventSource")]
+    event_source: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +82,10 @@ struct HttpDescription {
 #[serde(untagged)]
 pub enum Reply {
     FunctionUrl(HttpResponse),
+    /// S3 notifications: what happened to each record.
+    Files {
+        files: Vec<FileReport>,
+    },
 }
 
 /// An invocation that failed as a whole (Lambda records it as an error and,
@@ -72,12 +94,16 @@ pub enum Reply {
 pub enum InvocationError {
     #[error("unrecognised event: {0}")]
     Unrecognised(String),
+    /// Something outside our control failed (S3, SQS, the deadline); a retry may succeed.
+    #[error("transient failure: {0}")]
+    Transient(String),
 }
 
 impl InvocationError {
     pub fn error_type(&self) -> &'static str {
         match self {
             InvocationError::Unrecognised(_) => "UnrecognisedEvent",
+            InvocationError::Transient(_) => "TransientFailure",
         }
     }
 }
@@ -90,12 +116,28 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
 
 /// The function's state, built once per process.
 pub struct App {
-    model: Model,
+    model: Arc<Model>,
+    batch: BatchConfig,
+    aws: OnceCell<aws_config::SdkConfig>,
+    s3: OnceCell<aws_sdk_s3::Client>,
 }
 
 impl App {
-    pub fn new(model: Model) -> Self {
-        App { model }
+    pub fn new(model: Model, batch: BatchConfig) -> Self {
+        App { model: Arc::new(model), batch, aws: OnceCell::new(), s3: OnceCell::new() }
+    }
+
+    pub fn batch_config(&self) -> &BatchConfig {
+        &self.batch
+    }
+
+    async fn aws_config(&self) -> &aws_config::SdkConfig {
+        self.aws.get_or_init(aws::load_config).await
+    }
+
+    /// The S3 client, created on first use.
+    pub async fn s3(&self) -> &aws_sdk_s3::Client {
+        self.s3.get_or_init(|| async { aws::s3_client(self.aws_config().await) }).await
     }
 
     pub fn model(&self) -> &Model {
@@ -126,7 +168,58 @@ impl App {
             };
             return Ok(Reply::FunctionUrl(self.handle_function_url(&request, invocation)));
         }
-        Err(InvocationError::Unrecognised("expected a Function URL request (requestContext.http)".into()))
+        if let Some(records) = &event.records {
+            let sources: Vec<SourceProbe> = serde_json::from_str(records.get())
+                .map_err(|_| InvocationError::Unrecognised("'Records' is not an array of event records".into()))?;
+            return match sources.first().and_then(|p| p.event_source.as_deref()) {
+                Some("aws:s3") | None => {
+                    let parsed = s3_event::parse_records(records.get())
+                        .map_err(|e| InvocationError::Unrecognised(e.to_string()))?;
+                    self.handle_s3_records(parsed, invocation).await
+                }
+                Some(other) => Err(InvocationError::Unrecognised(format!("records from {other:?} are not handled"))),
+            };
+        }
+        if event.s3_test_event.as_deref() == Some("s3:TestEvent") {
+            return self.handle_s3_records(vec![Err(Skip::TestEvent)], invocation).await;
+        }
+        Err(InvocationError::Unrecognised(
+            "expected a Function URL request (requestContext.http) or S3 notification (Records)".into(),
+        ))
+    }
+
+    /// Scores every ObjectCreated record; fails the invocation (so Lambda
+    /// retries) if any file failed for a transient reason.
+    pub async fn handle_s3_records(
+        &self,
+        records: s3_event::Records,
+        invocation: &Invocation,
+    ) -> Result<Reply, InvocationError> {
+        let needs_s3 = records.iter().any(Result::is_ok);
+        let outcome = if needs_s3 {
+            s3::score_records(self.s3().await, &self.model, &self.batch, records, invocation.deadline).await
+        } else {
+            // Nothing to read: do not even build a client.
+            let files =
+                records.into_iter().filter_map(Result::err).map(|skip| s3::skipped(&self.model, None, skip)).collect();
+            s3::Outcome { files, transient_failures: 0 }
+        };
+        let request_id = invocation.request_id.as_str();
+        tracing::info!(
+            entry_point = "s3",
+            request_id,
+            files = outcome.files.len(),
+            failed = outcome.transient_failures,
+            "S3 event handled"
+        );
+        if outcome.transient_failures > 0 {
+            return Err(InvocationError::Transient(format!(
+                "{} of {} files failed and will be retried",
+                outcome.transient_failures,
+                outcome.files.len()
+            )));
+        }
+        Ok(Reply::Files { files: outcome.files })
     }
 
     /// Handles one Function URL request and logs its outcome (never its content).

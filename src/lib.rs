@@ -9,6 +9,7 @@
 
 pub mod adapters;
 pub mod cli;
+pub mod config;
 pub mod core;
 pub mod handler;
 pub mod lambda;

@@ -1,10 +1,45 @@
 #!/usr/bin/env bash
-# The test command (README): brings up what the tests need, then runs them.
+# The test command (README): installs the Python test tools if missing, starts
+# moto server (S3/SQS) on 127.0.0.1, lints the SAM template, runs cargo test.
+# If moto cannot start, this fails: no test is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# tool_venv NAME: a venv under target/test-tools/NAME with .ci/requirements-NAME.txt,
+# reinstalled whenever that list changes (the copy inside the venv is the stamp).
+tool_venv() {
+    local dir=target/test-tools/$1 req=.ci/requirements-$1.txt
+    if ! cmp -s "$req" "$dir/requirements.txt" 2>/dev/null; then
+        echo "== installing $1 into $dir"
+        rm -rf "$dir"
+        mkdir -p target/test-tools
+        python3 -m venv "$dir"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+        cp "$req" "$dir/requirements.txt"
+    fi
+    PATH="$PWD/$dir/bin:$PATH"
+}
+tool_venv moto
+tool_venv cfn-lint
+export PATH
+
 echo "== template: cfn-lint and the breaks it must catch"
 bash tests/template_lint.sh
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+echo "== moto server on 127.0.0.1:$port"
+moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+    if curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 || curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+        break
+    fi
+    kill -0 $moto_pid 2>/dev/null || { echo "FAIL: moto server exited:"; cat target/moto.log; exit 1; }
+    sleep 0.2
+done
+curl -s -o /dev/null "http://127.0.0.1:$port/" || { echo "FAIL: moto server did not answer"; cat target/moto.log; exit 1; }
+export MOTO_ENDPOINT="http://127.0.0.1:$port"
 
 echo "== cargo test"
 cargo test --locked "$@"

@@ -1,3 +1,7 @@
 //! Thin translators between event shapes and the core.
 
+pub mod aws;
 pub mod function_url;
+pub mod s3;
+pub mod s3_batch;
+pub mod s3_event;

@@ -83,5 +83,6 @@ fn load_app() -> anyhow::Result<App> {
     let model = Model::from_env()?;
     let info = model.info();
     tracing::debug!(model_version = %info.version, trees = info.tree_count, "model loaded");
-    Ok(App::new(model))
+    let batch = crate::config::BatchConfig::from_env()?;
+    Ok(App::new(model, batch))
 }

@@ -100,6 +100,7 @@ async fn answer(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response
             let json = serde_json::to_string(&event).unwrap_or_default();
             match app.handle_json(&json, &invocation).await {
                 Ok(Reply::FunctionUrl(response)) => response,
+                Ok(_) => function_url::bad_request("not a Function URL request"),
                 Err(e) => function_url::bad_request(&e.to_string()),
             }
         }

@@ -2,6 +2,7 @@
 //! runtime calls: every bad-input case in SPEC.md gets a 4xx, never a 5xx.
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse;
+use scorer::config::BatchConfig;
 use scorer::core::model::Model;
 use scorer::handler::{App, Invocation};
 use serde_json::{json, Value};
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{base64_event, function_url_event, read_json, VALID_BODY};
 
 fn app() -> App {
-    App::new(Model::embedded().unwrap())
+    App::new(Model::embedded().unwrap(), BatchConfig::from_env().unwrap())
 }
 
 /// Runs an event and returns (HTTP status, parsed body), checking the

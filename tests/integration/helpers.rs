@@ -71,3 +71,94 @@ pub fn start_serve() -> (Running, String) {
     let url = line.trim().strip_prefix("listening on ").expect("scorer serve prints its address").to_owned();
     (Running { child }, url)
 }
+
+/// moto server's address, started by tests/run.sh. S3/SQS tests fail (never
+/// skip) without it.
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run the tests with `bash tests/run.sh`, which starts moto server")
+}
+
+/// Environment for the binary to use moto (or any endpoint) as AWS.
+pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A bucket name unique to this test run.
+pub fn unique_bucket(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// An S3 ObjectCreated notification as Lambda receives it (key URL-encoded).
+pub fn s3_event(records: &[(&str, &str)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(bucket, key)| {
+            let encoded: String = url_encode_key(key);
+            json!({
+                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                "eventTime": "2026-11-25T14:00:00.000Z", "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:EXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "198.51.100.1"},
+                "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+                "s3": {"s3SchemaVersion": "1.0", "configurationId": "csv-upload",
+                       "bucket": {"name": bucket, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": format!("arn:aws:s3:::{bucket}")},
+                       "object": {"key": encoded, "size": 1, "eTag": "0123456789abcdef", "sequencer": "0A1B2C3D4E5F678901"}}
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// How S3 encodes keys in notifications: form encoding, space as `+`.
+pub fn url_encode_key(key: &str) -> String {
+    let mut out = String::new();
+    for b in key.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The real binary as a Lambda function against `api`, with extra environment.
+pub fn start_lambda(api: &crate::runtime_api::RuntimeApi, env: &[(&str, String)]) -> Running {
+    let mut cmd = scorer();
+    cmd.envs(api.lambda_env()).stdout(Stdio::null()).stderr(if std::env::var_os("TEST_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    });
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Running { child: cmd.spawn().expect("start the function") }
+}
+
+/// `scorer score FILE -o -`: the local pipeline's output bytes.
+pub fn score_locally(path: &Path) -> Vec<u8> {
+    let out = scorer().arg("score").arg(path).args(["-o", "-", "--quiet"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}

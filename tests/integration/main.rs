@@ -7,4 +7,6 @@ mod helpers;
 mod lambda;
 mod parity;
 mod runtime_api;
+mod s3;
+mod s3_faults;
 mod serve;

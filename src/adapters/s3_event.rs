@@ -1,0 +1,172 @@
+//! S3 notifications, read leniently: only bucket, key, size, ETag, version.
+//! (moto and some relays omit fields that aws_lambda_events' `S3Event`
+//! requires, and a notification we cannot fully type must still be scored.)
+//! Used for S3 events delivered directly, through SQS, and through EventBridge.
+
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+
+use crate::config::Skip;
+
+/// One object to score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    /// Decoded key (S3 events carry it URL-encoded, `+` for space).
+    pub key: String,
+    pub size: Option<u64>,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+}
+
+/// A notification's records: objects to score, or why a record is skipped.
+pub type Records = Vec<Result<ObjectRef, Skip>>;
+
+#[derive(Debug, Deserialize)]
+pub struct Notification {
+    #[serde(rename = "Records", default)]
+    records: Vec<Record>,
+    /// `s3:TestEvent` when S3 checks a new notification configuration.
+    #[serde(rename = "Event")]
+    event: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Record {
+    #[serde(rename = "eventName", default)]
+    event_name: String,
+    s3: Entity,
+}
+
+#[derive(Debug, Deserialize)]
+struct Entity {
+    bucket: Bucket,
+    object: Object,
+}
+
+#[derive(Debug, Deserialize)]
+struct Bucket {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Object {
+    key: String,
+    size: Option<u64>,
+    #[serde(rename = "eTag")]
+    e_tag: Option<String>,
+    #[serde(rename = "versionId")]
+    version_id: Option<String>,
+}
+
+/// Why a notification could not be read at all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not an S3 event notification ({0})")]
+pub struct NotS3Event(pub String);
+
+/// Parses an S3 notification (`{"Records": [...]}` or an `s3:TestEvent`).
+pub fn parse_notification(json: &str) -> Result<Records, NotS3Event> {
+    let n: Notification =
+        serde_json::from_str(json).map_err(|e| NotS3Event(format!("line {}, column {}", e.line(), e.column())))?;
+    Ok(records_of(n))
+}
+
+/// Parses the `Records` array of a notification delivered to Lambda directly.
+pub fn parse_records(json: &str) -> Result<Records, NotS3Event> {
+    let records: Vec<Record> =
+        serde_json::from_str(json).map_err(|e| NotS3Event(format!("line {}, column {}", e.line(), e.column())))?;
+    Ok(records_of(Notification { records, event: None }))
+}
+
+pub fn records_of(n: Notification) -> Records {
+    if n.event.as_deref() == Some("s3:TestEvent") {
+        return vec![Err(Skip::TestEvent)];
+    }
+    n.records
+        .into_iter()
+        .map(|r| {
+            if !r.event_name.starts_with("ObjectCreated:") {
+                return Err(Skip::NotObjectCreated);
+            }
+            Ok(ObjectRef {
+                bucket: r.s3.bucket.name,
+                key: decode_key(&r.s3.object.key),
+                size: r.s3.object.size,
+                etag: r.s3.object.e_tag,
+                version_id: r.s3.object.version_id,
+            })
+        })
+        .collect()
+}
+
+/// An EventBridge "Object Created" event from S3.
+#[derive(Debug, Deserialize)]
+pub struct EventBridgeDetail {
+    bucket: Bucket,
+    object: EventBridgeObject,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventBridgeObject {
+    key: String,
+    size: Option<u64>,
+    etag: Option<String>,
+    #[serde(rename = "version-id")]
+    version_id: Option<String>,
+}
+
+/// EventBridge delivers keys as they are (not URL-encoded).
+pub fn eventbridge_object(detail: EventBridgeDetail) -> ObjectRef {
+    ObjectRef {
+        bucket: detail.bucket.name,
+        key: detail.object.key,
+        size: detail.object.size,
+        etag: detail.object.etag,
+        version_id: detail.object.version_id,
+    }
+}
+
+/// S3 notification keys are form-encoded: `+` is a space, `%XX` a byte.
+pub fn decode_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_url_decoded_with_plus_as_space() {
+        assert_eq!(decode_key("incoming/lab+results%2B2026.csv"), "incoming/lab results+2026.csv");
+        assert_eq!(decode_key("incoming%2F%C3%A9chantillon+1.csv"), "incoming/échantillon 1.csv");
+        assert_eq!(decode_key("plain.csv"), "plain.csv");
+    }
+
+    #[test]
+    fn test_events_and_other_event_names_are_skipped() {
+        let t = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-25T10:00:00Z","Bucket":"b"}"#;
+        assert_eq!(parse_notification(t).unwrap(), vec![Err(Skip::TestEvent)]);
+        let removed =
+            r#"{"Records":[{"eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}"#;
+        assert_eq!(parse_notification(removed).unwrap(), vec![Err(Skip::NotObjectCreated)]);
+        assert!(parse_notification("[1]").is_err());
+    }
+
+    #[test]
+    fn minimal_records_from_moto_parse() {
+        let moto = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+            "s3":{"bucket":{"name":"lab"},"object":{"key":"incoming%2Fa+b.csv","size":12,"eTag":"abc"}}}]}"#;
+        let r = parse_notification(moto).unwrap();
+        assert_eq!(
+            r,
+            vec![Ok(ObjectRef {
+                bucket: "lab".into(),
+                key: "incoming/a b.csv".into(),
+                size: Some(12),
+                etag: Some("abc".into()),
+                version_id: None
+            })]
+        );
+    }
+}

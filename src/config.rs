@@ -1,0 +1,126 @@
+//! Settings from the environment, checked once at start-up.
+
+/// Where batch input is read and scored output written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Keys under this prefix ending in `.csv` are inputs (`INPUT_PREFIX`, default `incoming/`).
+    pub input_prefix: String,
+    /// Outputs go under this prefix (`OUTPUT_PREFIX`, default `scored/`).
+    pub output_prefix: String,
+    /// Output bucket (`OUTPUT_BUCKET`); `None` means the input's bucket.
+    pub output_bucket: Option<String>,
+    /// Where to announce results (`RESULT_QUEUE_URL`), if anywhere.
+    pub result_queue_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(
+        "OUTPUT_PREFIX {output:?} and INPUT_PREFIX {input:?} overlap in the same bucket: scored files would trigger \
+         the function again. Use prefixes that do not contain each other (e.g. incoming/ and scored/) or set OUTPUT_BUCKET"
+    )]
+    Recursive { input: String, output: String },
+}
+
+impl BatchConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::new(
+            var("INPUT_PREFIX").unwrap_or_else(|| "incoming/".into()),
+            var("OUTPUT_PREFIX").unwrap_or_else(|| "scored/".into()),
+            var("OUTPUT_BUCKET"),
+            var("RESULT_QUEUE_URL"),
+        )
+    }
+
+    /// Refuses settings under which the function's output would trigger it
+    /// again (same bucket and prefixes that contain one another).
+    pub fn new(
+        input_prefix: String,
+        output_prefix: String,
+        output_bucket: Option<String>,
+        result_queue_url: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let config = BatchConfig { input_prefix, output_prefix, output_bucket, result_queue_url };
+        let overlap = config.output_prefix.starts_with(&config.input_prefix)
+            || config.input_prefix.starts_with(&config.output_prefix);
+        if config.output_bucket.is_none() && overlap {
+            return Err(ConfigError::Recursive { input: config.input_prefix, output: config.output_prefix });
+        }
+        Ok(config)
+    }
+
+    /// Where the output of `bucket/key` goes, or why it must not be scored.
+    pub fn output_for(&self, bucket: &str, key: &str) -> Result<(String, String), Skip> {
+        let out_bucket = self.output_bucket.clone().unwrap_or_else(|| bucket.to_owned());
+        if out_bucket == bucket && key.starts_with(&self.output_prefix) && !self.output_prefix.is_empty() {
+            return Err(Skip::OwnOutput);
+        }
+        let Some(rest) = key.strip_prefix(&self.input_prefix) else { return Err(Skip::OutsideInputPrefix) };
+        if !rest.to_ascii_lowercase().ends_with(".csv") {
+            return Err(Skip::NotCsv);
+        }
+        let out_key = format!("{}{}", self.output_prefix, rest);
+        // Even with OUTPUT_BUCKET set, never write where inputs are read.
+        if out_bucket == bucket && out_key.starts_with(&self.input_prefix) {
+            return Err(Skip::OwnOutput);
+        }
+        Ok((out_bucket, out_key))
+    }
+}
+
+/// Why an S3 object is not scored (logged; nothing to retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// The object is one of our outputs: scoring it would loop.
+    OwnOutput,
+    OutsideInputPrefix,
+    NotCsv,
+    NotObjectCreated,
+    TestEvent,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::OwnOutput => {
+                "refused: the object is in the output location, scoring it would trigger the function again"
+            }
+            Skip::OutsideInputPrefix => "ignored: the key is not under INPUT_PREFIX",
+            Skip::NotCsv => "ignored: the key does not end in .csv",
+            Skip::NotObjectCreated => "ignored: not an ObjectCreated event",
+            Skip::TestEvent => "ignored: s3:TestEvent",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(input: &str, output: &str, bucket: Option<&str>) -> Result<BatchConfig, ConfigError> {
+        BatchConfig::new(input.into(), output.into(), bucket.map(Into::into), None)
+    }
+
+    #[test]
+    fn overlapping_prefixes_in_one_bucket_are_refused() {
+        assert!(cfg("incoming/", "scored/", None).is_ok());
+        assert!(cfg("incoming/", "incoming/scored/", None).is_err());
+        assert!(cfg("data/in/", "data/", None).is_err());
+        assert!(cfg("", "scored/", None).is_err());
+        assert!(cfg("incoming/", "incoming/", None).is_err());
+        assert!(cfg("", "", Some("other-bucket")).is_ok());
+    }
+
+    #[test]
+    fn outputs_mirror_the_input_key_under_the_output_prefix() {
+        let c = cfg("incoming/", "scored/", None).unwrap();
+        assert_eq!(c.output_for("b", "incoming/lab 1/ä.CSV").unwrap(), ("b".into(), "scored/lab 1/ä.CSV".into()));
+        assert_eq!(c.output_for("b", "scored/x.csv"), Err(Skip::OwnOutput));
+        assert_eq!(c.output_for("b", "other/x.csv"), Err(Skip::OutsideInputPrefix));
+        assert_eq!(c.output_for("b", "incoming/x.json"), Err(Skip::NotCsv));
+        let c = cfg("", "", Some("out")).unwrap();
+        assert_eq!(c.output_for("in", "x.csv").unwrap(), ("out".into(), "x.csv".into()));
+        assert_eq!(c.output_for("out", "x.csv"), Err(Skip::OwnOutput));
+    }
+}
