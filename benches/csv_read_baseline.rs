@@ -9,7 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let file = std::fs::File::open(&path)?;
     let bytes = file.metadata()?.len();
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(256 * 1024).from_reader(file);
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(256 * 1024).from_reader(file);
     let mut record = csv::ByteRecord::new();
     let (mut rows, mut fields) = (0u64, 0u64);
     while reader.read_byte_record(&mut record)? {

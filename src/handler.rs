@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::OnceCell;
@@ -86,6 +87,8 @@ pub enum Reply {
     Files {
         files: Vec<FileReport>,
     },
+    /// SQS batches: the messages to retry (`batchItemFailures`).
+    Sqs(SqsBatchResponse),
 }
 
 /// An invocation that failed as a whole (Lambda records it as an error and,
@@ -120,11 +123,12 @@ pub struct App {
     batch: BatchConfig,
     aws: OnceCell<aws_config::SdkConfig>,
     s3: OnceCell<aws_sdk_s3::Client>,
+    sqs: OnceCell<aws_sdk_sqs::Client>,
 }
 
 impl App {
     pub fn new(model: Model, batch: BatchConfig) -> Self {
-        App { model: Arc::new(model), batch, aws: OnceCell::new(), s3: OnceCell::new() }
+        App { model: Arc::new(model), batch, aws: OnceCell::new(), s3: OnceCell::new(), sqs: OnceCell::new() }
     }
 
     pub fn batch_config(&self) -> &BatchConfig {
@@ -133,6 +137,15 @@ impl App {
 
     async fn aws_config(&self) -> &aws_config::SdkConfig {
         self.aws.get_or_init(aws::load_config).await
+    }
+
+    pub fn model_arc(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// The SQS client, created on first use.
+    pub async fn sqs(&self) -> &aws_sdk_sqs::Client {
+        self.sqs.get_or_init(|| async { aws::sqs_client(self.aws_config().await) }).await
     }
 
     /// The S3 client, created on first use.
@@ -177,6 +190,13 @@ impl App {
                         .map_err(|e| InvocationError::Unrecognised(e.to_string()))?;
                     self.handle_s3_records(parsed, invocation).await
                 }
+                Some("aws:sqs") => {
+                    let mut sqs_event = SqsEvent::default();
+                    sqs_event.records = serde_json::from_str::<Vec<SqsMessage>>(records.get()).map_err(|_| {
+                        InvocationError::Unrecognised("SQS records that do not match their schema".into())
+                    })?;
+                    Ok(Reply::Sqs(self.handle_sqs(sqs_event, invocation).await))
+                }
                 Some(other) => Err(InvocationError::Unrecognised(format!("records from {other:?} are not handled"))),
             };
         }
@@ -184,7 +204,8 @@ impl App {
             return self.handle_s3_records(vec![Err(Skip::TestEvent)], invocation).await;
         }
         Err(InvocationError::Unrecognised(
-            "expected a Function URL request (requestContext.http) or S3 notification (Records)".into(),
+            "expected a Function URL request (requestContext.http), an S3 notification or an SQS batch (Records)"
+                .into(),
         ))
     }
 
@@ -212,6 +233,9 @@ impl App {
             failed = outcome.transient_failures,
             "S3 event handled"
         );
+        if outcome.transient_failures == 0 {
+            self.notify_files(&outcome.files).await.map_err(InvocationError::Transient)?;
+        }
         if outcome.transient_failures > 0 {
             return Err(InvocationError::Transient(format!(
                 "{} of {} files failed and will be retried",

@@ -10,7 +10,7 @@ use serde::ser::SerializeMap;
 use serde::Serialize;
 
 use crate::core::model::{Model, Prediction};
-use crate::core::observation::{FieldError, FEATURES};
+use crate::core::observation::{FieldError, Observation, FEATURES};
 use crate::core::observation_json::{parse_observation_json, BodyError};
 
 /// Largest accepted request body, decoded. An observation is ~200 bytes.
@@ -132,16 +132,7 @@ fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) 
     match submission.observation {
         Ok(observation) => {
             let p = model.predict(&observation);
-            let warnings: Vec<String> = model
-                .out_of_range(&observation)
-                .map(|i| {
-                    let (lo, hi) = model.info().ranges[i];
-                    format!(
-                        "'{}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable",
-                        FEATURES[i].api_name
-                    )
-                })
-                .collect();
+            let warnings = range_warnings(model, &observation);
             let out_of_range = !warnings.is_empty();
             let body = PredictionBody::ok(model, p, warnings);
             (respond(200, &body, None), Outcome::Predicted { label: p.label, out_of_range })
@@ -155,6 +146,21 @@ fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) 
             (respond(400, &body, None), Outcome::Rejected(code))
         }
     }
+}
+
+/// One warning per feature outside the range seen in training (names the
+/// range, never the value).
+pub fn range_warnings(model: &Model, observation: &Observation) -> Vec<String> {
+    model
+        .out_of_range(observation)
+        .map(|i| {
+            let (lo, hi) = model.info().ranges[i];
+            format!(
+                "'{}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable",
+                FEATURES[i].api_name
+            )
+        })
+        .collect()
 }
 
 fn too_large() -> (HttpResponse, Outcome) {
@@ -187,7 +193,7 @@ fn error(status: u16, reason: &str) -> HttpResponse {
 
 /// `prediction` is an integer, or `""` when there is none (the seed's contract).
 #[derive(Debug, Clone, Copy)]
-enum PredictionField {
+pub enum PredictionField {
     Label(u8),
     Empty,
 }
@@ -245,11 +251,11 @@ impl<'a> ErrorBody<'a> {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorItem {
-    field: &'static str,
-    code: &'static str,
-    message: String,
+#[derive(Debug, Serialize)]
+pub struct ErrorItem {
+    pub field: &'static str,
+    pub code: &'static str,
+    pub message: String,
 }
 
 impl From<&FieldError> for ErrorItem {

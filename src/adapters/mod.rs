@@ -5,3 +5,4 @@ pub mod function_url;
 pub mod s3;
 pub mod s3_batch;
 pub mod s3_event;
+pub mod sqs;

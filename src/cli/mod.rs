@@ -4,6 +4,7 @@
 mod invoke;
 mod score;
 mod serve;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,8 @@ enum Command {
     Invoke(invoke::Args),
     /// Score a CSV file (or stdin) row by row; rejected rows stay in the output with status 400.
     Score(score::Args),
+    /// Poll an SQS queue and handle its messages like the Lambda function (for ECS, Kubernetes, a laptop).
+    Worker(worker::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Invoke(args) => invoke::run(args),
         Command::Score(args) => score::run(args),
+        Command::Worker(args) => worker::run(args),
     };
     match result {
         Ok(code) => code,
@@ -85,4 +89,22 @@ fn load_app() -> anyhow::Result<App> {
     tracing::debug!(model_version = %info.version, trees = info.tree_count, "model loaded");
     let batch = crate::config::BatchConfig::from_env()?;
     Ok(App::new(model, batch))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -44,7 +44,7 @@ async fn serve(app: Arc<App>, port: u16) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
     tracing::info!(%addr, model_version = %app.model().info().version, "serving the Function URL contract");
-    let shutdown = shutdown_signal();
+    let shutdown = super::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -71,23 +71,6 @@ async fn serve(app: Arc<App>, port: u16) -> anyhow::Result<()> {
             }
         });
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 async fn answer(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {

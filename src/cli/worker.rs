@@ -1,0 +1,242 @@
+//! `scorer worker --queue-url URL`: the SQS handler outside Lambda (ECS,
+//! Kubernetes, a laptop). Long-polls the queue, hands each batch to the same
+//! handler as an SQS event (exactly what Lambda would send), deletes only the
+//! messages that succeeded, and leaves failures to become visible again (and
+//! reach the dead-letter queue after maxReceiveCount). While a batch runs, its
+//! messages' visibility is extended. SIGTERM or Ctrl-C: stop receiving, finish
+//! what is in flight, exit 0.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
+};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::handler::{App, Invocation, Reply};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// The queue to poll (lab messages, or S3 notifications sent to SQS).
+    #[arg(long, env = "QUEUE_URL")]
+    queue_url: String,
+    /// Batches handled at the same time.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// Messages per receive (SQS allows 1 to 10).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=10))]
+    max_messages: i32,
+    /// Long-poll wait per receive, seconds (0 to 20).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i32).range(0..=20))]
+    wait_seconds: i32,
+    /// Visibility timeout kept on messages while their batch runs, seconds; extended every half of it.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i32).range(1..=43_200))]
+    visibility_timeout: i32,
+    /// Exit after this many receives in a row came back empty (default: run until stopped).
+    #[arg(long)]
+    max_empty_receives: Option<u32>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let app = Arc::new(super::load_app()?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(work(app, args));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn work(app: Arc<App>, args: Args) {
+    let sqs = app.sqs().await.clone();
+    let region = sqs.config().region().map_or("us-east-1".to_owned(), |r| r.to_string());
+    let source_arn = queue_arn(&args.queue_url, &region);
+    tracing::info!(entry_point = "worker", concurrency = args.concurrency, "worker started");
+    let slots = Arc::new(Semaphore::new(usize::from(args.concurrency)));
+    let mut batches = JoinSet::new();
+    let shutdown = super::shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut empty_receives = 0u32;
+    loop {
+        // Take a slot first: never hold messages that cannot be worked on yet.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot { Ok(s) => s, Err(_) => break },
+            () = &mut shutdown => break,
+        };
+        let receive = sqs
+            .receive_message()
+            .queue_url(&args.queue_url)
+            .max_number_of_messages(args.max_messages)
+            .wait_time_seconds(args.wait_seconds)
+            .visibility_timeout(args.visibility_timeout)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send();
+        let received = tokio::select! {
+            r = receive => r,
+            // Messages a cancelled receive may have taken become visible again.
+            () = &mut shutdown => break,
+        };
+        while let Some(done) = batches.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(entry_point = "worker", error = %e, "a batch task failed");
+            }
+        }
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(entry_point = "worker", error = %DisplayErrorContext(&e), "receiving failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            empty_receives += 1;
+            if args.max_empty_receives.is_some_and(|max| empty_receives >= max) {
+                break;
+            }
+            continue;
+        }
+        empty_receives = 0;
+        let (app, sqs, args, arn) = (Arc::clone(&app), sqs.clone(), args.clone(), source_arn.clone());
+        batches.spawn(async move {
+            handle_batch(&app, &sqs, &args, &arn, &region_of(&arn), messages).await;
+            drop(slot);
+        });
+    }
+    tracing::info!(entry_point = "worker", in_flight = batches.len(), "stopping: finishing the batches in flight");
+    while let Some(done) = batches.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(entry_point = "worker", error = %e, "a batch task failed");
+        }
+    }
+    tracing::info!(entry_point = "worker", "worker stopped");
+}
+
+fn region_of(arn: &str) -> String {
+    arn.split(':').nth(3).unwrap_or("us-east-1").to_owned()
+}
+
+/// `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` -> `arn:aws:sqs:REGION:ACCOUNT:NAME`.
+fn queue_arn(url: &str, region: &str) -> String {
+    let mut parts = url.trim_end_matches('/').rsplit('/');
+    let name = parts.next().unwrap_or("queue");
+    let account = parts.next().unwrap_or("000000000000");
+    format!("arn:aws:sqs:{region}:{account}:{name}")
+}
+
+async fn handle_batch(
+    app: &App,
+    sqs: &aws_sdk_sqs::Client,
+    args: &Args,
+    arn: &str,
+    region: &str,
+    messages: Vec<Message>,
+) {
+    let started = Instant::now();
+    let handles: Vec<(String, String)> =
+        messages.iter().filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?))).collect();
+    let keep_alive =
+        tokio::spawn(extend_visibility(sqs.clone(), args.queue_url.clone(), handles.clone(), args.visibility_timeout));
+
+    let mut event = SqsEvent::default();
+    event.records = messages.into_iter().map(|m| to_lambda_message(m, arn, region)).collect();
+    let json = serde_json::to_string(&event).unwrap_or_default();
+    let invocation = Invocation::local();
+    let failed: Option<Vec<String>> = match app.handle_json(&json, &invocation).await {
+        Ok(Reply::Sqs(response)) => Some(response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()),
+        Ok(_) | Err(_) => None,
+    };
+    keep_alive.abort();
+
+    // Delete exactly the messages that succeeded; failures reappear after the
+    // visibility timeout (and are dead-lettered after maxReceiveCount).
+    let failed = failed.unwrap_or_else(|| handles.iter().map(|(id, _)| id.clone()).collect());
+    let done: Vec<&(String, String)> = handles.iter().filter(|(id, _)| !failed.contains(id)).collect();
+    let mut deleted = 0;
+    for chunk in done.chunks(10) {
+        let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, receipt))| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok()
+            })
+            .collect();
+        match sqs.delete_message_batch().queue_url(&args.queue_url).set_entries(Some(entries)).send().await {
+            Ok(out) => {
+                deleted += out.successful.len();
+                if !out.failed.is_empty() {
+                    tracing::warn!(
+                        entry_point = "worker",
+                        failed = out.failed.len(),
+                        "some deletes failed; those messages will be handled again"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::error!(entry_point = "worker", error = %DisplayErrorContext(&e), "deleting handled messages failed; they will be handled again")
+            }
+        }
+    }
+    tracing::info!(
+        entry_point = "worker", request_id = %invocation.request_id, messages = handles.len(), deleted,
+        left_for_retry = failed.len(), duration_ms = started.elapsed().as_millis() as u64, "batch done"
+    );
+}
+
+/// Keeps the batch invisible to other consumers while it runs.
+async fn extend_visibility(sqs: aws_sdk_sqs::Client, queue_url: String, handles: Vec<(String, String)>, seconds: i32) {
+    let period = Duration::from_millis(u64::from(seconds.max(1) as u32) * 500);
+    loop {
+        tokio::time::sleep(period).await;
+        for chunk in handles.chunks(10) {
+            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, receipt))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(seconds)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let sent =
+                sqs.change_message_visibility_batch().queue_url(&queue_url).set_entries(Some(entries)).send().await;
+            if let Err(e) = sent {
+                tracing::warn!(entry_point = "worker", error = %DisplayErrorContext(&e), "extending visibility failed");
+            }
+        }
+    }
+}
+
+/// The SQS record Lambda's event source mapping would build for this message.
+fn to_lambda_message(m: Message, arn: &str, region: &str) -> SqsMessage {
+    let mut out = SqsMessage::default();
+    out.message_id = m.message_id;
+    out.receipt_handle = m.receipt_handle;
+    out.body = m.body;
+    out.md5_of_body = m.md5_of_body;
+    out.attributes = m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+    out.event_source = Some("aws:sqs".into());
+    out.event_source_arn = Some(arn.to_owned());
+    out.aws_region = Some(region.to_owned());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn queue_urls_become_arns() {
+        assert_eq!(
+            super::queue_arn("https://sqs.eu-west-1.amazonaws.com/123456789012/lab-messages", "eu-west-1"),
+            "arn:aws:sqs:eu-west-1:123456789012:lab-messages"
+        );
+        assert_eq!(
+            super::queue_arn("http://127.0.0.1:5000/123456789012/q", "us-east-1"),
+            "arn:aws:sqs:us-east-1:123456789012:q"
+        );
+    }
+}
