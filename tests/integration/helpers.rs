@@ -162,3 +162,19 @@ pub fn score_locally(path: &Path) -> Vec<u8> {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
+
+pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// Reads a sample event, pointing its bucket names at `bucket`.
+pub fn sample_event(name: &str, bucket: &str) -> Value {
+    let text = std::fs::read_to_string(root().join("events").join(name)).unwrap();
+    serde_json::from_str(&text.replace("scorer-demo", bucket)).unwrap()
+}

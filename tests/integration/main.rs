@@ -10,3 +10,4 @@ mod runtime_api;
 mod s3;
 mod s3_faults;
 mod serve;
+mod sqs;
