@@ -17,6 +17,7 @@ use crate::adapters::s3::FileReport;
 use crate::adapters::{aws, s3, s3_event};
 use crate::config::{BatchConfig, Skip};
 use crate::core::model::Model;
+use crate::telemetry::Metrics;
 
 /// Per-invocation facts from the runtime (or made up locally).
 #[derive(Debug, Clone)]
@@ -24,11 +25,15 @@ pub struct Invocation {
     pub request_id: String,
     /// When Lambda will stop the invocation; `None` locally.
     pub deadline: Option<SystemTime>,
+    /// The first invocation of this process.
+    pub cold_start: bool,
+    /// Handled by `scorer worker` rather than Lambda (logs and metrics say so).
+    pub from_worker: bool,
 }
 
 impl Invocation {
     pub fn local() -> Self {
-        Invocation { request_id: new_local_request_id(), deadline: None }
+        Invocation { request_id: new_local_request_id(), deadline: None, cold_start: false, from_worker: false }
     }
 }
 
@@ -225,14 +230,18 @@ impl App {
                 records.into_iter().filter_map(Result::err).map(|skip| s3::skipped(&self.model, None, skip)).collect();
             s3::Outcome { files, transient_failures: 0 }
         };
-        let request_id = invocation.request_id.as_str();
+        let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
         tracing::info!(
             entry_point = "s3",
             request_id,
+            cold_start,
             files = outcome.files.len(),
             failed = outcome.transient_failures,
             "S3 event handled"
         );
+        if cold_start {
+            Metrics::new("s3").count("ColdStart", 1).emit();
+        }
         if outcome.transient_failures == 0 {
             self.notify_files(&outcome.files).await.map_err(InvocationError::Transient)?;
         }
@@ -246,32 +255,49 @@ impl App {
         Ok(Reply::Files { files: outcome.files })
     }
 
-    /// Handles one Function URL request and logs its outcome (never its content).
+    /// Handles one Function URL request; logs and counts its outcome (never its content).
     pub fn handle_function_url(&self, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
         let started = Instant::now();
         let (response, outcome) = function_url::handle(&self.model, request);
         let micros = started.elapsed().as_micros() as u64;
         let status = response.status_code;
-        let request_id = invocation.request_id.as_str();
+        let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
+        let mut metrics = Metrics::new("function_url");
         match outcome {
             Outcome::Predicted { label, out_of_range } => {
                 tracing::info!(
                     entry_point = "function_url",
                     request_id,
+                    cold_start,
                     status,
                     label,
                     out_of_range,
                     micros,
                     "prediction"
-                )
+                );
+                metrics.count("Predictions", 1).count("OutOfRangeInputs", u64::from(out_of_range));
             }
             Outcome::Rejected(code) => {
-                tracing::info!(entry_point = "function_url", request_id, status, code, micros, "rejected input")
+                tracing::info!(
+                    entry_point = "function_url",
+                    request_id,
+                    cold_start,
+                    status,
+                    code,
+                    micros,
+                    "rejected input"
+                );
+                metrics.count("RejectedInputs", 1).count(format!("Rejected_{code}"), 1);
             }
             other => {
-                tracing::info!(entry_point = "function_url", request_id, status, outcome = ?other, micros, "request")
+                tracing::info!(entry_point = "function_url", request_id, cold_start, status, outcome = ?other, micros, "request");
+                metrics.count("OtherRequests", 1);
             }
         }
+        if cold_start {
+            metrics.count("ColdStart", 1);
+        }
+        metrics.millis("HandlerDuration", micros as f64 / 1000.0).emit();
         response
     }
 }

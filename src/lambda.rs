@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::handler::{App, Event, Invocation};
+use crate::telemetry;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 /// Variables the Lambda runtime client requires; checked up front so a
@@ -20,13 +23,24 @@ pub async fn run(app: App) -> anyhow::Result<()> {
     if !missing.is_empty() {
         anyhow::bail!("cannot run as a Lambda function: missing environment variables {}", missing.join(", "));
     }
+    telemetry::enable_metrics(Box::new(std::io::stdout()));
     let app = Arc::new(app);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let app = Arc::clone(&app);
         async move {
-            let invocation =
-                Invocation { request_id: event.context.request_id.clone(), deadline: Some(event.context.deadline()) };
-            app.handle(event.payload, &invocation).await
+            let invocation = Invocation {
+                request_id: event.context.request_id.clone(),
+                deadline: Some(event.context.deadline()),
+                cold_start: telemetry::take_cold_start(),
+                from_worker: false,
+            };
+            let span = tracing::info_span!(
+                "invocation",
+                request_id = %invocation.request_id,
+                cold_start = invocation.cold_start,
+                model_version = %app.model().info().version
+            );
+            app.handle(event.payload, &invocation).instrument(span).await
         }
     }))
     .await

@@ -1,11 +1,24 @@
-//! Logging setup. JSON lines on Lambda (CloudWatch parses them), human text on
-//! a terminal. Level from `LOG_LEVEL` or `AWS_LAMBDA_LOG_LEVEL` (default info).
-//! Nothing here or anywhere else logs feature values, ids or bodies.
+//! Logs and metrics, without patient data.
+//!
+//! * Logs: tracing, one JSON object per line on Lambda and in the worker
+//!   (timestamp, level, message, request id, cold start, entry point, counts,
+//!   durations), human-readable text on a terminal. Level from `LOG_LEVEL` or
+//!   `AWS_LAMBDA_LOG_LEVEL` (default info).
+//! * Metrics: CloudWatch Embedded Metric Format, one line per invocation (or
+//!   per file) on stdout, which Lambda ships to CloudWatch; no SDK call, never
+//!   per row. Off for the local `invoke`, `serve` and `score` commands.
+//!
+//! Never logged: feature values, observation or sample ids, request bodies,
+//! CSV content, or error text that could echo input.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
+use serde::ser::{SerializeMap, Serializer as _};
 use tracing_subscriber::EnvFilter;
 
+/// Sets up logging; `json` for Lambda and the worker, text otherwise.
 pub fn init(json: bool) {
     let level = std::env::var("LOG_LEVEL")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
@@ -14,10 +27,132 @@ pub fn init(json: bool) {
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = if json {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).with_target(false).try_init()
+        builder.json().flatten_event(true).with_current_span(false).with_span_list(true).with_target(false).try_init()
     } else {
         builder.with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init()
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+static COLD: AtomicBool = AtomicBool::new(true);
+
+/// True for the first invocation of this process only.
+pub fn take_cold_start() -> bool {
+    COLD.swap(false, Ordering::Relaxed)
+}
+
+type Sink = Mutex<Box<dyn Write + Send>>;
+static METRICS: OnceLock<Sink> = OnceLock::new();
+
+/// Turns metrics on, written to `out` (stdout on Lambda and in the worker).
+pub fn enable_metrics(out: Box<dyn Write + Send>) {
+    let _ = METRICS.set(Mutex::new(out));
+}
+
+pub fn metrics_enabled() -> bool {
+    METRICS.get().is_some()
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// One EMF record: a few named values under the dimensions Service and EntryPoint.
+#[derive(Debug)]
+pub struct Metrics {
+    entry_point: &'static str,
+    values: Vec<(String, Unit, f64)>,
+}
+
+impl Metrics {
+    pub fn new(entry_point: &'static str) -> Self {
+        Metrics { entry_point, values: Vec::with_capacity(8) }
+    }
+
+    pub fn count(&mut self, name: impl Into<String>, value: u64) -> &mut Self {
+        self.values.push((name.into(), Unit::Count, value as f64));
+        self
+    }
+
+    pub fn millis(&mut self, name: impl Into<String>, value: f64) -> &mut Self {
+        self.values.push((name.into(), Unit::Milliseconds, value));
+        self
+    }
+
+    /// Writes the record if metrics are on; a failed write is not an error of the request.
+    pub fn emit(&self) {
+        let Some(sink) = METRICS.get() else { return };
+        let mut line = Vec::with_capacity(512);
+        if self.write_json(&mut line).is_err() {
+            return;
+        }
+        line.push(b'\n');
+        if let Ok(mut out) = sink.lock() {
+            let _ = out.write_all(&line).and_then(|()| out.flush());
+        }
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        struct Definitions<'a>(&'a [(String, Unit, f64)]);
+        impl serde::Serialize for Definitions<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(
+                    self.0.iter().map(|(name, unit, _)| serde_json::json!({ "Name": name, "Unit": unit.as_str() })),
+                )
+            }
+        }
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut ser = serde_json::Serializer::new(out);
+        let mut map = ser.serialize_map(None)?;
+        map.serialize_entry(
+            "_aws",
+            &serde_json::json!({
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [{
+                    "Namespace": "Scorer",
+                    "Dimensions": [["Service", "EntryPoint"]],
+                    "Metrics": Definitions(&self.values),
+                }]
+            }),
+        )?;
+        map.serialize_entry("Service", "scorer")?;
+        map.serialize_entry("EntryPoint", self.entry_point)?;
+        for (name, _, value) in &self.values {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_records_name_their_metrics_and_dimensions() {
+        let mut m = Metrics::new("sqs");
+        m.count("Predictions", 3).millis("Duration", 1.5);
+        let mut out = Vec::new();
+        m.write_json(&mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["EntryPoint"], "sqs");
+        assert_eq!(v["Predictions"], 3.0);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"], "Milliseconds");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][1], "EntryPoint");
+    }
 }

@@ -16,6 +16,7 @@ use crate::adapters::s3_event::{ObjectRef, Records};
 use crate::config::{BatchConfig, Skip};
 use crate::core::batch::BatchCounts;
 use crate::core::model::Model;
+use crate::telemetry::Metrics;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Location {
@@ -129,6 +130,15 @@ async fn score_one(
     }
     report.duration_ms = millis(started);
     let c = report.counts.clone().unwrap_or_default();
+    let mut metrics = Metrics::new("s3");
+    metrics.count(format!("Files_{}", report.status), 1).millis("FileDuration", report.duration_ms as f64);
+    if report.counts.is_some() {
+        metrics.count("RowsScored", c.scored).count("RejectedInputs", c.rejected);
+        for (code, n) in &c.rejected_by_reason {
+            metrics.count(format!("Rejected_{code}"), *n);
+        }
+    }
+    metrics.emit();
     match report.status {
         "scored" => tracing::info!(
             entry_point = "s3", bucket, key, out_bucket = %out_bucket, out_key = %out_key,

@@ -22,6 +22,7 @@ use crate::core::model::Model;
 use crate::core::observation::FEATURES;
 use crate::core::observation_json::{parse_observation_value, BodyError, Submission};
 use crate::handler::{App, Invocation};
+use crate::telemetry::Metrics;
 
 /// What a message body is.
 #[derive(Debug)]
@@ -198,9 +199,11 @@ impl App {
             }
         }
         let scored = lines.iter().filter(|l| l.status == "200").count();
+        let entry_point = if invocation.from_worker { "worker" } else { "sqs" };
         tracing::info!(
-            entry_point = "sqs",
+            entry_point,
             request_id,
+            cold_start = invocation.cold_start,
             messages = event.records.len(),
             observations = lines.len(),
             scored,
@@ -209,6 +212,24 @@ impl App {
             batch_item_failures = failed.len(),
             "SQS batch handled"
         );
+        let mut metrics = Metrics::new(entry_point);
+        metrics
+            .count("Messages", event.records.len() as u64)
+            .count("Predictions", scored as u64)
+            .count("RejectedInputs", (lines.len() - scored) as u64)
+            .count("UnintelligibleMessages", unintelligible as u64)
+            .count("BatchItemFailures", failed.len() as u64);
+        let mut by_code: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for line in lines.iter().filter(|l| l.status != "200") {
+            *by_code.entry(line.errors.first().map_or("not_an_object", |e| e.code)).or_default() += 1;
+        }
+        for (code, n) in by_code {
+            metrics.count(format!("Rejected_{code}"), n);
+        }
+        if invocation.cold_start {
+            metrics.count("ColdStart", 1);
+        }
+        metrics.emit();
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failed
             .into_iter()

@@ -44,7 +44,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let lambda = cli.command.is_none() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    crate::telemetry::init(lambda);
+    // JSON logs where a log service reads them: Lambda, and the worker unless on a terminal.
+    let worker = matches!(cli.command, Some(Command::Worker(_)));
+    crate::telemetry::init(lambda || (worker && !std::io::IsTerminal::is_terminal(&std::io::stderr())));
     let Some(command) = cli.command else {
         if lambda {
             return run_lambda();
@@ -86,7 +88,7 @@ fn run_lambda() -> ExitCode {
 fn load_app() -> anyhow::Result<App> {
     let model = Model::from_env()?;
     let info = model.info();
-    tracing::debug!(model_version = %info.version, trees = info.tree_count, "model loaded");
+    tracing::info!(model_version = %info.version, model_sha256 = %info.sha256, trees = info.tree_count, "model loaded");
     let batch = crate::config::BatchConfig::from_env()?;
     Ok(App::new(model, batch))
 }

@@ -43,6 +43,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::telemetry::enable_metrics(Box::new(std::io::stdout()));
     let app = Arc::new(super::load_app()?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(work(app, args));
@@ -143,7 +144,9 @@ async fn handle_batch(
     let mut event = SqsEvent::default();
     event.records = messages.into_iter().map(|m| to_lambda_message(m, arn, region)).collect();
     let json = serde_json::to_string(&event).unwrap_or_default();
-    let invocation = Invocation::local();
+    let mut invocation = Invocation::local();
+    invocation.from_worker = true;
+    invocation.cold_start = crate::telemetry::take_cold_start();
     let failed: Option<Vec<String>> = match app.handle_json(&json, &invocation).await {
         Ok(Reply::Sqs(response)) => Some(response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()),
         Ok(_) | Err(_) => None,

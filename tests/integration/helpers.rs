@@ -142,6 +142,23 @@ pub fn url_encode_key(key: &str) -> String {
     out
 }
 
+/// Like [`start_lambda`], with stdout and stderr written to files.
+pub fn start_lambda_capturing(
+    api: &crate::runtime_api::RuntimeApi,
+    env: &[(&str, String)],
+    stdout: &Path,
+    stderr: &Path,
+) -> Running {
+    let mut cmd = scorer();
+    cmd.envs(api.lambda_env())
+        .stdout(std::fs::File::create(stdout).unwrap())
+        .stderr(std::fs::File::create(stderr).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Running { child: cmd.spawn().expect("start the function") }
+}
+
 /// The real binary as a Lambda function against `api`, with extra environment.
 pub fn start_lambda(api: &crate::runtime_api::RuntimeApi, env: &[(&str, String)]) -> Running {
     let mut cmd = scorer();

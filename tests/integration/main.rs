@@ -6,6 +6,7 @@ mod function_url;
 mod helpers;
 mod lambda;
 mod parity;
+mod privacy;
 mod runtime_api;
 mod s3;
 mod s3_faults;
