@@ -7,6 +7,7 @@ mod helpers;
 mod lambda;
 mod parity;
 mod privacy;
+mod properties;
 mod runtime_api;
 mod s3;
 mod s3_faults;
