@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 
 use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
 use crate::adapters::s3::FileReport;
-use crate::adapters::{aws, s3, s3_event};
+use crate::adapters::{aws, s3, s3_batch_operations, s3_event, step_functions};
 use crate::config::{BatchConfig, Skip};
 use crate::core::model::Model;
 use crate::telemetry::Metrics;
@@ -64,6 +64,15 @@ pub struct Event {
     /// `s3:TestEvent`, sent when a bucket notification is configured.
     #[serde(rename = "Event")]
     s3_test_event: Option<String>,
+    /// Step Functions Distributed Map batch (ItemBatcher): rows as objects.
+    #[serde(rename = "Items")]
+    items: Option<Vec<serde_json::Value>>,
+    /// S3 Batch Operations.
+    #[serde(rename = "invocationSchemaVersion")]
+    invocation_schema_version: Option<String>,
+    #[serde(rename = "invocationId")]
+    invocation_id: Option<String>,
+    tasks: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +103,10 @@ pub enum Reply {
     },
     /// SQS batches: the messages to retry (`batchItemFailures`).
     Sqs(SqsBatchResponse),
+    /// Distributed Map: the items, scored, in order.
+    Items(Vec<serde_json::Map<String, serde_json::Value>>),
+    /// S3 Batch Operations: a result per task.
+    BatchOperations(s3_batch_operations::Response),
 }
 
 /// An invocation that failed as a whole (Lambda records it as an error and,
@@ -205,6 +218,25 @@ impl App {
                 Some(other) => Err(InvocationError::Unrecognised(format!("records from {other:?} are not handled"))),
             };
         }
+        if let Some(items) = event.items {
+            return Ok(Reply::Items(self.handle_items(items, invocation)));
+        }
+        if let (Some(version), Some(tasks)) = (event.invocation_schema_version, &event.tasks) {
+            let tasks: Vec<s3_batch_operations::Task> = serde_json::from_str(tasks.get()).map_err(|_| {
+                InvocationError::Unrecognised("S3 Batch Operations tasks that do not match the schema".into())
+            })?;
+            let results =
+                s3_batch_operations::run_tasks(self.s3().await, &self.model, &self.batch, tasks, invocation.deadline)
+                    .await;
+            let failed = results.iter().filter(|r| r.result_code != "Succeeded").count();
+            tracing::info!(entry_point = "s3_batch_operations", request_id = %invocation.request_id, tasks = results.len(), failed, "S3 Batch Operations tasks handled");
+            return Ok(Reply::BatchOperations(s3_batch_operations::Response {
+                invocation_schema_version: version,
+                treat_missing_keys_as: "PermanentFailure",
+                invocation_id: event.invocation_id.unwrap_or_default(),
+                results,
+            }));
+        }
         if event.s3_test_event.as_deref() == Some("s3:TestEvent") {
             return self.handle_s3_records(vec![Err(Skip::TestEvent)], invocation).await;
         }
@@ -253,6 +285,48 @@ impl App {
             )));
         }
         Ok(Reply::Files { files: outcome.files })
+    }
+
+    /// Scores a Distributed Map batch. Items that are not objects come back as
+    /// 400 items; the batch itself never fails.
+    pub fn handle_items(
+        &self,
+        items: Vec<serde_json::Value>,
+        invocation: &Invocation,
+    ) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        let started = Instant::now();
+        let positions: Vec<bool> = items.iter().map(serde_json::Value::is_object).collect();
+        let objects = items.into_iter().filter_map(|v| match v {
+            serde_json::Value::Object(m) => Some(m),
+            _ => None,
+        });
+        let (scored, counts) = step_functions::score_items(&self.model, objects.collect());
+        let mut scored = scored.into_iter();
+        let out: Vec<_> = positions
+            .into_iter()
+            .map(|is_object| {
+                if is_object {
+                    scored.next().unwrap_or_default()
+                } else {
+                    let mut m = serde_json::Map::new();
+                    m.insert("prediction".into(), "".into());
+                    m.insert("probability".into(), "".into());
+                    m.insert("status".into(), "400".into());
+                    m.insert("reason".into(), "the item is not an object of column values".into());
+                    m
+                }
+            })
+            .collect();
+        let rejected = out.iter().filter(|m| m["status"] != "200").count() as u64;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(entry_point = "distributed_map", request_id = %invocation.request_id, cold_start = invocation.cold_start, rows = out.len(), scored = counts.scored, rejected, "items scored");
+        let mut metrics = Metrics::new("distributed_map");
+        metrics.count("RowsScored", counts.scored).count("RejectedInputs", rejected).millis("HandlerDuration", ms);
+        if invocation.cold_start {
+            metrics.count("ColdStart", 1);
+        }
+        metrics.emit();
+        out
     }
 
     /// Handles one Function URL request; logs and counts its outcome (never its content).

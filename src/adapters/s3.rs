@@ -94,7 +94,7 @@ pub fn skipped(model: &Model, object: Option<&ObjectRef>, skip: Skip) -> FileRep
     }
 }
 
-async fn score_one(
+pub async fn score_one(
     client: &Client,
     model: &Arc<Model>,
     object: &ObjectRef,

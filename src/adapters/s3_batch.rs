@@ -118,9 +118,15 @@ async fn score_and_upload(
         .set_version_id(object.version_id.clone())
         .send()
         .await
-        .map_err(|e| match e.as_service_error() {
-            Some(s) if s.is_no_such_key() => ObjectError::Missing,
-            _ => ObjectError::Read(DisplayErrorContext(&e).to_string()),
+        .map_err(|e| {
+            // NoSuchKey, or a 404 for a version that no longer exists.
+            let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+            if not_found {
+                ObjectError::Missing
+            } else {
+                ObjectError::Read(DisplayErrorContext(&e).to_string())
+            }
         })?;
     let input_etag = got.e_tag.clone();
     let mut body = got.body;

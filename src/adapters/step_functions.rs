@@ -1,0 +1,103 @@
+//! Step Functions Distributed Map: the map reads a CSV from S3 with its
+//! ItemReader (header from the first row) and invokes the function with
+//! `{"Items": [{column: value, ...}], "BatchInput": {...}}`. Each item is a
+//! CSV row as an object of strings; it goes through the same
+//! [`Observation::from_inputs`] as a CSV cell and comes back with its fields
+//! plus `prediction`, `probability`, `status`, `reason`, in order. A bad row
+//! is an item with status 400, never a failed batch.
+
+use serde_json::{Map, Value};
+
+use crate::adapters::function_url::PredictionField;
+use crate::core::batch::BatchCounts;
+use crate::core::model::Model;
+use crate::core::observation::{feature_by_header, FieldInput, Observation, FEATURE_COUNT};
+
+/// Scores every item; returns them in order, and the counts.
+pub fn score_items(model: &Model, items: Vec<Map<String, Value>>) -> (Vec<Map<String, Value>>, BatchCounts) {
+    let mut counts = BatchCounts::default();
+    let scored = items
+        .into_iter()
+        .map(|mut item| {
+            counts.rows += 1;
+            let (prediction, probability, status, reason) = match observation_of(&item) {
+                Ok(obs) => {
+                    let p = model.predict(&obs);
+                    counts.scored += 1;
+                    counts.malignant += u64::from(p.label);
+                    (PredictionField::Label(p.label), Value::from(p.probability), "200", "OK".to_owned())
+                }
+                Err((code, reason)) => {
+                    counts.rejected += 1;
+                    *counts.rejected_by_reason.entry(code).or_default() += 1;
+                    (PredictionField::Empty, Value::from(""), "400", reason)
+                }
+            };
+            let prediction = match prediction {
+                PredictionField::Label(l) => Value::from(l),
+                PredictionField::Empty => Value::from(""),
+            };
+            item.insert("prediction".into(), prediction);
+            item.insert("probability".into(), probability);
+            item.insert("status".into(), Value::from(status));
+            item.insert("reason".into(), Value::from(reason));
+            item
+        })
+        .collect();
+    (scored, counts)
+}
+
+/// Item fields by header name (API or dataset name, any case), values as
+/// CSV cells; JSON numbers are accepted too (JSON item readers).
+fn observation_of(item: &Map<String, Value>) -> Result<Observation, (&'static str, String)> {
+    let mut inputs = [FieldInput::Missing; FEATURE_COUNT];
+    for (key, value) in item {
+        let Some(f) = feature_by_header(key) else { continue };
+        if inputs[f] != FieldInput::Missing {
+            inputs[f] = FieldInput::Duplicate;
+            continue;
+        }
+        inputs[f] = match value {
+            Value::String(s) if s.trim().is_empty() => FieldInput::Missing,
+            Value::String(s) => FieldInput::Text(s),
+            Value::Number(n) => n.as_f64().map_or(FieldInput::WrongType("a number out of range"), FieldInput::Number),
+            Value::Null => FieldInput::Null,
+            Value::Bool(_) => FieldInput::WrongType("a boolean"),
+            Value::Array(_) => FieldInput::WrongType("an array"),
+            Value::Object(_) => FieldInput::WrongType("an object"),
+        };
+    }
+    Observation::from_inputs(&inputs).map_err(|rejection| {
+        let mut reason = String::new();
+        rejection.write_field_messages(&mut reason);
+        (rejection.errors()[0].problem.code(), reason)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_keep_their_fields_and_order_and_bad_rows_are_400s() {
+        let model = Model::embedded().unwrap();
+        let items: Vec<Map<String, Value>> = serde_json::from_str(
+            r#"[{"sample_id":"a","mean concave points":"0.1471","worst radius":"25.38","worst texture":"17.33","worst area":"2019","worst concave points":"0.2654"},
+                {"sample_id":"b","mean concave points":"","worst radius":"25.38","worst texture":"x","worst area":"-1","worst concave points":"0.2"},
+                {"sample_id":"c"}]"#,
+        )
+        .unwrap();
+        let (out, counts) = score_items(&model, items);
+        assert_eq!((counts.rows, counts.scored, counts.rejected), (3, 1, 2));
+        let keys: Vec<&str> = out[0].keys().map(String::as_str).collect();
+        assert_eq!(keys[0], "sample_id");
+        assert_eq!(&keys[6..], ["prediction", "probability", "status", "reason"]);
+        assert_eq!(out[0]["prediction"], 1);
+        assert_eq!(out[1]["status"], "400");
+        assert_eq!(
+            out[1]["reason"],
+            "'meanConcavePoints' is missing; 'worstTexture' is not a number; 'worstArea' must not be negative"
+        );
+        assert_eq!(out[2]["sample_id"], "c");
+    }
+}
