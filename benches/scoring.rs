@@ -80,5 +80,89 @@ fn batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, model, function_url, batch);
+/// An SQS batch of 10 single-observation messages: classification, parsing,
+/// prediction and the results lines, everything but the S3 write.
+fn sqs(c: &mut Criterion) {
+    use scorer::adapters::sqs::{classify, result_line, Message};
+    let model = Model::embedded().unwrap();
+    let bodies: Vec<String> = (0..10)
+        .map(|i| BODY.replacen('{', &format!("{{\"id\":\"lab-{i}\","), 1))
+        .collect();
+    let mut g = c.benchmark_group("sqs");
+    g.throughput(Throughput::Elements(10));
+    g.bench_function("batch_of_10_messages_without_s3", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(4096);
+            for (m, body) in bodies.iter().enumerate() {
+                if let Message::Observations(items) = classify(black_box(body)) {
+                    for (i, item) in items.into_iter().enumerate() {
+                        let line = result_line(&model, "00000000-0000-0000-0000-000000000000", m + i, item);
+                        serde_json::to_writer(&mut out, &line).unwrap();
+                        out.push(b'\n');
+                    }
+                }
+            }
+            out
+        })
+    });
+    g.finish();
+}
+
+/// A Distributed Map batch of 1,000 CSV rows as items (strings, as the ItemReader sends them).
+fn distributed_map(c: &mut Criterion) {
+    let app = App::new(Model::embedded().unwrap(), BatchConfig::from_env().unwrap());
+    let csv = synthetic_csv(1000);
+    let text = std::str::from_utf8(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let items: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::Value::Object(header.iter().zip(l.split(',')).map(|(h, v)| (h.to_string(), v.into())).collect()))
+        .collect();
+    let event = serde_json::json!({"Items": items, "BatchInput": {"bucket": "b", "key": "k"}}).to_string();
+    let invocation = Invocation::local();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut g = c.benchmark_group("distributed_map");
+    g.throughput(Throughput::Elements(1000));
+    g.sample_size(30);
+    g.bench_function("batch_of_1000_items_event_to_response", |b| {
+        b.iter(|| {
+            let event: Event = serde_json::from_str(black_box(&event)).unwrap();
+            let reply = rt.block_on(app.handle(event, &invocation)).unwrap();
+            serde_json::to_vec(&reply).unwrap()
+        })
+    });
+    g.finish();
+}
+
+/// The Function URL handler again, with JSON logs and EMF metrics on (written
+/// to a sink): the cost of telemetry. Registered last: metrics stay on.
+fn telemetry(c: &mut Criterion) {
+    let app = App::new(Model::embedded().unwrap(), BatchConfig::from_env().unwrap());
+    let pretty =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/events/function-url-predict.json")).unwrap();
+    let event = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&pretty).unwrap()).unwrap();
+    let invocation = Invocation::local();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    scorer::telemetry::enable_metrics(Box::new(std::io::sink()));
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_span_list(true)
+        .with_writer(std::io::sink)
+        .finish();
+    let mut g = c.benchmark_group("telemetry");
+    g.throughput(Throughput::Elements(1));
+    tracing::subscriber::with_default(subscriber, || {
+        g.bench_function("handler_event_to_response_with_logs_and_metrics", |b| {
+            b.iter(|| {
+                let event: Event = serde_json::from_str(black_box(&event)).unwrap();
+                let reply = rt.block_on(app.handle(event, &invocation)).unwrap();
+                serde_json::to_vec(&reply).unwrap()
+            })
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, model, function_url, batch, sqs, distributed_map, telemetry);
 criterion_main!(benches);

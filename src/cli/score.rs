@@ -45,9 +45,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let to_stdout = args.output.as_ref().is_none_or(|o| o.as_os_str() == "-");
+    // Devices and pipes (/dev/null, a FIFO) cannot be replaced by a rename: write to them directly.
+    let special = args.output.as_deref().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| !m.is_file());
     let result = if to_stdout {
         let stdout = io::stdout().lock();
         score_csv(&model, input, stdout, on_progress).map(|c| (c, "stdout".to_owned()))
+    } else if special {
+        let path = args.output.as_deref().unwrap_or(Path::new("-"));
+        let file = std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        score_csv(&model, input, file, on_progress).map(|c| (c, path.display().to_string()))
     } else {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
         score_to_file(&model, input, path, on_progress)?

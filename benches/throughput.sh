@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Batch throughput, measured (not a test): `scorer score` on generated CSVs of
+# ROWS rows (five full-precision floats, ~95 bytes a row) against a bare
+# csv-crate read loop over the same file, with peak RSS from /usr/bin/time.
+#   bash benches/throughput.sh                # 1M and 10M rows
+#   ROWS="1000000" bash benches/throughput.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${ROWS:-"1000000 10000000"}
+dir=${BENCH_DIR:-target/bench-data}
+mkdir -p "$dir"
+command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)"; exit 1; }
+cargo build --release --quiet --bin scorer --example generate_csv --example csv_read_baseline
+
+measure() { # measure LABEL ROWS BYTES CMD...
+    local label=$1 rows=$2 bytes=$3; shift 3
+    /usr/bin/time -f "%e %M" -o "$dir/time.txt" "$@" >/dev/null 2>"$dir/stderr.txt"
+    read -r secs rss_kb <"$dir/time.txt"
+    awk -v l="$label" -v r="$rows" -v b="$bytes" -v s="$secs" -v m="$rss_kb" \
+        'BEGIN { printf "  %-22s %6.2f s  %11.0f rows/s  %7.1f MB/s  peak RSS %6.1f MB\n", l, s, r / s, b / s / 1e6, m / 1024 }'
+}
+
+for rows in $ROWS; do
+    file="$dir/rows-$rows.csv"
+    [[ -s $file ]] || target/release/examples/generate_csv "$rows" >"$file"
+    bytes=$(stat -c %s "$file")
+    echo "$rows rows, $((bytes / 1000000)) MB ($((bytes / rows)) bytes a row):"
+    cat "$file" >/dev/null # warm the page cache for both runs
+    measure "bare csv read loop" "$rows" "$bytes" target/release/examples/csv_read_baseline "$file"
+    measure "scorer score" "$rows" "$bytes" target/release/scorer score "$file" -o /dev/null --quiet
+done
