@@ -19,7 +19,8 @@ use crate::handler::App;
     version,
     about = "Scores breast-tumour measurements as malignant (1) or benign (0) with a gradient-boosted tree model.",
     long_about = "Scores breast-tumour measurements as malignant (1) or benign (0) with a gradient-boosted tree model.\n\n\
-On AWS Lambda (AWS_LAMBDA_RUNTIME_API set, no command) it serves Function URL requests.\n\
+On AWS Lambda (AWS_LAMBDA_RUNTIME_API set, no command) it handles Function URL requests, S3 notifications,\n\
+SQS batches, Step Functions Distributed Map batches and S3 Batch Operations tasks.\n\
 Locally, pick a command below. The shipped model is built in; MODEL_PATH=FILE loads another export.\n\
 Logs go to stderr (LOG_LEVEL=debug|info|warn|error); they never contain measurements or ids.",
     after_help = "Example:\n  scorer serve &\n  curl -s localhost:9000 -d '{\"meanConcavePoints\":0.1,\"worstRadius\":25,\"worstTexture\":30,\"worstArea\":2000,\"worstConcavePoints\":0.25}'"
@@ -33,7 +34,7 @@ struct Cli {
 enum Command {
     /// Serve the Function URL contract over HTTP on 127.0.0.1 (POST / predicts, GET / describes the model).
     Serve(serve::Args),
-    /// Run one Lambda event file (Function URL request, ...) through the handler and print the response.
+    /// Run one Lambda event file (any kind in events/) through the handler and print the response.
     Invoke(invoke::Args),
     /// Score a CSV file (or stdin) row by row; rejected rows stay in the output with status 400.
     Score(score::Args),
