@@ -73,6 +73,11 @@ pub struct Event {
     #[serde(rename = "invocationId")]
     invocation_id: Option<String>,
     tasks: Option<Box<RawValue>>,
+    /// EventBridge: `"source": "aws.s3"`, `"detail-type": "Object Created"`.
+    source: Option<String>,
+    #[serde(rename = "detail-type")]
+    detail_type: Option<String>,
+    detail: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +222,23 @@ impl App {
                 }
                 Some(other) => Err(InvocationError::Unrecognised(format!("records from {other:?} are not handled"))),
             };
+        }
+        if event.source.as_deref() == Some("aws.s3") {
+            let detail = match (event.detail_type.as_deref(), &event.detail) {
+                (Some("Object Created"), Some(detail)) => {
+                    serde_json::from_str::<s3_event::EventBridgeDetail>(detail.get()).map_err(|_| {
+                        InvocationError::Unrecognised(
+                            "an EventBridge Object Created event without bucket and key".into(),
+                        )
+                    })?
+                }
+                _ => {
+                    return Err(InvocationError::Unrecognised(
+                        "an EventBridge S3 event other than Object Created".into(),
+                    ))
+                }
+            };
+            return self.handle_s3_records(vec![Ok(s3_event::eventbridge_object(detail))], invocation).await;
         }
         if let Some(items) = event.items {
             return Ok(Reply::Items(self.handle_items(items, invocation)));

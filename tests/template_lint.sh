@@ -65,6 +65,7 @@ add_break() {
 add_break runtime E3030 "'provided.al2024' is not one of" -e 's/Runtime: provided.al2023/Runtime: provided.al2024/'
 add_break response-type E3030 "'ReportBatchItemFailure' is not one of" -e 's/\[ReportBatchItemFailures\]/[ReportBatchItemFailure]/'
 add_break sam-event-type E0001 "Event Type is: S3Bogus" -e 's/^          Type: S3$/          Type: S3Bogus/'
+add_break state-machine-type E3030 "'STANDRD' is not one of" -e 's/^      Type: STANDARD$/      Type: STANDRD/'
 add_break visibility E3505 "Queue visibility timeout (60) is less than Function timeout (900)" \
     -e 's/^      Timeout: !Ref Timeout$/      Timeout: 900/' -e 's/VisibilityTimeout: !FindInMap .*/VisibilityTimeout: 60/'
 
@@ -95,6 +96,239 @@ if s3_events_ok "$TEMPLATE"; then ok "S3 event names in $TEMPLATE are valid"; el
 if copy s3-event-name -e 's/Events: s3:ObjectCreated:\*/Events: s3:ObjectCreated:Bogus/'; then
     if s3_events_ok "$work/s3-event-name.yaml"; then bad "s3-event-name: s3:ObjectCreated:Bogus not caught"; else ok "s3-event-name: s3:ObjectCreated:Bogus caught"; fi
 fi
+
+# cfn-lint never reads the state machine definition: its SAM transform swaps
+# DefinitionUri for a dummy S3 location (and its ASL schema, even given the
+# definition inline, accepts InputType "CSVX" or a string MaxConcurrency).
+# Check the file here. Its numeric placeholders are unquoted on purpose
+# (DefinitionSubstitutions is plain text substitution), so the file is parsed
+# after substituting them with the parameters' defaults.
+ASL=statemachine/csv-distributed-map.asl.json
+echo "5. state machine definition $ASL (not checked by cfn-lint)"
+# asl_problems ASL TEMPLATE: prints one line per problem; fails if any.
+asl_problems() {
+    python3 - "$1" "$2" "$ASL" <<'PY'
+import json, re, sys
+
+asl_path, template_path, asl_ref = sys.argv[1:4]
+problems = []
+bad = problems.append
+text = open(asl_path, encoding="utf-8").read()
+lines = open(template_path, encoding="utf-8").read().splitlines()
+
+def indent(line):
+    return len(line) - len(line.lstrip(" "))
+
+# Parameters: name -> (Type, Default).
+params, in_params, name = {}, False, None
+for line in lines:
+    if re.match(r"^\S", line):
+        in_params = line.rstrip() == "Parameters:"
+        continue
+    if not in_params:
+        continue
+    if m := re.match(r"^  (\w+):\s*$", line):
+        name = m.group(1)
+        params[name] = [None, None]
+    elif name and (m := re.match(r"^    (Type|Default):\s*(.*?)\s*$", line)):
+        params[name][0 if m.group(1) == "Type" else 1] = m.group(2).strip('"')
+
+# DefinitionSubstitutions of the resource whose DefinitionUri is this file.
+subs = None
+uri = [i for i, l in enumerate(lines) if re.match(r"^\s*DefinitionUri:\s*" + re.escape(asl_ref) + r"\s*$", l)]
+if len(uri) != 1:
+    bad(f"{template_path}: expected one 'DefinitionUri: {asl_ref}', found {len(uri)}")
+else:
+    n = indent(lines[uri[0]])
+    start = uri[0]
+    while start > 0 and (not lines[start - 1].strip() or lines[start - 1].lstrip().startswith("#") or indent(lines[start - 1]) >= n):
+        start -= 1
+    for i in range(start, len(lines)):
+        l = lines[i]
+        if i > uri[0] and l.strip() and not l.lstrip().startswith("#") and indent(l) < n:
+            break
+        if indent(l) == n and l.strip() == "DefinitionSubstitutions:":
+            subs = {}
+            for l2 in lines[i + 1:]:
+                if l2.strip() and not l2.lstrip().startswith("#") and indent(l2) <= n:
+                    break
+                if indent(l2) == n + 2 and (m := re.match(r"^\s*(\w+):\s*(.*?)\s*$", l2)):
+                    subs[m.group(1)] = m.group(2)
+            break
+    if subs is None:
+        bad(f"{template_path}: no DefinitionSubstitutions next to 'DefinitionUri: {asl_ref}'")
+        subs = {}
+
+# Placeholders: each bound, each binding used; an unquoted one must be bound
+# to a Number parameter, or the substituted definition is not JSON.
+placeholders = re.findall(r"\$\{([^}]*)\}", text)
+for ph in sorted(set(placeholders) - set(subs)):
+    bad(f"placeholder ${{{ph}}} is not in the state machine's DefinitionSubstitutions")
+for key in sorted(set(subs) - set(placeholders)):
+    bad(f"DefinitionSubstitutions key {key} is not used in {asl_ref}")
+
+def number_for(m):
+    ref = re.fullmatch(r"!Ref\s+(\w+)", subs.get(m.group(2), ""))
+    p = params.get(ref.group(1)) if ref else None
+    if not p or p[0] != "Number":
+        bad(f"unquoted placeholder ${{{m.group(2)}}} must be bound to a Number parameter (is: {subs.get(m.group(2), 'unbound')!r})")
+        return m.group(1) + "0"
+    return m.group(1) + (p[1] or "0")
+
+def default_for(m):
+    ref = re.fullmatch(r"!Ref\s+(\w+)", subs.get(m.group(1), ""))
+    p = params.get(ref.group(1)) if ref else None
+    return p[1] if p and p[1] is not None else m.group(0)
+
+substituted = re.sub(r"(?<=[:\[,])(\s*)\$\{([^}]*)\}", number_for, text)
+# Quoted placeholders: the parameter's default where there is one.
+substituted = re.sub(r"\$\{(\w+)\}", default_for, substituted)
+try:
+    asl = json.loads(substituted)
+except ValueError as e:
+    bad(f"not JSON after substitution: {e}")
+    asl = {}
+
+TERMINAL = {"Succeed", "Fail"}
+TYPES = TERMINAL | {"Task", "Pass", "Wait", "Choice", "Parallel", "Map"}
+maps, tasks = [], []
+
+def is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+def check_machine(sm, where):
+    states = sm.get("States") if isinstance(sm, dict) else None
+    if not isinstance(states, dict) or not states:
+        bad(f"{where}: no States")
+        return
+    if sm.get("StartAt") not in states:
+        bad(f"{where}: StartAt {sm.get('StartAt')!r} is not a state")
+    succ = {}
+    for name, st in states.items():
+        at = f"{where}/{name}"
+        t = st.get("Type")
+        if t not in TYPES:
+            bad(f"{at}: unknown Type {t!r}")
+        targets = []
+        if "Next" in st:
+            targets.append(st["Next"])
+        for c in st.get("Choices", []) + st.get("Catch", []):
+            targets.append(c.get("Next"))
+        if "Default" in st:
+            targets.append(st["Default"])
+        for nxt in targets:
+            if nxt not in states:
+                bad(f"{at}: Next {nxt!r} is not a state")
+        succ[name] = [n for n in targets if n in states]
+        ends = st.get("End") is True or t in TERMINAL
+        if ends and "Next" in st:
+            bad(f"{at}: has both Next and End")
+        if not ends and t != "Choice" and "Next" not in st:
+            bad(f"{at}: neither Next nor End: true (the chain never ends)")
+        if t == "Map":
+            maps.append((at, st))
+            proc = st.get("ItemProcessor") or st.get("Iterator")
+            check_machine(proc, f"{at}/ItemProcessor")
+        if t == "Parallel":
+            for i, b in enumerate(st.get("Branches", [])):
+                check_machine(b, f"{at}/Branches/{i}")
+        if t == "Task":
+            tasks.append((at, st))
+    # Every state reachable from StartAt, and every state can reach an end.
+    seen, todo = set(), [sm.get("StartAt")]
+    while todo:
+        s = todo.pop()
+        if s in states and s not in seen:
+            seen.add(s)
+            todo += succ[s]
+    for s in sorted(set(states) - seen):
+        bad(f"{where}/{s}: not reachable from StartAt")
+    done = {n for n, st in states.items() if st.get("End") is True or st.get("Type") in TERMINAL}
+    grew = True
+    while grew:
+        grew = False
+        for n in states:
+            if n not in done and any(x in done for x in succ[n]):
+                done.add(n)
+                grew = True
+    for s in sorted(set(states) - done):
+        bad(f"{where}/{s}: no path to an end state (loop)")
+
+if asl:
+    check_machine(asl, "")
+    dist = [(at, st) for at, st in maps if st.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"]
+    if len(dist) != 1:
+        bad(f"expected one Map state with ItemProcessor.ProcessorConfig.Mode DISTRIBUTED, found {len(dist)} (Maps: {[st.get('ItemProcessor', {}).get('ProcessorConfig', {}).get('Mode') for _, st in maps]})")
+    for at, m in dist:
+        pc = m["ItemProcessor"]["ProcessorConfig"]
+        if pc.get("ExecutionType") != "EXPRESS":
+            bad(f"{at}: ProcessorConfig.ExecutionType is {pc.get('ExecutionType')!r}, want EXPRESS")
+        reader = m.get("ItemReader") or {}
+        rc = reader.get("ReaderConfig") or {}
+        if rc.get("InputType") != "CSV":
+            bad(f"{at}: ItemReader.ReaderConfig.InputType is {rc.get('InputType')!r}, want CSV")
+        if rc.get("CSVHeaderLocation") != "FIRST_ROW":
+            bad(f"{at}: ItemReader.ReaderConfig.CSVHeaderLocation is {rc.get('CSVHeaderLocation')!r}, want FIRST_ROW")
+        if not str(reader.get("Resource", "")).endswith(":states:::s3:getObject"):
+            bad(f"{at}: ItemReader.Resource is {reader.get('Resource')!r}, want arn:aws:states:::s3:getObject")
+        if not {"Bucket.$", "Key.$"} <= set(reader.get("Parameters") or {}):
+            bad(f"{at}: ItemReader.Parameters must take Bucket.$ and Key.$ from the execution input")
+        batcher = m.get("ItemBatcher")
+        if not isinstance(batcher, dict):
+            bad(f"{at}: no ItemBatcher (the function takes batches: {{\"Items\": [...]}})")
+        else:
+            if not (is_number(batcher.get("MaxItemsPerBatch")) and batcher["MaxItemsPerBatch"] >= 1):
+                bad(f"{at}: ItemBatcher.MaxItemsPerBatch is {batcher.get('MaxItemsPerBatch')!r}, want a number >= 1")
+            mb = batcher.get("MaxInputBytesPerBatch")
+            if mb is not None and not (is_number(mb) and 0 < mb <= 262144):
+                bad(f"{at}: ItemBatcher.MaxInputBytesPerBatch is {mb!r}, want a number <= 262144 (256 KiB)")
+        for key, hi in (("MaxConcurrency", 10000), ("ToleratedFailurePercentage", 100)):
+            v = m.get(key)
+            if not (is_number(v) and 0 <= v <= hi):
+                bad(f"{at}: {key} is {v!r}, want a number 0..{hi}")
+        writer = m.get("ResultWriter") or {}
+        if not str(writer.get("Resource", "")).endswith(":states:::s3:putObject") or not {"Bucket", "Prefix"} <= set(writer.get("Parameters") or {}):
+            bad(f"{at}: ResultWriter must be arn:aws:states:::s3:putObject with Parameters Bucket and Prefix")
+    inner = [(at, st) for at, st in tasks if "/ItemProcessor/" in at]
+    if not inner:
+        bad("no Task state inside the Map's ItemProcessor")
+    for at, t in inner:
+        if t.get("Resource") != "arn:aws:states:::lambda:invoke":
+            bad(f"{at}: Resource is {t.get('Resource')!r}, want arn:aws:states:::lambda:invoke")
+        params_ = t.get("Parameters") or {}
+        if not params_.get("FunctionName") or params_.get("Payload.$") != "$":
+            bad(f"{at}: Parameters must be FunctionName and Payload.$: $ (the whole batch)")
+        if t.get("OutputPath") != "$.Payload":
+            bad(f"{at}: OutputPath is {t.get('OutputPath')!r}, want $.Payload (the scored items)")
+        retried = {e for r in t.get("Retry", []) for e in r.get("ErrorEquals", [])}
+        want = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+        if not want <= retried:
+            bad(f"{at}: Retry does not cover {sorted(want - retried)}")
+
+for p in problems:
+    print(p)
+sys.exit(1 if problems else 0)
+PY
+}
+if out=$(asl_problems "$ASL" "$TEMPLATE"); then ok "$ASL: CSV reader, batcher, DISTRIBUTED/EXPRESS, result writer, lambda:invoke, placeholders bound, chains end"; else
+    while read -r line; do bad "$ASL: $line"; done <<<"$out"; fi
+# asl_break NAME TEXT asl|template SED-ARGS...: the check must fail on a copy
+# of the definition (or of the template) edited by sed, saying TEXT.
+asl_break() {
+    local name=$1 tx=$2 which=$3 asl=$ASL tpl=$TEMPLATE src dst; shift 3
+    if [[ $which == asl ]]; then src=$ASL dst=$work/$name.asl.json asl=$dst; else src=$TEMPLATE dst=$work/$name.yaml tpl=$dst; fi
+    sed "$@" "$src" >"$dst"
+    if cmp -s "$src" "$dst"; then bad "$name: sed edit matched nothing in $src - update this script"; return; fi
+    if out=$(asl_problems "$asl" "$tpl"); then bad "$name: not caught"; elif grep -qF -- "$tx" <<<"$out"; then
+        ok "$name: $(grep -F -- "$tx" <<<"$out" | head -1 | cut -c1-150)"; else bad "$name: caught, but not with \"$tx\": $(head -1 <<<"$out")"; fi
+}
+asl_break input-type "InputType is 'CSVX'" asl -e 's/"InputType": "CSV"/"InputType": "CSVX"/'
+asl_break dangling-next "Next 'WriteSummary' is not a state" asl -e 's/^      "End": true$/      "Next": "WriteSummary"/'
+asl_break inline-map "found 0" asl -e 's/"Mode": "DISTRIBUTED"/"Mode": "INLINE"/'
+asl_break quoted-number "MaxConcurrency is '100'" asl -e 's/"MaxConcurrency": \${MapMaxConcurrency}/"MaxConcurrency": "${MapMaxConcurrency}"/'
+asl_break unbound-placeholder "placeholder \${MapMaxConcurrency} is not in" template -e '/^        MapMaxConcurrency: !Ref MapMaxConcurrency$/d'
+asl_break string-substitution "must be bound to a Number parameter" template \
+    -e 's/^        MapMaxConcurrency: !Ref MapMaxConcurrency$/        MapMaxConcurrency: !Ref OutputPrefix/'
 
 if ((failures)); then echo "template_lint: $failures failure(s)"; exit 1; fi
 echo "template_lint: all checks passed"

@@ -52,7 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         score_csv(&model, input, stdout, on_progress).map(|c| (c, "stdout".to_owned()))
     } else if special {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
-        let file = std::fs::OpenOptions::new().write(true).open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
         score_csv(&model, input, file, on_progress).map(|c| (c, path.display().to_string()))
     } else {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));

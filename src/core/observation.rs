@@ -38,7 +38,8 @@ pub fn feature_by_api_name(key: &str) -> Option<usize> {
 /// Finds a feature by a CSV header: API or dataset name, ignoring case and
 /// surrounding spaces.
 pub fn feature_by_header(header: &str) -> Option<usize> {
-    let h = header.trim();
+    // A byte-order mark may survive on the first header (e.g. Step Functions items).
+    let h = header.trim_start_matches('\u{feff}').trim();
     FEATURES.iter().position(|f| f.api_name.eq_ignore_ascii_case(h) || f.dataset_name.eq_ignore_ascii_case(h))
 }
 
@@ -310,6 +311,7 @@ mod tests {
     fn headers_match_api_and_dataset_names_loosely() {
         assert_eq!(feature_by_header("  Mean Concave Points "), Some(0));
         assert_eq!(feature_by_header("WORSTAREA"), Some(3));
+        assert_eq!(feature_by_header("\u{feff}worst area"), Some(3));
         assert_eq!(feature_by_header("worst_area"), None);
         assert_eq!(feature_by_api_name("worstArea"), Some(3));
         assert_eq!(feature_by_api_name("worstarea"), None);

@@ -133,6 +133,15 @@ async fn several_records_test_events_and_own_outputs_are_each_handled() {
         ]
     );
 
+    // The same object announced by EventBridge, straight to the function.
+    let _ = s3.delete_object().bucket(&bucket).key("scored/a.csv").send().await;
+    let eventbridge = crate::helpers::sample_event("eventbridge-s3-object-created.json", &bucket);
+    let mut eventbridge = eventbridge;
+    eventbridge["detail"]["object"]["key"] = json!("incoming/a.csv");
+    let answer = api.invoke(&eventbridge).await.response();
+    assert_eq!(answer["files"][0]["status"], "scored", "{answer}");
+    assert!(get(&s3, &bucket, "scored/a.csv").await.is_some());
+
     let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-25T14:00:00.000Z",
                             "Bucket": bucket, "RequestId": "X", "HostId": "Y"});
     let answer = api.invoke(&test_event).await.response();
