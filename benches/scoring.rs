@@ -85,9 +85,7 @@ fn batch(c: &mut Criterion) {
 fn sqs(c: &mut Criterion) {
     use scorer::adapters::sqs::{classify, result_line, Message};
     let model = Model::embedded().unwrap();
-    let bodies: Vec<String> = (0..10)
-        .map(|i| BODY.replacen('{', &format!("{{\"id\":\"lab-{i}\","), 1))
-        .collect();
+    let bodies: Vec<String> = (0..10).map(|i| BODY.replacen('{', &format!("{{\"id\":\"lab-{i}\","), 1)).collect();
     let mut g = c.benchmark_group("sqs");
     g.throughput(Throughput::Elements(10));
     g.bench_function("batch_of_10_messages_without_s3", |b| {
@@ -116,7 +114,9 @@ fn distributed_map(c: &mut Criterion) {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let items: Vec<serde_json::Value> = lines
-        .map(|l| serde_json::Value::Object(header.iter().zip(l.split(',')).map(|(h, v)| (h.to_string(), v.into())).collect()))
+        .map(|l| {
+            serde_json::Value::Object(header.iter().zip(l.split(',')).map(|(h, v)| (h.to_string(), v.into())).collect())
+        })
         .collect();
     let event = serde_json::json!({"Items": items, "BatchInput": {"bucket": "b", "key": "k"}}).to_string();
     let invocation = Invocation::local();
@@ -144,12 +144,8 @@ fn telemetry(c: &mut Criterion) {
     let invocation = Invocation::local();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     scorer::telemetry::enable_metrics(Box::new(std::io::sink()));
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_span_list(true)
-        .with_writer(std::io::sink)
-        .finish();
+    let subscriber =
+        tracing_subscriber::fmt().json().flatten_event(true).with_span_list(true).with_writer(std::io::sink).finish();
     let mut g = c.benchmark_group("telemetry");
     g.throughput(Throughput::Elements(1));
     tracing::subscriber::with_default(subscriber, || {
