@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
@@ -119,9 +119,9 @@ async fn score_and_upload(
         .send()
         .await
         .map_err(|e| {
-            // NoSuchKey, or a 404 for a version that no longer exists.
-            let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key())
-                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+            // The object (or the version the event named) is gone: nothing to retry.
+            // A missing bucket is a configuration problem: retried, then dead-lettered.
+            let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key() || s.code() == Some("NoSuchVersion"));
             if not_found {
                 ObjectError::Missing
             } else {
