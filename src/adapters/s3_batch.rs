@@ -121,7 +121,8 @@ async fn score_and_upload(
         .map_err(|e| {
             // The object (or the version the event named) is gone: nothing to retry.
             // A missing bucket is a configuration problem: retried, then dead-lettered.
-            let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key() || s.code() == Some("NoSuchVersion"));
+            let not_found =
+                e.as_service_error().is_some_and(|s| s.is_no_such_key() || s.code() == Some("NoSuchVersion"));
             if not_found {
                 ObjectError::Missing
             } else {
