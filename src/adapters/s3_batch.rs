@@ -129,7 +129,8 @@ async fn score_and_upload(
                 ObjectError::Read(DisplayErrorContext(&e).to_string())
             }
         })?;
-    let input_etag = got.e_tag.clone();
+    // S3 quotes ETags; the summary carries the bare value.
+    let input_etag = got.e_tag.as_deref().map(|t| t.trim_matches('"').to_owned());
     let mut body = got.body;
 
     // Download: S3 body chunks -> bounded channel -> the pipeline's Read.

@@ -27,6 +27,7 @@ pub const RESULT_COLUMNS: [&str; 4] = ["prediction", "probability", "status", "r
 
 /// Counts for one file: logged and written beside the output (no data).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BatchCounts {
     pub rows: u64,
     pub scored: u64,
