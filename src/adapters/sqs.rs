@@ -12,6 +12,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -20,7 +21,7 @@ use crate::adapters::s3::{self, FileReport, Location};
 use crate::adapters::s3_event::{self, EventBridgeDetail, Notification, Records};
 use crate::core::model::Model;
 use crate::core::observation::FEATURES;
-use crate::core::observation_json::{parse_observation_value, BodyError, Submission};
+use crate::core::observation_json::{parse_observation_json, BodyError, Submission};
 use crate::handler::{App, Invocation};
 use crate::telemetry::Metrics;
 
@@ -42,7 +43,14 @@ pub fn classify(body: &str) -> Message {
     };
     match value {
         Value::Array(items) if items.is_empty() => Message::Unintelligible("an empty array"),
-        Value::Array(items) => Message::Observations(items.iter().map(parse_observation_value).collect()),
+        // Observations are parsed again from their own text, by the same
+        // function as HTTP bodies (a Value tree would hide duplicate keys).
+        Value::Array(_) => match serde_json::from_str::<Vec<&RawValue>>(body) {
+            Ok(items) => {
+                Message::Observations(items.iter().map(|i| parse_observation_json(i.get().as_bytes())).collect())
+            }
+            Err(_) => Message::Unintelligible("the body is not JSON"),
+        },
         Value::Object(ref map) => {
             if map.contains_key("Records") || map.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
                 return match serde_json::from_value::<Notification>(value) {
@@ -62,7 +70,7 @@ pub fn classify(body: &str) -> Message {
             let looks_like_observation =
                 map.contains_key("id") || FEATURES.iter().any(|f| map.contains_key(f.api_name));
             if looks_like_observation {
-                Message::Observations(vec![parse_observation_value(&value)])
+                Message::Observations(vec![parse_observation_json(body.as_bytes())])
             } else {
                 Message::Unintelligible("a JSON object with none of the observation fields")
             }
@@ -387,6 +395,16 @@ mod tests {
         assert_eq!(status, ["200", "400", "400"]);
         assert_eq!(lines[1].reason, "'body' must be a JSON object, not a number");
         assert_eq!(lines[2].id.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_as_on_http() {
+        let dup = OBS.replace('}', r#","worstArea":-5}"#);
+        for body in [dup.clone(), format!("[{dup}]")] {
+            let Message::Observations(items) = classify(&body) else { panic!("{body}") };
+            let rejection = items.into_iter().next().unwrap().unwrap().observation.unwrap_err();
+            assert_eq!(rejection.errors()[0].problem, crate::core::observation::Problem::Duplicate);
+        }
     }
 
     #[test]

@@ -60,16 +60,6 @@ pub fn parse_observation_json(body: &[u8]) -> Result<Submission, BodyError> {
     }
 }
 
-/// Parses an observation from an already-parsed JSON value (queue messages
-/// holding arrays of observations). Same rules as [`parse_observation_json`].
-pub fn parse_observation_value(value: &serde_json::Value) -> Result<Submission, BodyError> {
-    match value.deserialize_any(BodyVisitor) {
-        Ok(Body::Object { inputs, id }) => Ok(Submission { id: id?, observation: Observation::from_inputs(&inputs) }),
-        Ok(Body::Other(kind)) => Err(BodyError::NotAnObject(kind)),
-        Err(e) => Err(json_error(&e)),
-    }
-}
-
 /// A position-only description of a serde_json error (its text may echo input).
 pub fn json_error(e: &serde_json::Error) -> BodyError {
     let what = match e.classify() {

@@ -1,0 +1,109 @@
+//! Function URL handler: any method, path, base64 flag and body must get a
+//! well-formed 2xx/4xx JSON answer, never a panic or a 5xx. Also: the Lambda
+//! event envelope (`scorer::handler::Event`) must deserialize any bytes
+//! without panicking.
+//!
+//! Input layout (so seeds can be written by hand, see README.md):
+//!   byte 0      flags: bit0 isBase64Encoded, bit1 body is None,
+//!               bits2-3 method (0 POST, 1 GET, 2-3 next line of the input),
+//!               bits4-5 path   (0 "/",  1 "",  2-3 next line of the input),
+//!               bit6 repeat the body (count from byte 1) to reach large sizes
+//!   [byte 1]    repeat count, only when bit6 is set
+//!   rest        UTF-8 (lossily decoded): optional method line, optional path
+//!               line, then the body.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use scorer::adapters::function_url::{handle, HttpRequest, Outcome};
+use scorer::core::model::Model;
+
+fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| Model::embedded().expect("embedded model loads"))
+}
+
+fn next_line<'a>(rest: &mut &'a str) -> &'a str {
+    match rest.split_once('\n') {
+        Some((line, tail)) => {
+            *rest = tail;
+            line
+        }
+        None => std::mem::take(rest),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    // The envelope parser sees the raw bytes, whatever they are.
+    let _ = serde_json::from_slice::<scorer::handler::Event>(data);
+
+    let Some((&flags, mut tail)) = data.split_first() else { return };
+    let mut repeat = 1usize;
+    if flags & 0x40 != 0 {
+        let Some((&r, t)) = tail.split_first() else { return };
+        repeat = (usize::from(r) + 1) * 64;
+        tail = t;
+    }
+    let text = String::from_utf8_lossy(tail);
+    let mut rest: &str = &text;
+    let method = match (flags >> 2) & 3 {
+        0 => "POST",
+        1 => "GET",
+        _ => next_line(&mut rest),
+    };
+    let path = match (flags >> 4) & 3 {
+        0 => "/",
+        1 => "",
+        _ => next_line(&mut rest),
+    };
+    let repeated;
+    let body_text: &str = if repeat > 1 {
+        // Cap the size so one input stays cheap: just past the base64 limit.
+        let cap = 48 * 1024;
+        let times = if rest.is_empty() { 0 } else { repeat.min(cap / rest.len() + 1) };
+        repeated = rest.repeat(times);
+        &repeated
+    } else {
+        rest
+    };
+    // The body alone may be a whole event too (seeds are event files).
+    let _ = serde_json::from_str::<scorer::handler::Event>(body_text);
+
+    let request = HttpRequest {
+        method,
+        path,
+        body: if flags & 0x02 != 0 { None } else { Some(body_text) },
+        is_base64_encoded: flags & 0x01 != 0,
+    };
+    let (response, outcome) = handle(model(), &request);
+
+    let status = response.status_code;
+    assert!(
+        matches!(status, 200 | 400 | 404 | 405 | 413),
+        "unexpected status {status} for {outcome:?}: {}",
+        response.body
+    );
+    let expected = match outcome {
+        Outcome::Predicted { .. } | Outcome::Metadata => 200,
+        Outcome::Rejected(_) => 400,
+        Outcome::NotFound => 404,
+        Outcome::MethodNotAllowed => 405,
+        Outcome::TooLarge => 413,
+    };
+    assert_eq!(status, expected, "status does not match outcome {outcome:?}");
+    if status == 405 {
+        assert!(response.allow.is_some(), "405 without an Allow header");
+    }
+    let body: serde_json::Value = serde_json::from_str(&response.body)
+        .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {:?}", response.body));
+    let code = status.to_string();
+    assert_eq!(
+        body.get("status").and_then(serde_json::Value::as_str),
+        Some(code.as_str()),
+        "body 'status' differs from HTTP status {status}: {}",
+        response.body
+    );
+    // The whole response event must serialize too.
+    serde_json::to_string(&response).expect("response serializes");
+});

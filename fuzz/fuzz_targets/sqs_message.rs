@@ -1,0 +1,40 @@
+//! SQS message bodies: classify anything, score every observation item, and
+//! serialize each result line. Also the one-object JSON parser on raw bytes.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use scorer::adapters::sqs::{classify, result_line, Message};
+use scorer::core::model::Model;
+use scorer::core::observation_json::parse_observation_json;
+
+fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| Model::embedded().expect("embedded model loads"))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = parse_observation_json(data);
+
+    let body = String::from_utf8_lossy(data);
+    match classify(&body) {
+        Message::Observations(items) => {
+            assert!(!items.is_empty(), "Observations with no items");
+            for (index, item) in items.into_iter().enumerate() {
+                let line = result_line(model(), "fuzz-message", index, item);
+                let json = serde_json::to_string(&line).expect("result line serializes");
+                assert!(!json.contains('\n'), "a JSON Lines line holds a newline");
+                let back: serde_json::Value = serde_json::from_str(&json).expect("result line is JSON");
+                let status = back.get("status").and_then(serde_json::Value::as_str);
+                assert!(matches!(status, Some("200" | "400")), "status {status:?} in {json}");
+            }
+        }
+        Message::Files(records) => {
+            for record in records {
+                let _ = format!("{record:?}");
+            }
+        }
+        Message::Unintelligible(why) => assert!(!why.is_empty()),
+    }
+});
