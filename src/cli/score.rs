@@ -30,8 +30,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let model = Model::from_env()?;
     let started = Instant::now();
     let stdin = args.input.as_os_str() == "-";
-    let (input, size): (Box<dyn Read>, Option<u64>) = if stdin {
-        (Box::new(io::stdin().lock()), None)
+    let (input, size): (Box<dyn Read + Send>, Option<u64>) = if stdin {
+        (Box::new(io::stdin()), None)
     } else {
         let file = File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
         let size = file.metadata().ok().map(|m| m.len());
@@ -81,7 +81,7 @@ type Scored = Result<(BatchCounts, String), BatchError>;
 /// Scores into a temporary file beside `path` and renames it into place only on success.
 fn score_to_file(
     model: &Model,
-    input: Box<dyn Read>,
+    input: Box<dyn Read + Send>,
     path: &Path,
     on_progress: impl FnMut(u64),
 ) -> anyhow::Result<Scored> {

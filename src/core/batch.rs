@@ -15,7 +15,7 @@ use std::io::{self, Read, Write};
 
 use csv::ByteRecord;
 
-use super::model::Model;
+use super::model::{Model, Prediction};
 use super::observation::{feature_by_header, FieldInput, Observation, FEATURES, FEATURE_COUNT};
 
 /// Longest physical line accepted; longer means this is not a CSV of measurements.
@@ -66,8 +66,34 @@ impl BatchError {
     }
 }
 
+/// Rows handed from the reading thread to the writing thread at a time.
+const BATCH_ROWS: usize = 4096;
+
+/// What happened to one row.
+#[derive(Debug, Clone, Copy)]
+enum RowOutcome {
+    Scored(Prediction),
+    /// Rejected, with its reason code; the text is in `Batch::reasons`.
+    Rejected(&'static str),
+}
+
+/// A reusable block of rows: records, outcomes and reasons keep their
+/// allocations from one use to the next, so steady state allocates nothing.
+#[derive(Default)]
+struct Batch {
+    records: Vec<ByteRecord>,
+    outcomes: Vec<RowOutcome>,
+    reasons: Vec<String>,
+    len: usize,
+    /// Bytes read when the batch's last row ended.
+    bytes: u64,
+}
+
 /// Scores a CSV stream. `progress` is called now and then with bytes read so far.
-pub fn score_csv<R: Read, W: Write>(
+///
+/// Two threads: one reads, parses and predicts, the other formats and writes,
+/// handing blocks of rows over a small bounded channel (memory stays bounded).
+pub fn score_csv<R: Read + Send, W: Write>(
     model: &Model,
     input: R,
     output: W,
@@ -91,63 +117,125 @@ pub fn score_csv<R: Read, W: Write>(
     }
     writer.write_record(RESULT_COLUMNS).map_err(write_error)?;
 
-    let mut counts = BatchCounts::default();
-    let mut record = ByteRecord::new();
-    let mut out = ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len());
-    let mut number = ryu::Buffer::new();
-    let mut reason = String::new();
-    while reader.read_byte_record(&mut record).map_err(|e| csv_error(e, reader.get_ref()))? {
-        counts.rows += 1;
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Batch, BatchError>>(2);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(move || loop {
+            let mut batch = empty_rx.try_recv().unwrap_or_default();
+            let filled = fill(&mut reader, &mut batch, model, &columns, width);
+            let done = !matches!(filled, Ok(true));
+            let sent = match filled {
+                Ok(_) if batch.len == 0 => Ok(()),
+                Ok(_) => full_tx.send(Ok(batch)),
+                Err(e) => full_tx.send(Err(e)),
+            };
+            if done || sent.is_err() {
+                return reader.position().byte();
+            }
+        });
+        let mut counts = BatchCounts::default();
+        let written = write_batches(&mut writer, &full_rx, &empty_tx, width, &mut counts, &mut progress);
+        // Unblock the reader if the writer stopped first, then collect it.
+        drop(full_rx);
+        let bytes = reading.join().map_err(|_| BatchError::Read(io::Error::other("the reading thread failed")))?;
+        written?;
+        writer.flush().map_err(BatchError::Write)?;
+        counts.bytes_in = bytes;
+        progress(bytes);
+        Ok(counts)
+    })
+}
+
+/// Reads up to BATCH_ROWS rows into `batch` and scores them. Ok(false) at the end of input.
+fn fill<R: Read>(
+    reader: &mut csv::Reader<LineGuard<R>>,
+    batch: &mut Batch,
+    model: &Model,
+    columns: &[usize; FEATURE_COUNT],
+    width: usize,
+) -> Result<bool, BatchError> {
+    batch.len = 0;
+    while batch.len < BATCH_ROWS {
+        if batch.records.len() == batch.len {
+            batch.records.push(ByteRecord::new());
+            batch.outcomes.push(RowOutcome::Rejected(""));
+            batch.reasons.push(String::new());
+        }
+        let record = &mut batch.records[batch.len];
+        if !reader.read_byte_record(record).map_err(|e| csv_error(e, reader.get_ref()))? {
+            return Ok(false);
+        }
+        batch.bytes = record.position().map_or(batch.bytes, |p| p.byte());
+        let reason = &mut batch.reasons[batch.len];
         reason.clear();
-        let outcome = if record.len() != width {
+        batch.outcomes[batch.len] = if record.len() != width {
             use std::fmt::Write as _;
             let _ = write!(reason, "the row has {} fields but the header has {width}", record.len());
-            Err("wrong_field_count")
+            RowOutcome::Rejected("wrong_field_count")
         } else {
-            let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(&record, columns[f]));
+            let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(record, columns[f]));
             match Observation::from_inputs(&inputs) {
-                Ok(observation) => Ok(model.predict(&observation)),
+                Ok(observation) => RowOutcome::Scored(model.predict(&observation)),
                 Err(rejection) => {
-                    rejection.write_field_messages(&mut reason);
-                    Err(rejection.errors()[0].problem.code())
+                    rejection.write_field_messages(reason);
+                    RowOutcome::Rejected(rejection.errors()[0].problem.code())
                 }
             }
         };
-        // Original columns, padded to the header's width so the output stays
-        // rectangular (a longer row's extra fields cannot be placed). One
-        // reused record: write_byte_record copies fields that need no quoting
-        // straight into the buffer, much faster than field-by-field writes.
-        out.clear();
-        for j in 0..width {
-            out.push_field(record.get(j).unwrap_or(b""));
-        }
-        match outcome {
-            Ok(p) => {
-                counts.scored += 1;
-                counts.malignant += u64::from(p.label);
-                out.push_field(if p.label == 1 { b"1" } else { b"0" });
-                out.push_field(number.format_finite(p.probability).as_bytes());
-                out.push_field(b"200");
-                out.push_field(b"OK");
-            }
-            Err(code) => {
-                counts.rejected += 1;
-                *counts.rejected_by_reason.entry(code).or_default() += 1;
-                out.push_field(b"");
-                out.push_field(b"");
-                out.push_field(b"400");
-                out.push_field(reason.as_bytes());
-            }
-        }
-        writer.write_byte_record(&out).map_err(write_error)?;
-        if counts.rows % 65_536 == 0 {
-            progress(record.position().map_or(0, |p| p.byte()));
-        }
+        batch.len += 1;
     }
-    writer.flush().map_err(BatchError::Write)?;
-    counts.bytes_in = reader.position().byte();
-    progress(counts.bytes_in);
-    Ok(counts)
+    Ok(true)
+}
+
+/// Writes scored batches in order and returns their buffers to the reader.
+fn write_batches<W: Write>(
+    writer: &mut csv::Writer<W>,
+    full: &std::sync::mpsc::Receiver<Result<Batch, BatchError>>,
+    empty: &std::sync::mpsc::SyncSender<Batch>,
+    width: usize,
+    counts: &mut BatchCounts,
+    progress: &mut impl FnMut(u64),
+) -> Result<(), BatchError> {
+    let mut out = ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len());
+    let mut number = ryu::Buffer::new();
+    for batch in full.iter() {
+        let batch = batch?;
+        for i in 0..batch.len {
+            let record = &batch.records[i];
+            counts.rows += 1;
+            // Original columns, padded to the header's width so the output stays
+            // rectangular (a longer row's extra fields cannot be placed). One
+            // reused record: write_byte_record copies fields that need no
+            // quoting straight into the buffer.
+            out.clear();
+            for j in 0..width {
+                out.push_field(record.get(j).unwrap_or(b""));
+            }
+            match batch.outcomes[i] {
+                RowOutcome::Scored(p) => {
+                    counts.scored += 1;
+                    counts.malignant += u64::from(p.label);
+                    out.push_field(if p.label == 1 { b"1" } else { b"0" });
+                    out.push_field(number.format_finite(p.probability).as_bytes());
+                    out.push_field(b"200");
+                    out.push_field(b"OK");
+                }
+                RowOutcome::Rejected(code) => {
+                    counts.rejected += 1;
+                    *counts.rejected_by_reason.entry(code).or_default() += 1;
+                    out.push_field(b"");
+                    out.push_field(b"");
+                    out.push_field(b"400");
+                    out.push_field(batch.reasons[i].as_bytes());
+                }
+            }
+            writer.write_byte_record(&out).map_err(write_error)?;
+        }
+        progress(batch.bytes);
+        // The reader makes a new batch if this one cannot be returned.
+        let _ = empty.try_send(batch);
+    }
+    Ok(())
 }
 
 fn cell(record: &ByteRecord, column: usize) -> FieldInput<'_> {
