@@ -222,12 +222,14 @@ fn check(input: FieldInput<'_>) -> Result<f64, Problem> {
 
 /// Text of a CSV cell: a decimal number, surrounding spaces allowed.
 fn parse_number_text(text: &str) -> Result<f64, Problem> {
-    let t = text.trim();
+    let t = text.trim_ascii();
     if t.is_empty() {
         return Err(Problem::Missing);
     }
-    // Rust's parser accepts "inf", "NaN", "infinity": name them precisely.
-    match t.parse::<f64>() {
+    // fast-float2: the same correctly rounded result as str::parse, faster
+    // (the batch hot path parses five cells a row). Like str::parse it accepts
+    // "inf", "NaN", "infinity": name them precisely.
+    match fast_float2::parse::<f64, _>(t) {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(Problem::NotFinite),
         Err(_) => Err(Problem::NotANumber),
