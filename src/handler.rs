@@ -193,7 +193,8 @@ impl App {
         self.handle(event, invocation).await
     }
 
-    /// Routes one event to its adapter.
+    /// Routes one event to its adapter. The S3 and SQS paths are boxed: their
+    /// futures are large, and the Function URL path must not pay to move them.
     pub async fn handle(&self, event: Event, invocation: &Invocation) -> Result<Reply, InvocationError> {
         if let Some(http) = event.request_context.and_then(|c| c.http) {
             let request = HttpRequest {
@@ -211,14 +212,14 @@ impl App {
                 Some("aws:s3") | None => {
                     let parsed = s3_event::parse_records(records.get())
                         .map_err(|e| InvocationError::Unrecognised(e.to_string()))?;
-                    self.handle_s3_records(parsed, invocation).await
+                    Box::pin(self.handle_s3_records(parsed, invocation)).await
                 }
                 Some("aws:sqs") => {
                     let mut sqs_event = SqsEvent::default();
                     sqs_event.records = serde_json::from_str::<Vec<SqsMessage>>(records.get()).map_err(|_| {
                         InvocationError::Unrecognised("SQS records that do not match their schema".into())
                     })?;
-                    Ok(Reply::Sqs(self.handle_sqs(sqs_event, invocation).await))
+                    Ok(Reply::Sqs(Box::pin(self.handle_sqs(sqs_event, invocation)).await))
                 }
                 Some(other) => Err(InvocationError::Unrecognised(format!("records from {other:?} are not handled"))),
             };
@@ -238,7 +239,7 @@ impl App {
                     ))
                 }
             };
-            return self.handle_s3_records(vec![Ok(s3_event::eventbridge_object(detail))], invocation).await;
+            return Box::pin(self.handle_s3_records(vec![Ok(s3_event::eventbridge_object(detail))], invocation)).await;
         }
         if let Some(items) = event.items {
             return Ok(Reply::Items(self.handle_items(items, invocation)));
@@ -247,9 +248,11 @@ impl App {
             let tasks: Vec<s3_batch_operations::Task> = serde_json::from_str(tasks.get()).map_err(|_| {
                 InvocationError::Unrecognised("S3 Batch Operations tasks that do not match the schema".into())
             })?;
-            let results =
+            let results = Box::pin(async {
                 s3_batch_operations::run_tasks(self.s3().await, &self.model, &self.batch, tasks, invocation.deadline)
-                    .await;
+                    .await
+            })
+            .await;
             let failed = results.iter().filter(|r| r.result_code != "Succeeded").count();
             tracing::info!(entry_point = "s3_batch_operations", request_id = %invocation.request_id, tasks = results.len(), failed, "S3 Batch Operations tasks handled");
             return Ok(Reply::BatchOperations(s3_batch_operations::Response {
@@ -260,7 +263,7 @@ impl App {
             }));
         }
         if event.s3_test_event.as_deref() == Some("s3:TestEvent") {
-            return self.handle_s3_records(vec![Err(Skip::TestEvent)], invocation).await;
+            return Box::pin(self.handle_s3_records(vec![Err(Skip::TestEvent)], invocation)).await;
         }
         Err(InvocationError::Unrecognised(
             "expected a Function URL request (requestContext.http), an S3 notification or an SQS batch (Records)"
@@ -361,7 +364,7 @@ impl App {
         let mut metrics = Metrics::new("function_url");
         match outcome {
             Outcome::Predicted { label, out_of_range } => {
-                tracing::info!(
+                tracing::debug!(
                     entry_point = "function_url",
                     request_id,
                     cold_start,

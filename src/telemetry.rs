@@ -11,6 +11,7 @@
 //! Never logged: feature values, observation or sample ids, request bodies,
 //! CSV content, or error text that could echo input.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -70,24 +71,30 @@ impl Unit {
 }
 
 /// One EMF record: a few named values under the dimensions Service and EntryPoint.
+/// When metrics are off (local commands) it does nothing and allocates nothing.
 #[derive(Debug)]
 pub struct Metrics {
     entry_point: &'static str,
-    values: Vec<(String, Unit, f64)>,
+    enabled: bool,
+    values: Vec<(Cow<'static, str>, Unit, f64)>,
 }
 
 impl Metrics {
     pub fn new(entry_point: &'static str) -> Self {
-        Metrics { entry_point, values: Vec::with_capacity(8) }
+        Metrics { entry_point, enabled: metrics_enabled(), values: Vec::new() }
     }
 
-    pub fn count(&mut self, name: impl Into<String>, value: u64) -> &mut Self {
-        self.values.push((name.into(), Unit::Count, value as f64));
+    pub fn count(&mut self, name: impl Into<Cow<'static, str>>, value: u64) -> &mut Self {
+        if self.enabled {
+            self.values.push((name.into(), Unit::Count, value as f64));
+        }
         self
     }
 
-    pub fn millis(&mut self, name: impl Into<String>, value: f64) -> &mut Self {
-        self.values.push((name.into(), Unit::Milliseconds, value));
+    pub fn millis(&mut self, name: impl Into<Cow<'static, str>>, value: f64) -> &mut Self {
+        if self.enabled {
+            self.values.push((name.into(), Unit::Milliseconds, value));
+        }
         self
     }
 
@@ -105,31 +112,55 @@ impl Metrics {
     }
 
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        struct Definitions<'a>(&'a [(String, Unit, f64)]);
+        struct Definitions<'a>(&'a [(Cow<'static, str>, Unit, f64)]);
         impl serde::Serialize for Definitions<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(
-                    self.0.iter().map(|(name, unit, _)| serde_json::json!({ "Name": name, "Unit": unit.as_str() })),
-                )
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for (name, unit, _) in self.0 {
+                    seq.serialize_element(&Definition { name, unit: unit.as_str() })?;
+                }
+                seq.end()
             }
+        }
+        #[derive(serde::Serialize)]
+        struct Definition<'a> {
+            #[serde(rename = "Name")]
+            name: &'a str,
+            #[serde(rename = "Unit")]
+            unit: &'static str,
+        }
+        #[derive(serde::Serialize)]
+        struct Directive<'a> {
+            #[serde(rename = "Namespace")]
+            namespace: &'static str,
+            #[serde(rename = "Dimensions")]
+            dimensions: [[&'static str; 2]; 1],
+            #[serde(rename = "Metrics")]
+            metrics: Definitions<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Aws<'a> {
+            #[serde(rename = "Timestamp")]
+            timestamp: u64,
+            #[serde(rename = "CloudWatchMetrics")]
+            metrics: [Directive<'a>; 1],
         }
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let aws = Aws {
+            timestamp,
+            metrics: [Directive {
+                namespace: "Scorer",
+                dimensions: [["Service", "EntryPoint"]],
+                metrics: Definitions(&self.values),
+            }],
+        };
         let mut ser = serde_json::Serializer::new(out);
         let mut map = ser.serialize_map(None)?;
-        map.serialize_entry(
-            "_aws",
-            &serde_json::json!({
-                "Timestamp": timestamp,
-                "CloudWatchMetrics": [{
-                    "Namespace": "Scorer",
-                    "Dimensions": [["Service", "EntryPoint"]],
-                    "Metrics": Definitions(&self.values),
-                }]
-            }),
-        )?;
+        map.serialize_entry("_aws", &aws)?;
         map.serialize_entry("Service", "scorer")?;
         map.serialize_entry("EntryPoint", self.entry_point)?;
         for (name, _, value) in &self.values {
@@ -145,7 +176,7 @@ mod tests {
 
     #[test]
     fn emf_records_name_their_metrics_and_dimensions() {
-        let mut m = Metrics::new("sqs");
+        let mut m = Metrics { entry_point: "sqs", enabled: true, values: Vec::new() };
         m.count("Predictions", 3).millis("Duration", 1.5);
         let mut out = Vec::new();
         m.write_json(&mut out).unwrap();
