@@ -35,7 +35,10 @@ py "$file" <<'PY'
 import sys, boto3
 s3 = boto3.client("s3")
 s3.create_bucket(Bucket="bench")
-s3.upload_file(sys.argv[1], "bench", "incoming/big.csv")
+# One PutObject: moto gives multipart uploads a checksum that the SDK's
+# response validation rejects as a full-object CRC (real S3 marks it COMPOSITE).
+with open(sys.argv[1], "rb") as f:
+    s3.put_object(Bucket="bench", Key="incoming/big.csv", Body=f)
 PY
 cat >"$dir/s3-event.json" <<JSON
 {"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"bench"},"object":{"key":"incoming/big.csv"}}}]}

@@ -137,7 +137,7 @@ async fn score_and_upload(
     let (in_tx, in_rx) = mpsc::channel::<io::Result<Bytes>>(16);
     let download = tokio::spawn(async move {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(io::Error::other);
+            let chunk = chunk.map_err(|e| io::Error::other(DisplayErrorContext(&e).to_string()));
             let failed = chunk.is_err();
             if in_tx.send(chunk).await.is_err() || failed {
                 break;
