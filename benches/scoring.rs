@@ -13,6 +13,14 @@ use scorer::handler::{App, Event, Invocation};
 
 const BODY: &str = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
 
+/// What the Lambda runtime does per invocation, minus the HTTP hop:
+/// event bytes -> envelope -> handler -> response bytes.
+fn run_event(app: &App, rt: &tokio::runtime::Runtime, invocation: &Invocation, event: &str) -> Vec<u8> {
+    let event: Event = serde_json::from_str(event).unwrap();
+    let reply = rt.block_on(app.handle(event, invocation)).unwrap();
+    serde_json::to_vec(&reply).unwrap()
+}
+
 fn model(c: &mut Criterion) {
     let model = Model::embedded().unwrap();
     let obs = Observation::from_values([0.1471, 25.38, 17.33, 2019.0, 0.2654]).unwrap();
@@ -35,13 +43,7 @@ fn function_url(c: &mut Criterion) {
     g.bench_function("parse_body", |b| b.iter(|| parse_observation_json(black_box(BODY.as_bytes()))));
     // What the Lambda runtime does per invocation, minus the HTTP hop:
     // event bytes -> handler -> response bytes.
-    g.bench_function("handler_event_to_response", |b| {
-        b.iter(|| {
-            let event: Event = serde_json::from_str(black_box(&event)).unwrap();
-            let reply = rt.block_on(app.handle(event, &invocation)).unwrap();
-            serde_json::to_vec(&reply).unwrap()
-        })
-    });
+    g.bench_function("handler_event_to_response", |b| b.iter(|| run_event(&app, &rt, &invocation, black_box(&event))));
     g.finish();
 }
 
@@ -125,11 +127,7 @@ fn distributed_map(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1000));
     g.sample_size(30);
     g.bench_function("batch_of_1000_items_event_to_response", |b| {
-        b.iter(|| {
-            let event: Event = serde_json::from_str(black_box(&event)).unwrap();
-            let reply = rt.block_on(app.handle(event, &invocation)).unwrap();
-            serde_json::to_vec(&reply).unwrap()
-        })
+        b.iter(|| run_event(&app, &rt, &invocation, black_box(&event)))
     });
     g.finish();
 }
@@ -150,11 +148,7 @@ fn telemetry(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     tracing::subscriber::with_default(subscriber, || {
         g.bench_function("handler_event_to_response_with_logs_and_metrics", |b| {
-            b.iter(|| {
-                let event: Event = serde_json::from_str(black_box(&event)).unwrap();
-                let reply = rt.block_on(app.handle(event, &invocation)).unwrap();
-                serde_json::to_vec(&reply).unwrap()
-            })
+            b.iter(|| run_event(&app, &rt, &invocation, black_box(&event)))
         });
     });
     g.finish();
