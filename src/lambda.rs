@@ -77,7 +77,7 @@ mod tests {
             r#"{"isBase64Encoded":"VALUE-MARKER"}"#,
         ] {
             let Incoming(read) = serde_json::from_str(event).expect("reading an event never fails");
-            let message = read.err().expect("a misshapen event").to_string();
+            let message = read.expect_err("a misshapen event").to_string();
             assert!(!message.contains("MARKER") && !message.contains("1234"), "{message}");
         }
         let Incoming(read) = serde_json::from_str(r#"{"Items":[{"a":"1"}]}"#).unwrap();

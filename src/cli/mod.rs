@@ -4,7 +4,7 @@
 mod invoke;
 mod score;
 mod serve;
-mod worker;
+pub mod worker;
 
 use std::process::ExitCode;
 
