@@ -89,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Polls `args.queue_url` and hands each batch to `handler` until `shutdown`
 /// resolves (or `max_empty_receives`), then finishes the batches in flight.
-/// Every task it starts has ended when it returns.
+/// Every task it started has ended, or been aborted, when it returns.
 pub async fn work<H: BatchHandler>(
     handler: Arc<H>,
     sqs: aws_sdk_sqs::Client,
