@@ -343,7 +343,7 @@ import json, sys, boto3
 bucket = sys.argv[1]
 s3 = boto3.client("s3")
 keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="scored/sqs/").get("Contents", [])]
-print(f"$ aws s3 ls s3://{bucket}/scored/sqs/   (queue results: one JSON Lines object per batch)")
+print(f"$ aws s3 ls s3://{bucket}/scored/sqs/   (queue results: one JSON Lines object per message)")
 for k in keys:
     print(f"   {k}")
 lines = [json.loads(l) for k in keys
@@ -351,7 +351,7 @@ lines = [json.loads(l) for k in keys
 for l in lines:
     print("   " + json.dumps(l))
 ok = len(keys) == 2 and sum(1 for l in lines if l.get("id") == "lab-0001" and l.get("prediction") == 1) == 2
-print(f"   check: two results objects (one per batch), each with lab-0001 scored malignant: {'ok' if ok else 'MISMATCH'}")
+print(f"   check: two results objects (one per message), each with lab-0001 scored malignant: {'ok' if ok else 'MISMATCH'}")
 sys.exit(0 if ok else 1)
 PY
 

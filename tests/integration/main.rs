@@ -14,3 +14,4 @@ mod s3;
 mod s3_faults;
 mod serve;
 mod sqs;
+mod sqs_delivery;
