@@ -280,9 +280,10 @@ fn dataset_rows() -> Vec<[f64; FEATURE_COUNT]> {
 }
 
 /// The bin by the model's rule, written as the split itself: the number of
-/// thresholds a value does not go left of (`!(float32(x) <= t)`).
+/// thresholds a value does not go left of (all but those with `float32(x) <= t`).
 fn bin_by_the_split_rule(edges: &[f64], x: f64) -> u32 {
-    edges.iter().filter(|&&t| !((x as f32 as f64) <= t)).count() as u32
+    let goes_left = edges.iter().filter(|&&t| (x as f32 as f64) <= t).count();
+    (edges.len() - goes_left) as u32
 }
 
 #[test]
