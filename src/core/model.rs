@@ -286,6 +286,11 @@ impl StepFunction {
     fn bin(&self, x: f64) -> usize {
         self.thresholds.partition_point(|&t| t < x)
     }
+
+    #[inline]
+    fn eval(&self, x: f64) -> f64 {
+        self.sums[self.bin(x)]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -417,7 +422,15 @@ impl Model {
     /// Label and probability of malignancy, exactly as sklearn 1.2.1 computes them.
     #[inline]
     pub fn predict(&self, observation: &Observation) -> Prediction {
-        self.predict_with_bins(observation).0
+        // Kept apart from predict_with_bins: writing the bins costs ~2 ns (measured), and
+        // this is the path every caller without drift statistics takes.
+        let x = as_float32(observation.values());
+        let c = &self.compiled;
+        let mut raw = c.constant;
+        for (step, &v) in c.steps.iter().zip(&x) {
+            raw += step.eval(v);
+        }
+        self.finish(raw, &x)
     }
 
     /// [`Model::predict`], and the bin of each value (found by the same search
@@ -433,13 +446,20 @@ impl Model {
             raw += step.sums[j];
             *bin = j as u32;
         }
+        (self.finish(raw, &x), bins)
+    }
+
+    /// Adds the deep trees to the step functions' sum; near the boundary, the exact walk decides.
+    #[inline]
+    fn finish(&self, mut raw: f64, x: &[f64; FEATURE_COUNT]) -> Prediction {
+        let c = &self.compiled;
         for &t in &c.deep {
-            raw += self.trees[t].term(&x);
+            raw += self.trees[t].term(x);
         }
         if raw.abs() <= c.boundary {
-            raw = self.raw_score_exact_f32(&x);
+            raw = self.raw_score_exact_f32(x);
         }
-        (prediction_from_raw(raw), bins)
+        prediction_from_raw(raw)
     }
 
     /// The bin of each value (see [`Bins`]).
