@@ -12,5 +12,6 @@ mod properties;
 mod runtime_api;
 mod s3;
 mod s3_faults;
+mod s3_mocks;
 mod serve;
 mod sqs;
