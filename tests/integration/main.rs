@@ -2,6 +2,7 @@
 //! Test names are sentences; each test starts what it needs.
 
 mod cli;
+mod deadline;
 mod fanout;
 mod function_url;
 mod helpers;
@@ -13,5 +14,6 @@ mod runtime_api;
 mod s3;
 mod s3_faults;
 mod s3_mocks;
+mod s3_routes;
 mod serve;
 mod sqs;

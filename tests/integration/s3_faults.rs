@@ -24,7 +24,10 @@ struct Calls {
     parts_failed: usize,
     aborts: usize,
     completes: usize,
+    /// PutObject of the output itself.
     puts: usize,
+    /// PutObject of `<output>.summary.json`, with its body.
+    summaries: Vec<serde_json::Value>,
 }
 
 /// A ~20 MiB CSV, so the output needs more than two 8 MiB parts.
@@ -45,7 +48,8 @@ async fn fake_s3(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let _ = req.into_body().collect().await; // read whatever was sent
+    let path = req.uri().path().to_owned();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let mut c = calls.lock().unwrap();
     let xml = |status: u16, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -85,6 +89,10 @@ async fn fake_s3(
             c.completes += 1;
             xml(200, "<CompleteMultipartUploadResult><ETag>\"x\"</ETag></CompleteMultipartUploadResult>".into())
         }
+        ("PUT", _) if path.ends_with(".summary.json") => {
+            c.summaries.push(serde_json::from_slice(&body).unwrap_or_default());
+            xml(200, String::new())
+        }
         ("PUT", _) => {
             c.puts += 1;
             xml(200, String::new())
@@ -121,5 +129,9 @@ async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocati
     assert_eq!(c.creates, 1, "{c:?}");
     assert!(c.parts_failed >= 1, "{c:?}");
     assert_eq!(c.aborts, 1, "the upload is aborted: {c:?}");
-    assert_eq!((c.completes, c.puts), (0, 0), "nothing becomes visible: {c:?}");
+    assert_eq!((c.completes, c.puts), (0, 0), "no output becomes visible: {c:?}");
+    // Only the summary, saying the file failed (and is retried).
+    assert_eq!(c.summaries.len(), 1, "{c:?}");
+    assert_eq!(c.summaries[0]["status"], "failed");
+    assert!(c.summaries[0]["reason"].as_str().unwrap().starts_with("writing the output failed:"), "{c:?}");
 }
