@@ -42,8 +42,11 @@ fn get_returns(body: &'static [u8]) -> Rule {
     })
 }
 
-/// PutObject succeeds; each object written is kept (key, body) for the test to read.
-fn put_recorded(written: &Arc<Mutex<Vec<(String, Vec<u8>)>>>) -> Rule {
+/// Objects written (key, body), for the test to read.
+type Written = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// PutObject succeeds; each object written is kept for the test to read.
+fn put_recorded(written: &Written) -> Rule {
     let written = Arc::clone(written);
     mock!(Client::put_object).then_compute_output(move |req| {
         let body = req.body().bytes().map(<[u8]>::to_vec).unwrap_or_default();
@@ -107,11 +110,7 @@ struct Routes {
     summaries: Vec<Value>,
 }
 
-async fn run(
-    key: &str,
-    version: Option<&str>,
-    rules: impl Fn(&Arc<Mutex<Vec<(String, Vec<u8>)>>>) -> Vec<Rule>,
-) -> Routes {
+async fn run(key: &str, version: Option<&str>, rules: impl Fn(&Written) -> Vec<Rule>) -> Routes {
     let written = Arc::new(Mutex::new(Vec::new()));
     let handle = |event: Value| {
         let app = app(&rules(&written));
