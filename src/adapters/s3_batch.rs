@@ -143,16 +143,17 @@ pub async fn score_object(
             return Err(ObjectError::TooBig { size, mb_per_s: max_mb_per_s, needs, left });
         }
     }
-    let stop = CancellationToken::new();
+    let stops = Stops::new();
+    let (deadline, stop) = (&stops.deadline, &stops.any);
     let upload_id = Mutex::new(None::<String>);
-    let work = score_and_upload(client, model, object, out_bucket, out_key, &upload_id, &stop);
+    let work = score_and_upload(client, model, object, out_bucket, out_key, &upload_id, &stops);
     tokio::pin!(work);
     let result = match left {
         None => work.await,
         Some(left) => tokio::select! {
             result = &mut work => result,
             () = tokio::time::sleep(left) => {
-                stop.cancel();
+                deadline.cancel();
                 // Let everything it started end (tasks aborted and awaited,
                 // the pipeline joined, a late upload id recorded). If it
                 // finished all the same in that time, the file is scored.
@@ -175,6 +176,21 @@ pub async fn score_object(
         }
     }
     result
+}
+
+/// `deadline` is cancelled only when the time is up; `any` (its child) also
+/// when either side of the work fails: both stop everything, and the cause
+/// can still be told apart.
+struct Stops {
+    deadline: CancellationToken,
+    any: CancellationToken,
+}
+
+impl Stops {
+    fn new() -> Self {
+        let deadline = CancellationToken::new();
+        Stops { any: deadline.child_token(), deadline }
+    }
 }
 
 fn time_left(deadline: SystemTime) -> Option<Duration> {
@@ -248,8 +264,9 @@ async fn score_and_upload(
     out_bucket: &str,
     out_key: &str,
     upload_id: &Mutex<Option<String>>,
-    stop: &CancellationToken,
+    stops: &Stops,
 ) -> Result<Scored, ObjectError> {
+    let (deadline, stop) = (&stops.deadline, &stops.any);
     let get = client.get_object().bucket(&object.bucket).key(&object.key).set_version_id(object.version_id.clone());
     let got = match stop.run_until_cancelled(get.send()).await {
         None => return Err(ObjectError::Deadline),
@@ -289,11 +306,12 @@ async fn score_and_upload(
     let counts = match scored {
         Ok(Ok(counts)) => counts,
         Ok(Err(bad)) if bad.is_bad_input() => return Err(ObjectError::BadFile(bad)),
-        // The uploader stopped first (its error is the real one), or the read was stopped.
+        // The uploader failed first (its error is the real one), the deadline
+        // stopped the read, or the read itself failed.
         Ok(Err(e)) => {
             return Err(match uploaded {
                 Err(up) if !matches!(up, ObjectError::Deadline) => up,
-                _ if stop.is_cancelled() => ObjectError::Deadline,
+                _ if deadline.is_cancelled() => ObjectError::Deadline,
                 _ => ObjectError::Read(e.to_string()),
             })
         }

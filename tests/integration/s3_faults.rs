@@ -1,12 +1,15 @@
-//! Fault injection: an S3 endpoint that fails part uploads mid-way. The
-//! multipart upload must be aborted, nothing completed or put, and the
-//! invocation must fail so Lambda retries.
+//! Fault injection: an S3 endpoint that fails part uploads mid-way, or cuts
+//! a download short. The multipart upload must be aborted, nothing completed
+//! or put but the summary (`failed`), and the invocation must fail so Lambda
+//! retries.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -45,7 +48,7 @@ async fn fake_s3(
     req: Request<hyper::body::Incoming>,
     calls: Arc<Mutex<Calls>>,
     csv: Bytes,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_owned();
     let path = req.uri().path().to_owned();
@@ -58,6 +61,15 @@ async fn fake_s3(
         r
     };
     let response = match (method.as_str(), query.as_str()) {
+        ("GET", _) if path.ends_with("/cut.csv") => {
+            c.gets += 1;
+            // Announces the whole file, sends 1 MiB of it, then hangs up.
+            let head = futures_util::stream::iter([Ok::<_, Infallible>(Frame::data(csv.slice(..1024 * 1024)))]);
+            let mut r = Response::new(StreamBody::new(head).boxed());
+            r.headers_mut().insert("content-length", csv.len().to_string().parse().unwrap());
+            r.headers_mut().insert("etag", "\"input-etag\"".parse().unwrap());
+            return Ok(r);
+        }
         ("GET", _) => {
             c.gets += 1;
             let mut r = Response::new(Full::new(csv.clone()));
@@ -99,11 +111,10 @@ async fn fake_s3(
         }
         _ => xml(400, "<Error><Code>NotImplemented</Code></Error>".into()),
     };
-    Ok(response)
+    Ok(response.map(BodyExt::boxed))
 }
 
-#[tokio::test]
-async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocation() {
+async fn start_fake() -> (Arc<Mutex<Calls>>, String) {
     let calls = Arc::new(Mutex::new(Calls::default()));
     let csv = big_csv();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -120,6 +131,12 @@ async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocati
         }
     });
 
+    (calls, endpoint)
+}
+
+#[tokio::test]
+async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocation() {
+    let (calls, endpoint) = start_fake().await;
     let api = RuntimeApi::start().await;
     let _f = start_lambda(&api, &aws_env(&endpoint));
     let err = api.invoke(&s3_event(&[("lab", "incoming/big.csv")])).await.error();
@@ -134,4 +151,19 @@ async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocati
     assert_eq!(c.summaries.len(), 1, "{c:?}");
     assert_eq!(c.summaries[0]["status"], "failed");
     assert!(c.summaries[0]["reason"].as_str().unwrap().starts_with("writing the output failed:"), "{c:?}");
+}
+
+#[tokio::test]
+async fn a_download_cut_short_is_a_transient_failure_not_a_timeout_nor_a_complete_file() {
+    let (calls, endpoint) = start_fake().await;
+    let api = RuntimeApi::start().await;
+    let _f = start_lambda(&api, &aws_env(&endpoint));
+    let err = api.invoke(&s3_event(&[("lab", "incoming/cut.csv")])).await.error();
+    assert_eq!(err["errorType"], "TransientFailure", "{err}");
+
+    let c = calls.lock().unwrap();
+    assert_eq!((c.completes, c.puts), (0, 0), "the first MiB is not taken for the whole file: {c:?}");
+    assert_eq!(c.summaries.len(), 1, "{c:?}");
+    assert_eq!(c.summaries[0]["status"], "failed", "{c:?}");
+    assert!(c.summaries[0]["reason"].as_str().unwrap().starts_with("reading the object failed:"), "{c:?}");
 }
