@@ -24,7 +24,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::adapters::function_url::{range_warnings, ErrorItem, PredictionField};
-use crate::adapters::s3::{self, FileReport, Location};
+use crate::adapters::s3::{self, FileReport, FileStatus, Location};
 use crate::adapters::s3_event::{self, EventBridgeDetail, Notification, Records};
 use crate::core::model::Model;
 use crate::core::observation::FEATURES;
@@ -308,7 +308,16 @@ impl App {
     }
 
     /// Runs the batch pipeline for a notification that came through the queue.
-    /// Err means a transient failure: the message must be retried.
+    /// Err means the message must be retried (listed in `batchItemFailures`):
+    ///
+    /// * `scored`, `rejected`, `missing`, `timed_out`, `skipped`: Ok, the
+    ///   message is deleted; the summary says what happened (a timed-out file
+    ///   would time out again, so it is not retried).
+    /// * `failed`, transient or a permission missing: Err. The queue redelivers
+    ///   the message until its `maxReceiveCount`, then the dead-letter queue
+    ///   keeps it: bounded, and where an operator looks (the DLQ alarm). A
+    ///   denial will not heal by itself, but dropping the message would lose
+    ///   the file; after fixing the role, redrive the DLQ.
     async fn score_files_from_queue(&self, records: Records, deadline: Option<SystemTime>) -> Result<(), ()> {
         if records.iter().all(Result::is_err) {
             for skip in records.into_iter().filter_map(Result::err) {
@@ -318,7 +327,7 @@ impl App {
         }
         let outcome =
             s3::score_records(self.s3().await, self.model_arc(), self.batch_config(), records, deadline).await;
-        if outcome.transient_failures > 0 {
+        if outcome.failed() > 0 {
             return Err(());
         }
         self.notify_files(&outcome.files).await.map_err(|_| ())
@@ -453,7 +462,7 @@ impl App {
 
     /// Announces scored files on RESULT_QUEUE_URL, if set.
     pub async fn notify_files(&self, files: &[FileReport]) -> Result<(), String> {
-        for f in files.iter().filter(|f| f.status == "scored") {
+        for f in files.iter().filter(|f| f.status == FileStatus::Scored) {
             let (Some(output), Some(counts)) = (&f.output, &f.counts) else { continue };
             let notice = ResultNotice {
                 kind: "file",
