@@ -553,6 +553,17 @@ mod tests {
     }
 
     #[test]
+    fn input_columns_named_like_results_are_kept_and_the_results_are_appended() {
+        let input = format!("{HEADER},status,reason\nA,0.1471,25.38,17.33,2019.0,0.2654,pending,screening\n");
+        let (out, _) = score(input.as_bytes()).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(lines.next().unwrap(), format!("{HEADER},status,reason,prediction,probability,status,reason"));
+        let row = lines.next().unwrap();
+        assert!(row.starts_with("A,0.1471,25.38,17.33,2019.0,0.2654,pending,screening,1,0.9"), "{row}");
+        assert!(row.ends_with(",200,OK"), "{row}");
+    }
+
+    #[test]
     fn rows_never_echo_bad_values_in_reasons() {
         let input = format!("{HEADER}\nA,0.1,20,secret-1234,900,0.1\n");
         let (out, _) = score(input.as_bytes()).unwrap();

@@ -299,7 +299,9 @@ mod tests {
         let largest = f64::from_bits(halfway.to_bits() - 1);
         assert_eq!(largest, 3.4028235677973362e38);
         assert_eq!(halfway, 3.4028235677973366e38);
-        for accepted in [FieldInput::Number(largest), FieldInput::Text("3.4028235e38"), FieldInput::Text("3.4028235677973362e38")] {
+        for accepted in
+            [FieldInput::Number(largest), FieldInput::Text("3.4028235e38"), FieldInput::Text("3.4028235677973362e38")]
+        {
             let o = Observation::from_inputs(&with(3, accepted)).unwrap();
             assert_eq!(o.values()[3] as f32, f32::MAX, "{accepted:?}");
         }
