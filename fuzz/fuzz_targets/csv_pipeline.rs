@@ -66,7 +66,7 @@ fn model() -> &'static Model {
 }
 
 fn expand(data: &[u8]) -> Option<Vec<u8>> {
-    let (&[n0, n1, p, s], text) = data.get(1..)?.split_first_chunk::<4>()? else { return None };
+    let (&[n0, n1, p, s], text) = data.get(1..)?.split_first_chunk::<4>()?;
     let n = usize::from(u16::from_le_bytes([n0, n1]));
     let p = usize::from(p).min(text.len());
     let s = usize::from(s).min(text.len() - p);
