@@ -8,7 +8,7 @@
 #   FUZZ_SANITIZER   address (default) or none; if the AddressSanitizer build
 #                    fails, the script falls back to none and says so
 #   FUZZ_MAX_LEN     libFuzzer -max_len for every target (default: per target,
-#                    below; csv_pipeline also expands its inputs to ~16 MB)
+#                    below; csv_pipeline also expands its inputs to 3 MiB)
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). Works on stable Rust: the
 # nightly-only flags cargo-fuzz passes are allowed with RUSTC_BOOTSTRAP=1.
@@ -49,7 +49,7 @@ trap restore_lock EXIT
 
 # Per target: -max_len, -rss_limit_mb, -malloc_limit_mb (one allocation).
 # AddressSanitizer's shadow memory and quarantine take a few hundred MB of RSS
-# on their own. csv_pipeline builds inputs up to ~16 MB with its expander and
+# on their own. csv_pipeline builds inputs up to 3 MiB with its expander and
 # asserts its own bound on the pipeline's heap (12 MiB) on every input.
 limits() {
     case "$1" in
