@@ -61,7 +61,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// The pipeline's documented bound (README "Limits"; tests/memory checks it too).
-const PEAK_BOUND: usize = 12 * 1024 * 1024;
+const PEAK_BOUND: usize = 16 * 1024 * 1024;
 
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();

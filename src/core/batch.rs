@@ -87,9 +87,13 @@ const BLOCK_ROWS: usize = 4096;
 /// positions, reasons, row entries); one more record may add up to
 /// MAX_RECORD_BYTES. Between uses a block keeps at most this much.
 const BLOCK_BYTES: usize = 1024 * 1024;
-/// Blocks alive at once: two queued, one being filled, one being written.
-/// Peak memory of the pipeline is about
-/// BLOCKS * (BLOCK_BYTES + MAX_RECORD_BYTES) + the input and output buffers.
+/// Blocks queued for the writer. With the one being filled and the one being
+/// written, at most four blocks exist. One block holds under BLOCK_BYTES, then
+/// one more record (up to MAX_RECORD_BYTES), and buffers grow with some slack:
+/// at most about 3 MiB. The pipeline's heap is then bounded by
+/// 4 × 3 MiB + the writer's record (up to 2 MiB) + the 256 KiB input and
+/// output buffers: under 16 MiB, whatever the file (tests/memory and the
+/// csv_pipeline fuzz target check it on hostile files).
 const BLOCKS_QUEUED: usize = 2;
 
 /// What happened to one row.
