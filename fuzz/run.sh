@@ -50,7 +50,7 @@ trap restore_lock EXIT
 # Per target: -max_len, -rss_limit_mb, -malloc_limit_mb (one allocation).
 # AddressSanitizer's shadow memory and quarantine take a few hundred MB of RSS
 # on their own. csv_pipeline builds inputs up to 3 MiB with its expander and
-# asserts its own bound on the pipeline's heap (12 MiB) on every input.
+# asserts its own bound on the pipeline's heap (16 MiB) on every input.
 limits() {
     case "$1" in
         csv_pipeline) echo 65536 2048 64 ;;
