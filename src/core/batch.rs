@@ -19,7 +19,7 @@ use std::io::{self, Read, Write};
 use csv::ByteRecord;
 
 pub use super::csv_reader::MAX_RECORD_BYTES;
-use super::csv_reader::{Dialect, Fields, RecordError, RecordReader, RecordSpan};
+use super::csv_reader::{Dialect, Fields, Record, RecordError, RecordReader, RecordSpan};
 use super::model::{Model, Prediction};
 use super::observation::{feature_by_header, FieldInput, Observation, FEATURES, FEATURE_COUNT};
 
@@ -221,13 +221,13 @@ fn fill<R: Read>(
         // longer row is rejected and its extra fields are never output.
         let Some(span) = reader.read_record(&mut block.fields, width + 1)? else { return Ok(false) };
         block.bytes = reader.bytes_read();
-        let fields = &block.fields;
-        let outcome = if !fits_header(fields, &span, width) {
+        let record = block.fields.record(&span);
+        let outcome = if !fits_header(&record, &span, width) {
             use std::fmt::Write as _;
             let _ = write!(block.reasons, "the row has {} fields but the header has {width}", span.fields);
             RowOutcome::Rejected("wrong_field_count")
         } else {
-            let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(fields.field(&span, columns[f])));
+            let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(record.get(columns[f])));
             match Observation::from_inputs(&inputs) {
                 Ok(observation) => RowOutcome::Scored(model.predict(&observation)),
                 Err(rejection) => {
@@ -243,8 +243,8 @@ fn fill<R: Read>(
 
 /// A row fits the header when it has its width, or one more field that is
 /// empty: a trailing delimiter, as spreadsheets sometimes write.
-fn fits_header(fields: &Fields, span: &RecordSpan, width: usize) -> bool {
-    span.fields == width || (span.fields == width + 1 && fields.field(span, width) == Some(b""))
+fn fits_header(record: &Record<'_>, span: &RecordSpan, width: usize) -> bool {
+    span.fields == width || (span.fields == width + 1 && record.get(width) == Some(b""))
 }
 
 /// Writes scored blocks in order and returns their buffers to the reader.
@@ -268,8 +268,9 @@ fn write_blocks<W: Write>(
             // reused record: write_byte_record copies fields that need no
             // quoting straight into the buffer.
             out.clear();
+            let record = block.fields.record(&row.span);
             for j in 0..width {
-                out.push_field(block.fields.field(&row.span, j).unwrap_or(b""));
+                out.push_field(record.get(j).unwrap_or(b""));
             }
             match row.outcome {
                 RowOutcome::Scored(p) => {

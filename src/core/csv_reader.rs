@@ -80,6 +80,24 @@ pub struct RecordSpan {
     pub fields: usize,
 }
 
+/// A record's stored fields, borrowed from [`Fields`].
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    bytes: &'a [u8],
+    /// End of each field in `bytes`.
+    ends: &'a [usize],
+}
+
+impl<'a> Record<'a> {
+    /// Field `j`, if it was stored.
+    #[inline]
+    pub fn get(&self, j: usize) -> Option<&'a [u8]> {
+        let end = *self.ends.get(j)?;
+        let start = if j == 0 { 0 } else { self.ends[j - 1] };
+        self.bytes.get(start..end)
+    }
+}
+
 /// The fields of many records back to back in two reused buffers, so
 /// reading allocates nothing in steady state. Both buffers are kept at their
 /// full length (zeroed once when they grow): csv-core writes into slices.
@@ -98,19 +116,18 @@ impl Fields {
         self.ends_used = 0;
     }
 
-    /// Field `j` of a record, if it was stored.
-    pub fn field(&self, record: &RecordSpan, j: usize) -> Option<&[u8]> {
-        if j >= record.stored {
-            return None;
-        }
-        let start = if j == 0 { 0 } else { self.ends[record.first_end + j - 1] };
-        let end = self.ends[record.first_end + j];
-        Some(&self.bytes[record.data_start + start..record.data_start + end])
+    /// One record's stored fields.
+    #[inline]
+    pub fn record(&self, span: &RecordSpan) -> Record<'_> {
+        let ends = &self.ends[span.first_end..span.first_end + span.stored];
+        let len = ends.last().copied().unwrap_or(0);
+        Record { bytes: &self.bytes[span.data_start..span.data_start + len], ends }
     }
 
     /// The stored fields of a record.
-    pub fn iter<'a>(&'a self, record: &'a RecordSpan) -> impl Iterator<Item = &'a [u8]> + 'a {
-        (0..record.stored).filter_map(move |j| self.field(record, j))
+    pub fn iter<'a>(&'a self, span: &RecordSpan) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let record = self.record(span);
+        (0..record.ends.len()).filter_map(move |j| record.get(j))
     }
 
     /// Bytes in use (field bytes and positions).
