@@ -39,6 +39,20 @@ make_big_notes() { # 100 rows, each with a quoted notes cell just under the 1 Mi
     notes=$(yes 'Left breast, upper outer quadrant; sample re-read by second pathologist, ok.  ' | head -c 1040000)
     { echo "id,notes,${header#sample_id,}"; for _ in $(seq 100); do printf 'S1,"%s",0.1471,25.38,17.33,2019.0,0.2654\n' "$notes"; done; } >"$1"
 }
+make_wide() { # 10,000 columns; 50 x (13 rows of empty fields + 1 row with a ~1 MB quoted cell): the heap's worst case
+    local commas notes i
+    commas=$(head -c 9999 /dev/zero | tr '\0' ',')
+    notes=$(head -c 1028000 /dev/zero | tr '\0' 'n')
+    {
+        printf '%s' "${header#sample_id,}"
+        for _ in $(seq 9995); do printf ',c'; done
+        echo
+        for _ in $(seq 50); do
+            for i in $(seq 13); do printf '%s\n' "$commas"; done
+            printf '"%s"%s\n' "$notes" "$commas"
+        done
+    } >"$1"
+}
 make_cr_only() { # classic-Mac line ends (Excel "CSV (Macintosh)"), 100k rows (~9.5 MB)
     "$generate" 100000 | tr '\n' '\r' >"$1"
 }
@@ -49,8 +63,8 @@ make_normal() { # 1M ordinary rows (~95 MB), for comparison
     "$generate" 1000000 >"$1"
 }
 
-files=(commas unclosed-quote notes big-notes cr-only crlf normal-1m)
-gens=(make_commas make_unclosed_quote make_notes make_big_notes make_cr_only make_crlf make_normal)
+files=(commas unclosed-quote notes big-notes wide cr-only crlf normal-1m)
+gens=(make_commas make_unclosed_quote make_notes make_big_notes make_wide make_cr_only make_crlf make_normal)
 echo "binary: $SCORER"
 printf '%-15s %9s %5s %10s  %s\n' file MB exit "peak RSS" outcome
 for i in "${!files[@]}"; do
