@@ -1,4 +1,4 @@
-//! Criterion benchmarks: the model alone, the JSON body parse, and the whole
+//! Criterion benchmarks: the model alone (predict, explain), the JSON body parse, and the whole
 //! Function URL handler from event JSON to response JSON.
 //! Run: `cargo bench --bench scoring` (reports in target/criterion).
 
@@ -28,6 +28,17 @@ fn model(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("predict", |b| b.iter(|| model.predict(black_box(&obs))));
     g.bench_function("predict_exact_tree_walk", |b| b.iter(|| model.predict_exact(black_box(&obs))));
+    g.bench_function("predict_with_bins", |b| b.iter(|| model.predict_with_bins(black_box(&obs))));
+    // The explanation on its own (bins searched again), and what a handler pays
+    // on top of predict_with_bins when it reuses the bins.
+    g.bench_function("explain", |b| b.iter(|| model.explain(black_box(&obs))));
+    g.bench_function("predict_and_explain_reusing_bins", |b| {
+        b.iter(|| {
+            let (p, bins) = model.predict_with_bins(black_box(&obs));
+            (p, model.explain_with_bins(&obs, &bins))
+        })
+    });
+    g.bench_function("explain_exact_tree_shap_every_tree", |b| b.iter(|| model.explain_exact(black_box(&obs))));
     g.bench_function("load_embedded", |b| b.iter(Model::embedded));
     g.finish();
 }

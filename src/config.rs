@@ -11,7 +11,19 @@ pub struct BatchConfig {
     pub output_bucket: Option<String>,
     /// Where to announce results (`RESULT_QUEUE_URL`), if anywhere.
     pub result_queue_url: Option<String>,
+    /// The fastest one invocation could possibly read and score an S3 object,
+    /// in MB/s (`MAX_THROUGHPUT_MB_PER_S`, default [`DEFAULT_MAX_THROUGHPUT_MB_PER_S`]).
+    /// A file whose notified size needs longer than the time left at this
+    /// speed is refused as `timed_out` before it is read. The bound is
+    /// deliberately optimistic, so only files that certainly cannot finish
+    /// are refused; the rest are stopped cleanly if the deadline comes.
+    pub max_throughput_mb_per_s: u64,
 }
+
+/// 1,000 MB/s: about three times the fastest the pipeline alone runs on a
+/// full core (321 MB/s for `scorer score` on a local file, README
+/// "Measured"), before S3's own transfer limits.
+pub const DEFAULT_MAX_THROUGHPUT_MB_PER_S: u64 = 1000;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -20,17 +32,24 @@ pub enum ConfigError {
          the function again. Use prefixes that do not contain each other (e.g. incoming/ and scored/) or set OUTPUT_BUCKET"
     )]
     Recursive { input: String, output: String },
+    #[error("MAX_THROUGHPUT_MB_PER_S must be a whole number of MB/s above 0, not {0:?}")]
+    Throughput(String),
 }
 
 impl BatchConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        Self::new(
+        let mut config = Self::new(
             var("INPUT_PREFIX").unwrap_or_else(|| "incoming/".into()),
             var("OUTPUT_PREFIX").unwrap_or_else(|| "scored/".into()),
             var("OUTPUT_BUCKET"),
             var("RESULT_QUEUE_URL"),
-        )
+        )?;
+        if let Some(v) = var("MAX_THROUGHPUT_MB_PER_S") {
+            config.max_throughput_mb_per_s =
+                v.trim().parse().ok().filter(|n: &u64| *n > 0).ok_or(ConfigError::Throughput(v))?;
+        }
+        Ok(config)
     }
 
     /// Refuses settings under which the function's output would trigger it
@@ -41,7 +60,13 @@ impl BatchConfig {
         output_bucket: Option<String>,
         result_queue_url: Option<String>,
     ) -> Result<Self, ConfigError> {
-        let config = BatchConfig { input_prefix, output_prefix, output_bucket, result_queue_url };
+        let config = BatchConfig {
+            input_prefix,
+            output_prefix,
+            output_bucket,
+            result_queue_url,
+            max_throughput_mb_per_s: DEFAULT_MAX_THROUGHPUT_MB_PER_S,
+        };
         let overlap = config.output_prefix.starts_with(&config.input_prefix)
             || config.input_prefix.starts_with(&config.output_prefix);
         if config.output_bucket.is_none() && overlap {

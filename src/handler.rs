@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use tokio::sync::OnceCell;
 
 use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
-use crate::adapters::s3::FileReport;
+use crate::adapters::s3::{FileReport, FileStatus};
 use crate::adapters::{aws, s3, s3_batch_operations, s3_event, step_functions};
 use crate::config::{BatchConfig, Skip};
 use crate::core::model::Model;
@@ -120,9 +120,14 @@ pub enum Reply {
 pub enum InvocationError {
     #[error("unrecognised event: {0}")]
     Unrecognised(String),
-    /// Something outside our control failed (S3, SQS, the deadline); a retry may succeed.
+    /// Something outside our control failed (S3 or SQS unavailable); a retry may succeed.
     #[error("transient failure: {0}")]
     Transient(String),
+    /// The function's role lacks a permission: an operator must fix it. The
+    /// event is retried all the same, so that after Lambda's retries the
+    /// failure destination keeps it for a redrive once the role is fixed.
+    #[error("configuration error: {0}")]
+    Configuration(String),
 }
 
 impl InvocationError {
@@ -130,6 +135,7 @@ impl InvocationError {
         match self {
             InvocationError::Unrecognised(_) => "UnrecognisedEvent",
             InvocationError::Transient(_) => "TransientFailure",
+            InvocationError::Configuration(_) => "ConfigurationError",
         }
     }
 }
@@ -152,6 +158,13 @@ pub struct App {
 impl App {
     pub fn new(model: Model, batch: BatchConfig) -> Self {
         App { model: Arc::new(model), batch, aws: OnceCell::new(), s3: OnceCell::new(), sqs: OnceCell::new() }
+    }
+
+    /// Uses `client` for S3 instead of one built from the environment (tests
+    /// give a client whose answers they script).
+    pub fn with_s3_client(mut self, client: aws_sdk_s3::Client) -> Self {
+        self.s3 = OnceCell::new_with(Some(client));
+        self
     }
 
     pub fn batch_config(&self) -> &BatchConfig {
@@ -253,11 +266,11 @@ impl App {
                     .await
             })
             .await;
-            let failed = results.iter().filter(|r| r.result_code != "Succeeded").count();
+            let failed = results.iter().filter(|r| r.result_code != s3_batch_operations::ResultCode::Succeeded).count();
             tracing::info!(entry_point = "s3_batch_operations", request_id = %invocation.request_id, tasks = results.len(), failed, "S3 Batch Operations tasks handled");
             return Ok(Reply::BatchOperations(s3_batch_operations::Response {
                 invocation_schema_version: version,
-                treat_missing_keys_as: "PermanentFailure",
+                treat_missing_keys_as: s3_batch_operations::ResultCode::PermanentFailure,
                 invocation_id: event.invocation_id.unwrap_or_default(),
                 results,
             }));
@@ -271,8 +284,20 @@ impl App {
         ))
     }
 
-    /// Scores every ObjectCreated record; fails the invocation (so Lambda
-    /// retries) if any file failed for a transient reason.
+    /// Scores every ObjectCreated record. What each file status does here
+    /// (an S3 notification invokes the function asynchronously):
+    ///
+    /// * `scored`, `rejected`, `missing`, `timed_out`, `skipped`: the
+    ///   invocation succeeds; the summary says what happened. A timed-out file
+    ///   is not retried: a retry would time out again.
+    /// * `failed`, transient: the invocation fails so Lambda retries the event
+    ///   (twice, with backoff); after the last retry the OnFailure destination
+    ///   (an SQS queue) keeps the event.
+    /// * `failed`, a permission missing: the invocation fails the same way,
+    ///   as a `ConfigurationError`. Retrying a denial is pointless but bounded
+    ///   (Lambda's two retries), and it is what lands the event in the
+    ///   OnFailure destination, where an operator sees it and redrives it once
+    ///   the role is fixed; succeeding instead would drop the event.
     pub async fn handle_s3_records(
         &self,
         records: s3_event::Records,
@@ -285,30 +310,37 @@ impl App {
             // Nothing to read: do not even build a client.
             let files =
                 records.into_iter().filter_map(Result::err).map(|skip| s3::skipped(&self.model, None, skip)).collect();
-            s3::Outcome { files, transient_failures: 0 }
+            s3::Outcome { files }
         };
         let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
+        let failed = outcome.failed();
         tracing::info!(
             entry_point = "s3",
             request_id,
             cold_start,
             files = outcome.files.len(),
-            failed = outcome.transient_failures,
+            failed,
             "S3 event handled"
         );
         if cold_start {
             Metrics::new("s3").count("ColdStart", 1).emit();
         }
-        if outcome.transient_failures == 0 {
-            self.notify_files(&outcome.files).await.map_err(InvocationError::Transient)?;
+        if failed > 0 {
+            let reasons: Vec<&str> = outcome
+                .files
+                .iter()
+                .filter(|f| f.status == FileStatus::Failed)
+                .filter_map(|f| f.reason.as_deref())
+                .collect();
+            let message =
+                format!("{failed} of {} files failed and will be retried: {}", outcome.files.len(), reasons.join("; "));
+            return Err(if outcome.configuration_error() {
+                InvocationError::Configuration(message)
+            } else {
+                InvocationError::Transient(message)
+            });
         }
-        if outcome.transient_failures > 0 {
-            return Err(InvocationError::Transient(format!(
-                "{} of {} files failed and will be retried",
-                outcome.transient_failures,
-                outcome.files.len()
-            )));
-        }
+        self.notify_files(&outcome.files).await.map_err(InvocationError::Transient)?;
         Ok(Reply::Files { files: outcome.files })
     }
 

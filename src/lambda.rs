@@ -1,11 +1,12 @@
-//! Running as an AWS Lambda function: the runtime loop hands each event, as
-//! raw JSON, to [`App::handle_event`].
+//! Running as an AWS Lambda function: the runtime loop hands each event to
+//! [`App::handle`].
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Deserializer};
 use tracing::Instrument;
 
-use crate::handler::{App, Event, Invocation};
+use crate::handler::{App, Event, Invocation, InvocationError};
 use crate::telemetry;
 use lambda_runtime::{service_fn, LambdaEvent};
 
@@ -25,9 +26,10 @@ pub async fn run(app: App) -> anyhow::Result<()> {
     }
     telemetry::enable_metrics(Box::new(std::io::stdout()));
     let app = Arc::new(app);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Incoming>| {
         let app = Arc::clone(&app);
         async move {
+            let payload = event.payload.0?;
             let invocation = Invocation {
                 request_id: event.context.request_id.clone(),
                 // A deadline already past is not a real one (emulators send a duration):
@@ -42,9 +44,43 @@ pub async fn run(app: App) -> anyhow::Result<()> {
                 cold_start = invocation.cold_start,
                 model_version = %app.model().info().version
             );
-            app.handle(event.payload, &invocation).instrument(span).await
+            app.handle(payload, &invocation).instrument(span).await
         }
     }))
     .await
     .map_err(|e| anyhow::anyhow!("Lambda runtime stopped: {e}"))
+}
+
+/// The event as the runtime hands it over. Reading it never fails there: the
+/// runtime would log (at error, whatever the level) and answer serde's
+/// message, which quotes the value it could not read (a measurement, an id).
+/// A misshapen event becomes our own error instead, which quotes nothing.
+pub struct Incoming(Result<Event, InvocationError>);
+
+impl<'de> Deserialize<'de> for Incoming {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Incoming(Event::deserialize(deserializer).map_err(|_| {
+            InvocationError::Unrecognised("the event does not have the shape of any event this function handles".into())
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misshapen_event_is_our_error_and_quotes_nothing() {
+        for event in [
+            r#"{"requestContext":{"http":{"method":"POST"}},"body":1234.5678901}"#,
+            r#"{"Items":"VALUE-MARKER"}"#,
+            r#"{"isBase64Encoded":"VALUE-MARKER"}"#,
+        ] {
+            let Incoming(read) = serde_json::from_str(event).expect("reading an event never fails");
+            let message = read.expect_err("a misshapen event").to_string();
+            assert!(!message.contains("MARKER") && !message.contains("1234"), "{message}");
+        }
+        let Incoming(read) = serde_json::from_str(r#"{"Items":[{"a":"1"}]}"#).unwrap();
+        assert!(read.is_ok());
+    }
 }

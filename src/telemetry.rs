@@ -3,7 +3,10 @@
 //! * Logs: tracing, one JSON object per line on Lambda and in the worker
 //!   (timestamp, level, message, request id, cold start, entry point, counts,
 //!   durations), human-readable text on a terminal. Level from `LOG_LEVEL` or
-//!   `AWS_LAMBDA_LOG_LEVEL` (default info).
+//!   `AWS_LAMBDA_LOG_LEVEL` (default info); it applies to this crate only.
+//!   Dependencies log at warn at most, whatever the level: at debug and trace
+//!   they print what we must never log (lambda_runtime the raw event, the AWS
+//!   SDK every request and response body, so queue messages and results).
 //! * Metrics: CloudWatch Embedded Metric Format, one line per invocation (or
 //!   per file) on stdout, which Lambda ships to CloudWatch; no SDK call, never
 //!   per row. Off for the local `invoke`, `serve` and `score` commands.
@@ -17,23 +20,49 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use serde::ser::{SerializeMap, Serializer as _};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The most verbose level any other crate may log at.
+pub const DEPENDENCY_CEILING: LevelFilter = LevelFilter::WARN;
 
 /// Sets up logging; `json` for Lambda and the worker, text otherwise.
 pub fn init(json: bool) {
-    let level = std::env::var("LOG_LEVEL")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into())
-        .to_lowercase();
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let setting = std::env::var("LOG_LEVEL").or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL")).ok();
+    let level = setting.as_deref().map_or(Some(LevelFilter::INFO), parse_level);
+    let registry = tracing_subscriber::registry().with(log_filter(level.unwrap_or(LevelFilter::INFO)));
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
     let result = if json {
-        builder.json().flatten_event(true).with_current_span(false).with_span_list(true).with_target(false).try_init()
+        registry.with(layer.json().flatten_event(true).with_current_span(false).with_span_list(true)).try_init()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).with_target(false).try_init()
+        registry.with(layer.with_ansi(std::io::stderr().is_terminal())).try_init()
     };
     // A second init (tests) keeps the first subscriber.
-    let _ = result;
+    if result.is_ok() && level.is_none() {
+        tracing::warn!("LOG_LEVEL is not one of trace, debug, info, warn, error, off: logging at info");
+    }
+}
+
+/// A level name as `LOG_LEVEL` (the template: `error` … `trace`) or Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`) spell it. Filter directives are
+/// not accepted: they could turn a dependency's logs back on.
+pub fn parse_level(name: &str) -> Option<LevelFilter> {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
+        "trace" => LevelFilter::TRACE,
+        "debug" => LevelFilter::DEBUG,
+        "info" => LevelFilter::INFO,
+        "warn" | "warning" => LevelFilter::WARN,
+        "error" | "fatal" => LevelFilter::ERROR,
+        "off" => LevelFilter::OFF,
+        _ => return None,
+    })
+}
+
+/// This crate logs at `level`; every other crate at `level` or
+/// [`DEPENDENCY_CEILING`], whichever is less verbose.
+pub fn log_filter(level: LevelFilter) -> Targets {
+    Targets::new().with_default(level.min(DEPENDENCY_CEILING)).with_target(env!("CARGO_CRATE_NAME"), level)
 }
 
 static COLD: AtomicBool = AtomicBool::new(true);
@@ -173,6 +202,32 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn dependencies_never_log_below_warn_whatever_the_level() {
+        for name in ["trace", "TRACE", "debug", "info", "warn", "error", "FATAL", "off"] {
+            let level = parse_level(name).unwrap();
+            let filter = log_filter(level);
+            for dependency in ["lambda_runtime::layers::api_response", "aws_smithy_runtime::client", "hyper", "log"] {
+                for verbose in [Level::TRACE, Level::DEBUG, Level::INFO] {
+                    assert!(!filter.would_enable(dependency, &verbose), "{dependency} at {verbose} under {name}");
+                }
+                assert_eq!(filter.would_enable(dependency, &Level::WARN), level >= LevelFilter::WARN, "{name}");
+                assert_eq!(filter.would_enable(dependency, &Level::ERROR), level >= LevelFilter::ERROR, "{name}");
+            }
+            for ours in [Level::TRACE, Level::DEBUG, Level::INFO, Level::WARN, Level::ERROR] {
+                assert_eq!(filter.would_enable("scorer::adapters::sqs", &ours), level >= ours, "{ours} under {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn filter_directives_are_not_levels() {
+        for setting in ["aws_smithy_runtime=trace", "info,lambda_runtime=trace", "verbose", ""] {
+            assert_eq!(parse_level(setting), None, "{setting}");
+        }
+    }
 
     #[test]
     fn emf_records_name_their_metrics_and_dimensions() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README): installs the Python test tools if missing, starts
-# moto server (S3/SQS) on 127.0.0.1, lints the SAM template, runs cargo test.
+# moto server (S3/SQS) on 127.0.0.1, lints the SAM template, checks openapi.yaml, runs cargo test.
 # If moto cannot start, this fails: no test is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +21,14 @@ tool_venv() {
 }
 tool_venv moto
 tool_venv cfn-lint
+tool_venv openapi
 export PATH
 
 echo "== template: cfn-lint and the breaks it must catch"
 bash tests/template_lint.sh
+
+echo "== openapi.yaml: a valid OpenAPI 3.1 document, its examples, the answers it must refuse"
+target/test-tools/openapi/bin/python tests/openapi_check.py
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo "== moto server on 127.0.0.1:$port"

@@ -1,17 +1,17 @@
 //! S3 ObjectCreated records -> one scored CSV per object (plus a
-//! `.summary.json` beside it) -> a report per file. Transient failures are
-//! collected so the invocation fails and Lambda retries; a retry rewrites the
-//! same keys.
+//! `.summary.json` beside it) -> a report per file. Every record in scope
+//! ends with a summary whatever happened to it (scored, rejected, missing,
+//! timed out, failed); each route decides from the [`FileStatus`] what to
+//! retry. A retry rewrites the same keys.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use serde::Serialize;
 
-use crate::adapters::s3_batch::{millis, score_object, ObjectError};
+use crate::adapters::s3_batch::{millis, score_object, write_error, ObjectError};
 use crate::adapters::s3_event::{ObjectRef, Records};
 use crate::config::{BatchConfig, Skip};
 use crate::core::batch::BatchCounts;
@@ -24,14 +24,62 @@ pub struct Location {
     pub key: String,
 }
 
+/// What happened to one record (`status` in the answer and the summary).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// Scored: the output and its summary are written.
+    Scored,
+    /// The file is unusable as a whole (not CSV, a column missing, ...).
+    Rejected,
+    /// No such key or version (deleted after the event).
+    Missing,
+    /// Could not finish before the invocation deadline: stopped cleanly (or
+    /// refused before reading, by its size) and not retried.
+    TimedOut,
+    /// A failure outside the file (S3 unavailable, a permission missing):
+    /// the route retries it.
+    Failed,
+    /// Not ours to score (outside the input prefix, our own output, a test
+    /// event): logged, no summary.
+    Skipped,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Scored => "scored",
+            FileStatus::Rejected => "rejected",
+            FileStatus::Missing => "missing",
+            FileStatus::TimedOut => "timed_out",
+            FileStatus::Failed => "failed",
+            FileStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// Why a file `failed`: each route retries both, but says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// S3 unavailable, throttled, a network error: a retry may succeed.
+    Transient,
+    /// The function's role lacks a permission (403 AccessDenied): an operator
+    /// must fix the role; the reason names the permission.
+    Configuration,
+}
+
 /// What happened to one record. Also the content of the `.summary.json`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileReport {
-    /// `scored`, `rejected` (the file is unusable), `skipped`, or `failed` (transient; retried).
-    pub status: &'static str,
+    pub status: FileStatus,
+    /// For `failed` files: transient or a configuration error. Not serialized.
+    #[serde(skip)]
+    pub failure: Option<FailureKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<Location>,
+    /// Where the output goes; the summary is `<output key>.summary.json`.
+    /// Only a `scored` file has an object there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Location>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,10 +92,21 @@ pub struct FileReport {
     pub duration_ms: u64,
 }
 
-/// Reports for every record, and whether any failed transiently.
+/// Reports for every record.
 pub struct Outcome {
     pub files: Vec<FileReport>,
-    pub transient_failures: usize,
+}
+
+impl Outcome {
+    /// Files that `failed`: the route must retry them.
+    pub fn failed(&self) -> usize {
+        self.files.iter().filter(|f| f.status == FileStatus::Failed).count()
+    }
+
+    /// Whether a failure is a configuration error (a permission missing).
+    pub fn configuration_error(&self) -> bool {
+        self.files.iter().any(|f| f.failure == Some(FailureKind::Configuration))
+    }
 }
 
 pub async fn score_records(
@@ -58,19 +117,19 @@ pub async fn score_records(
     deadline: Option<SystemTime>,
 ) -> Outcome {
     let mut files = Vec::with_capacity(records.len());
-    let mut transient_failures = 0;
     for record in records {
         let report = match record {
             Err(skip) => skipped(model, None, skip),
             Ok(object) => match config.output_for(&object.bucket, &object.key) {
                 Err(skip) => skipped(model, Some(&object), skip),
-                Ok((out_bucket, out_key)) => score_one(client, model, &object, out_bucket, out_key, deadline).await,
+                Ok((out_bucket, out_key)) => {
+                    score_one(client, model, config, &object, out_bucket, out_key, deadline).await
+                }
             },
         };
-        transient_failures += usize::from(report.status == "failed");
         files.push(report);
     }
-    Outcome { files, transient_failures }
+    Outcome { files }
 }
 
 pub fn skipped(model: &Model, object: Option<&ObjectRef>, skip: Skip) -> FileReport {
@@ -83,7 +142,8 @@ pub fn skipped(model: &Model, object: Option<&ObjectRef>, skip: Skip) -> FileRep
         (None, _) => tracing::info!(reason = skip.as_str(), "S3 record skipped"),
     }
     FileReport {
-        status: "skipped",
+        status: FileStatus::Skipped,
+        failure: None,
         input,
         output: None,
         reason: Some(skip.as_str().to_owned()),
@@ -94,18 +154,41 @@ pub fn skipped(model: &Model, object: Option<&ObjectRef>, skip: Skip) -> FileRep
     }
 }
 
+/// The status a file ends in when it was not scored, and why.
+fn status_of(e: &ObjectError) -> (FileStatus, Option<FailureKind>) {
+    match e {
+        ObjectError::BadFile(_) => (FileStatus::Rejected, None),
+        ObjectError::Missing { .. } => (FileStatus::Missing, None),
+        ObjectError::TooBig { .. } | ObjectError::Deadline => (FileStatus::TimedOut, None),
+        ObjectError::Denied(_) => (FileStatus::Failed, Some(FailureKind::Configuration)),
+        ObjectError::Read(_) | ObjectError::Write(_) => (FileStatus::Failed, Some(FailureKind::Transient)),
+    }
+}
+
+/// Scores one object and writes its summary; never fails, the report says what happened.
 pub async fn score_one(
     client: &Client,
     model: &Arc<Model>,
+    config: &BatchConfig,
     object: &ObjectRef,
     out_bucket: String,
     out_key: String,
     deadline: Option<SystemTime>,
 ) -> FileReport {
     let started = Instant::now();
-    let result = score_object(client, Arc::clone(model), object, &out_bucket, &out_key, deadline).await;
+    let result = score_object(
+        client,
+        Arc::clone(model),
+        object,
+        &out_bucket,
+        &out_key,
+        deadline,
+        config.max_throughput_mb_per_s,
+    )
+    .await;
     let mut report = FileReport {
-        status: "scored",
+        status: FileStatus::Scored,
+        failure: None,
         input: Some(Location { bucket: object.bucket.clone(), key: object.key.clone() }),
         output: Some(Location { bucket: out_bucket.clone(), key: out_key.clone() }),
         reason: None,
@@ -114,24 +197,36 @@ pub async fn score_one(
         input_etag: object.etag.clone(),
         duration_ms: 0,
     };
-    let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
     match result {
         Ok(scored) => {
             report.input_etag = scored.input_etag.or(report.input_etag);
             report.counts = Some(scored.counts);
         }
         Err(e) => {
-            report.status = if e.is_transient() { "failed" } else { "rejected" };
+            (report.status, report.failure) = status_of(&e);
             report.reason = Some(e.to_string());
-            if matches!(e, ObjectError::Missing) {
-                report.output = None;
-            }
         }
     }
     report.duration_ms = millis(started);
+    // The summary goes beside the output whatever happened, so whoever waits
+    // for the output learns why there is none.
+    if let Err(e) = write_summary(client, &out_bucket, &out_key, &report).await {
+        let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
+        let summary_status = status_of(&e);
+        tracing::error!(entry_point = "s3", bucket, key, error = %e, "writing the summary failed; the file will be retried");
+        if report.status != FileStatus::Failed {
+            (report.status, report.failure) = summary_status;
+            report.reason = Some(format!("writing the summary failed: {e}"));
+        }
+    }
+    log_and_count(&report, object);
+    report
+}
+
+fn log_and_count(report: &FileReport, object: &ObjectRef) {
     let c = report.counts.clone().unwrap_or_default();
     let mut metrics = Metrics::new("s3");
-    metrics.count(format!("Files_{}", report.status), 1).millis("FileDuration", report.duration_ms as f64);
+    metrics.count(format!("Files_{}", report.status.as_str()), 1).millis("FileDuration", report.duration_ms as f64);
     if report.counts.is_some() {
         metrics.count("RowsScored", c.scored).count("RejectedInputs", c.rejected);
         for (code, n) in &c.rejected_by_reason {
@@ -139,45 +234,79 @@ pub async fn score_one(
         }
     }
     metrics.emit();
-    match report.status {
-        "scored" => tracing::info!(
-            entry_point = "s3", bucket, key, out_bucket = %out_bucket, out_key = %out_key,
-            rows = c.rows, scored = c.scored, rejected = c.rejected, duration_ms = report.duration_ms,
-            "file scored"
-        ),
-        "rejected" => {
-            tracing::warn!(entry_point = "s3", bucket, key, reason = report.reason.as_deref(), "file rejected")
-        }
-        _ => tracing::error!(
+    let (bucket, key, reason) = (object.bucket.as_str(), object.key.as_str(), report.reason.as_deref());
+    let out_key = report.output.as_ref().map(|o| o.key.as_str());
+    match (report.status, report.failure) {
+        (FileStatus::Scored, _) => tracing::info!(
             entry_point = "s3",
             bucket,
             key,
-            error = report.reason.as_deref(),
-            "file failed; the invocation will be retried"
+            out_key,
+            rows = c.rows,
+            scored = c.scored,
+            rejected = c.rejected,
+            duration_ms = report.duration_ms,
+            "file scored"
         ),
-    }
-    // The summary goes beside the output, for scored and unusable files alike,
-    // so whoever waits for the output learns what happened.
-    if report.status != "failed" && report.output.is_some() {
-        if let Err(e) = write_summary(client, &out_bucket, &out_key, &report).await {
-            tracing::error!(entry_point = "s3", bucket, key, error = %e, "writing the summary failed; retrying the file");
-            report.status = "failed";
-            report.reason = Some(format!("writing the summary failed: {e}"));
+        (FileStatus::Rejected, _) => tracing::warn!(entry_point = "s3", bucket, key, reason, "file rejected"),
+        (FileStatus::Missing, _) => {
+            tracing::warn!(entry_point = "s3", bucket, key, reason, "object missing; nothing to score")
         }
+        (FileStatus::TimedOut, _) => tracing::error!(
+            entry_point = "s3",
+            bucket,
+            key,
+            reason,
+            duration_ms = report.duration_ms,
+            "file timed out; it is not retried: use the Distributed Map route for files this large"
+        ),
+        (FileStatus::Failed, Some(FailureKind::Configuration)) => tracing::error!(
+            entry_point = "s3",
+            bucket,
+            key,
+            error = reason,
+            "S3 denied the function's role a permission it needs (configuration): fix the role; the event is \
+             retried, then kept by the failure destination"
+        ),
+        (FileStatus::Failed, _) => {
+            tracing::error!(entry_point = "s3", bucket, key, error = reason, "file failed; it will be retried")
+        }
+        (FileStatus::Skipped, _) => {}
     }
-    report
 }
 
-async fn write_summary(client: &Client, bucket: &str, out_key: &str, report: &FileReport) -> Result<(), String> {
-    let body = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
+async fn write_summary(client: &Client, bucket: &str, out_key: &str, report: &FileReport) -> Result<(), ObjectError> {
+    let key = format!("{out_key}.summary.json");
+    let body = serde_json::to_vec_pretty(report).map_err(|e| ObjectError::Write(e.to_string()))?;
     client
         .put_object()
         .bucket(bucket)
-        .key(format!("{out_key}.summary.json"))
+        .key(&key)
         .content_type("application/json")
         .body(ByteStream::from(body))
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| DisplayErrorContext(&e).to_string())
+        .map_err(|e| write_error(e, bucket, &key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_serialize_as_the_contract_spells_them() {
+        let all = [
+            FileStatus::Scored,
+            FileStatus::Rejected,
+            FileStatus::Missing,
+            FileStatus::TimedOut,
+            FileStatus::Failed,
+            FileStatus::Skipped,
+        ];
+        for s in all {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(FileStatus::TimedOut.as_str(), "timed_out");
+    }
 }

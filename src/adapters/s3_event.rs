@@ -126,7 +126,26 @@ pub fn eventbridge_object(detail: EventBridgeDetail) -> ObjectRef {
     }
 }
 
-/// S3 notification keys are form-encoded: `+` is a space, `%XX` a byte.
+/// Decodes an object key as S3 sends it to Lambda, form-encoded: `+` is a
+/// space, `%XX` a byte (a literal `+` arrives as `%2B`). The one decoder for
+/// every source that encodes keys, and the two AWS sources encode alike:
+///
+/// * S3 event notifications (direct, via SQS): the S3 User Guide, "Event
+///   message structure": the key "is URL encoded", e.g. `red flower.jpg`
+///   arrives as `red+flower.jpg` (`application/x-www-form-urlencoded`).
+/// * S3 Batch Operations, invocation schema 1.0 and 2.0 alike (`s3Key`; the
+///   schemas differ in the bucket field only): the S3 User Guide, "Invoke AWS
+///   Lambda function", says "keys from S3 Batch Operations are URL encoded"
+///   and must be URL-decoded, and decodes its manifest example with
+///   `unquote_plus`; "Creating a job / Specifying a manifest" requires the
+///   manifest's keys to be URL-encoded (`object%20key%20with%20spaces`),
+///   and S3 Inventory reports, the other manifest source, write a space as
+///   `+`. AWS Lambda Powertools' `S3BatchOperationTask.s3_key` decodes with
+///   `unquote_plus` too, noting that events carry `+` for a space in
+///   practice. So `+` means a space in `s3Key` as well; a raw `+` meaning
+///   itself would be a manifest that is not URL-encoded as required.
+///
+/// EventBridge events carry keys as they are and are not decoded.
 pub fn decode_key(raw: &str) -> String {
     let spaced = raw.replace('+', " ");
     percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
@@ -141,6 +160,14 @@ mod tests {
         assert_eq!(decode_key("incoming/lab+results%2B2026.csv"), "incoming/lab results+2026.csv");
         assert_eq!(decode_key("incoming%2F%C3%A9chantillon+1.csv"), "incoming/échantillon 1.csv");
         assert_eq!(decode_key("plain.csv"), "plain.csv");
+    }
+
+    #[test]
+    fn s3_notification_keys_decode_plus_as_space_and_percent_2b_as_plus() {
+        let event = r#"{"Records":[{"eventName":"ObjectCreated:Put",
+            "s3":{"bucket":{"name":"b"},"object":{"key":"incoming/lab+7/run%2B1+%C3%BC.csv"}}}]}"#;
+        let records = parse_notification(event).unwrap();
+        assert_eq!(records[0].as_ref().unwrap().key, "incoming/lab 7/run+1 ü.csv");
     }
 
     #[test]

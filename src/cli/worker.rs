@@ -3,9 +3,12 @@
 //! handler as an SQS event (exactly what Lambda would send), deletes only the
 //! messages that succeeded, and leaves failures to become visible again (and
 //! reach the dead-letter queue after maxReceiveCount). While a batch runs, its
-//! messages' visibility is extended. SIGTERM or Ctrl-C: stop receiving, finish
-//! what is in flight, exit 0.
+//! messages' visibility is extended by a task that stops with the batch on every
+//! path, a panic included (a guard, not a call at the end): a batch that dies
+//! leaves its messages to become visible again. SIGTERM or Ctrl-C: stop
+//! receiving, finish what is in flight, exit 0.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +20,7 @@ use aws_sdk_sqs::types::{
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::handler::{App, Invocation, Reply};
 
@@ -24,40 +28,80 @@ use crate::handler::{App, Invocation, Reply};
 pub struct Args {
     /// The queue to poll (lab messages, or S3 notifications sent to SQS).
     #[arg(long, env = "QUEUE_URL")]
-    queue_url: String,
+    pub queue_url: String,
     /// Batches handled at the same time.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
-    concurrency: u16,
+    pub concurrency: u16,
     /// Messages per receive (SQS allows 1 to 10).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=10))]
-    max_messages: i32,
+    pub max_messages: i32,
     /// Long-poll wait per receive, seconds (0 to 20).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i32).range(0..=20))]
-    wait_seconds: i32,
+    pub wait_seconds: i32,
     /// Visibility timeout kept on messages while their batch runs, seconds; extended every half of it.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i32).range(1..=43_200))]
-    visibility_timeout: i32,
+    pub visibility_timeout: i32,
     /// Exit after this many receives in a row came back empty (default: run until stopped).
     #[arg(long)]
-    max_empty_receives: Option<u32>,
+    pub max_empty_receives: Option<u32>,
 }
+
+/// What the worker hands each batch to: the SQS event Lambda would send in,
+/// the ids of the messages to retry out (`None`: retry them all). [`App`] is
+/// the one used in production; the seam lets a test pass a handler that fails
+/// in ways the real one must not.
+pub trait BatchHandler: Send + Sync + 'static {
+    fn handle_batch(
+        &self,
+        event: SqsEvent,
+        invocation: &Invocation,
+    ) -> impl Future<Output = Option<Vec<String>>> + Send;
+}
+
+impl BatchHandler for App {
+    /// The very path a Lambda invocation takes: event JSON in, routed by the handler.
+    async fn handle_batch(&self, event: SqsEvent, invocation: &Invocation) -> Option<Vec<String>> {
+        let json = serde_json::to_string(&event).ok()?;
+        match self.handle_json(&json, invocation).await {
+            Ok(Reply::Sqs(response)) => {
+                Some(response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect())
+            }
+            Ok(_) | Err(_) => None,
+        }
+    }
+}
+
+/// After the last batch, tasks still running (none, unless a blocking task
+/// ignores its cancellation) are given this long before the process exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::telemetry::enable_metrics(Box::new(std::io::stdout()));
     let app = Arc::new(super::load_app()?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(work(app, args));
+    runtime.block_on(async {
+        let sqs = app.sqs().await.clone();
+        work(app, sqs, args, super::shutdown_signal()).await;
+    });
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     Ok(ExitCode::SUCCESS)
 }
 
-async fn work(app: Arc<App>, args: Args) {
-    let sqs = app.sqs().await.clone();
+/// Polls `args.queue_url` and hands each batch to `handler` until `shutdown`
+/// resolves (or `max_empty_receives`), then finishes the batches in flight.
+/// Every task it started has ended, or been aborted, when it returns.
+pub async fn work<H: BatchHandler>(
+    handler: Arc<H>,
+    sqs: aws_sdk_sqs::Client,
+    args: Args,
+    shutdown: impl Future<Output = ()>,
+) {
     let region = sqs.config().region().map_or("us-east-1".to_owned(), |r| r.to_string());
     let source_arn = queue_arn(&args.queue_url, &region);
     tracing::info!(entry_point = "worker", concurrency = args.concurrency, "worker started");
     let slots = Arc::new(Semaphore::new(usize::from(args.concurrency)));
+    // Dropped (so aborted) with this function, whatever way it ends.
     let mut batches = JoinSet::new();
-    let shutdown = super::shutdown_signal();
     tokio::pin!(shutdown);
     let mut empty_receives = 0u32;
     loop {
@@ -80,9 +124,7 @@ async fn work(app: Arc<App>, args: Args) {
             () = &mut shutdown => break,
         };
         while let Some(done) = batches.try_join_next() {
-            if let Err(e) = done {
-                tracing::error!(entry_point = "worker", error = %e, "a batch task failed");
-            }
+            log_task_end(done);
         }
         let messages = match received {
             Ok(out) => out.messages.unwrap_or_default(),
@@ -100,19 +142,30 @@ async fn work(app: Arc<App>, args: Args) {
             continue;
         }
         empty_receives = 0;
-        let (app, sqs, args, arn) = (Arc::clone(&app), sqs.clone(), args.clone(), source_arn.clone());
+        let (handler, sqs, args, arn) = (Arc::clone(&handler), sqs.clone(), args.clone(), source_arn.clone());
         batches.spawn(async move {
-            handle_batch(&app, &sqs, &args, &arn, &region_of(&arn), messages).await;
-            drop(slot);
+            // The slot is freed when this task ends, a panic included.
+            let _slot = slot;
+            handle_batch(&*handler, &sqs, &args, &arn, &region_of(&arn), messages).await;
         });
     }
     tracing::info!(entry_point = "worker", in_flight = batches.len(), "stopping: finishing the batches in flight");
     while let Some(done) = batches.join_next().await {
-        if let Err(e) = done {
-            tracing::error!(entry_point = "worker", error = %e, "a batch task failed");
-        }
+        log_task_end(done);
     }
     tracing::info!(entry_point = "worker", "worker stopped");
+}
+
+/// A batch task's end. A panic's message is not logged: it could quote input.
+fn log_task_end(done: Result<(), tokio::task::JoinError>) {
+    match done {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => tracing::error!(
+            entry_point = "worker",
+            "a batch panicked; its messages become visible again after the visibility timeout"
+        ),
+        Err(_) => tracing::error!(entry_point = "worker", "a batch task was cancelled"),
+    }
 }
 
 fn region_of(arn: &str) -> String {
@@ -128,7 +181,7 @@ fn queue_arn(url: &str, region: &str) -> String {
 }
 
 async fn handle_batch(
-    app: &App,
+    handler: &impl BatchHandler,
     sqs: &aws_sdk_sqs::Client,
     args: &Args,
     arn: &str,
@@ -138,20 +191,21 @@ async fn handle_batch(
     let started = Instant::now();
     let handles: Vec<(String, String)> =
         messages.iter().filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?))).collect();
-    let keep_alive =
-        tokio::spawn(extend_visibility(sqs.clone(), args.queue_url.clone(), handles.clone(), args.visibility_timeout));
+    // Stops when dropped: below once the handler is done, or by unwinding if it panics.
+    let keep_alive = AbortOnDropHandle::new(tokio::spawn(extend_visibility(
+        sqs.clone(),
+        args.queue_url.clone(),
+        handles.clone(),
+        args.visibility_timeout,
+    )));
 
     let mut event = SqsEvent::default();
     event.records = messages.into_iter().map(|m| to_lambda_message(m, arn, region)).collect();
-    let json = serde_json::to_string(&event).unwrap_or_default();
     let mut invocation = Invocation::local();
     invocation.from_worker = true;
     invocation.cold_start = crate::telemetry::take_cold_start();
-    let failed: Option<Vec<String>> = match app.handle_json(&json, &invocation).await {
-        Ok(Reply::Sqs(response)) => Some(response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()),
-        Ok(_) | Err(_) => None,
-    };
-    keep_alive.abort();
+    let failed = handler.handle_batch(event, &invocation).await;
+    drop(keep_alive);
 
     // Delete exactly the messages that succeeded; failures reappear after the
     // visibility timeout (and are dead-lettered after maxReceiveCount).

@@ -569,6 +569,30 @@ mod tests {
     }
 
     #[test]
+    fn a_read_stopped_with_interrupted_fails_the_file_and_is_never_taken_for_its_end() {
+        /// Rows, then `Interrupted` (how the S3 path stops a read at its deadline), then EOF.
+        struct Stopped(Vec<u8>, u8);
+        impl Read for Stopped {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.1 += 1;
+                match self.1 {
+                    1 => {
+                        buf[..self.0.len()].copy_from_slice(&self.0);
+                        Ok(self.0.len())
+                    }
+                    2 => Err(io::Error::new(io::ErrorKind::Interrupted, "reading was stopped")),
+                    _ => Ok(0),
+                }
+            }
+        }
+        let input = format!("{HEADER}\nA,0.1471,25.38,17.33,2019.0,0.2654\n").into_bytes();
+        let model = Model::embedded().unwrap();
+        let err = score_csv(&model, Stopped(input, 0), io::sink(), |_| {}).unwrap_err();
+        assert!(matches!(err, BatchError::Read(ref e) if e.kind() == io::ErrorKind::Interrupted), "{err:?}");
+        assert!(!err.is_bad_input());
+    }
+
+    #[test]
     fn rows_never_echo_bad_values_in_reasons() {
         let input = format!("{HEADER}\nA,0.1,20,secret-1234,900,0.1\n");
         let (out, _) = score(input.as_bytes()).unwrap();

@@ -356,7 +356,6 @@ impl<R: Read> RecordReader<R> {
                     break;
                 }
                 Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(RecordError::Read(e)),
             }
         }
@@ -364,6 +363,9 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// Replaces the (fully consumed) buffer with the next input. False at the end.
+    /// Every read error ends the file, `Interrupted` included, as with the csv
+    /// crate: the S3 path stops a read that way at its deadline, and retrying
+    /// would meet an end of input that is not the end of the file.
     fn refill(&mut self) -> Result<bool, RecordError> {
         if self.eof {
             return Ok(false);
@@ -373,20 +375,10 @@ impl<R: Read> RecordReader<R> {
         }
         self.line_at(self.end);
         (self.pos, self.end, self.counted) = (0, 0, 0);
-        loop {
-            match self.input.read(&mut self.buf) {
-                Ok(0) => {
-                    self.eof = true;
-                    return Ok(false);
-                }
-                Ok(n) => {
-                    self.end = n;
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(RecordError::Read(e)),
-            }
-        }
+        let n = self.input.read(&mut self.buf).map_err(RecordError::Read)?;
+        self.end = n;
+        self.eof = n == 0;
+        Ok(n > 0)
     }
 }
 

@@ -15,6 +15,12 @@
 //!   is within that bound of the decision boundary we fall back to the exact
 //!   walk, so labels always match sklearn and probabilities agree far inside
 //!   1e-12.
+//!
+//! Format version 2 exports also carry every node's cover (training rows that
+//! reached it) and the training profile; with them the model explains its raw
+//! score exactly ([`Model::explain`], see `explain.rs`) and says which bin of
+//! its thresholds each value falls in ([`Model::predict_with_bins`]), which the
+//! drift statistics count against the profile.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -22,11 +28,19 @@ use std::path::Path;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::explain::{self, Explanation, NoExplanation, PathElement, ShapTree};
 use super::observation::{Observation, FEATURES, FEATURE_COUNT};
 
 /// The export format this build reads (see models/README.md).
 pub const EXPORT_FORMAT: &str = "scorer-gbdt";
-pub const EXPORT_FORMAT_VERSION: u32 = 1;
+/// The version `models/train.py` writes: covers and the training profile.
+pub const EXPORT_FORMAT_VERSION: u32 = 2;
+/// Version 1 (no covers, no profile) still loads; it cannot explain.
+pub const OLDEST_EXPORT_FORMAT_VERSION: u32 = 1;
+
+/// A cover may differ from the sum of its children's by this much, relative:
+/// sklearn sums (float) sample weights separately per node.
+const COVER_TOLERANCE: f64 = 1e-9;
 
 /// The model shipped inside the binary.
 pub const EMBEDDED_MODEL: &[u8] = include_bytes!("../../models/breast-cancer-gbc.json");
@@ -78,6 +92,44 @@ pub struct ModelInfo {
     pub max_depth: usize,
     pub parameters: serde_json::Value,
     pub metrics: serde_json::Value,
+    /// The export's `format_version`.
+    pub format_version: u32,
+    /// The explanations' base value (expected raw score, log-odds); `None` for
+    /// exports that cannot explain (version 1).
+    pub base_value: Option<f64>,
+}
+
+/// Where each value fell among its feature's distinct split thresholds: bin
+/// `j` holds `thresholds[j-1] < float32(x) <= thresholds[j]` (the model's rule),
+/// so bins are exactly the distinctions the model can see. In model order.
+pub type Bins = [u32; FEATURE_COUNT];
+
+/// How the training split looked to the model (format version 2), for drift
+/// statistics. Bin edges are [`Model::bin_edges`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingProfile {
+    /// Rows of the training split.
+    pub rows: u64,
+    /// Training rows the model predicts malignant.
+    pub predicted_malignant: u64,
+    /// In model order.
+    pub features: [FeatureProfile; FEATURE_COUNT],
+}
+
+impl TrainingProfile {
+    /// The share of training rows predicted malignant.
+    pub fn predicted_malignant_share(&self) -> f64 {
+        self.predicted_malignant as f64 / self.rows as f64
+    }
+}
+
+/// One feature of the training profile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeatureProfile {
+    /// Mean over the training rows (min and max are in [`ModelInfo::ranges`]).
+    pub mean: f64,
+    /// Training rows per bin (`bin_edges(f).len() + 1` bins); they add up to `rows`.
+    pub counts: Vec<u64>,
 }
 
 // ---- the export, as it is on disk -------------------------------------------------
@@ -96,7 +148,25 @@ struct ExportDoc {
     parameters: serde_json::Value,
     #[serde(default)]
     metrics: serde_json::Value,
+    /// Version 2.
+    #[serde(default)]
+    training_profile: Option<ExportProfile>,
     trees: Vec<ExportTree>,
+}
+
+#[derive(Deserialize)]
+struct ExportProfile {
+    rows: u64,
+    predicted_malignant: u64,
+    features: Vec<ExportFeatureProfile>,
+}
+
+#[derive(Deserialize)]
+struct ExportFeatureProfile {
+    name: String,
+    mean: f64,
+    thresholds: Vec<f64>,
+    counts: Vec<u64>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +190,9 @@ struct ExportTree {
     feature: Vec<i64>,
     threshold: Vec<f64>,
     value: Vec<f64>,
+    /// Version 2: sklearn's `weighted_n_node_samples`.
+    #[serde(default)]
+    cover: Option<Vec<f64>>,
 }
 
 // ---- the loaded form ---------------------------------------------------------------
@@ -140,6 +213,31 @@ struct Node {
 #[derive(Debug, Clone)]
 struct Tree {
     nodes: Vec<Node>,
+    /// Per node, parallel to `nodes`; empty for version 1 exports.
+    cover: Vec<f64>,
+}
+
+impl ShapTree for Tree {
+    fn is_leaf(&self, node: usize) -> bool {
+        self.nodes[node].feature == LEAF
+    }
+    fn feature(&self, node: usize) -> usize {
+        self.nodes[node].feature as usize
+    }
+    fn hot_cold(&self, node: usize, x: &[f64; FEATURE_COUNT]) -> (usize, usize) {
+        let n = &self.nodes[node];
+        if x[n.feature as usize] <= n.threshold {
+            (n.left as usize, n.right as usize)
+        } else {
+            (n.right as usize, n.left as usize)
+        }
+    }
+    fn term(&self, node: usize) -> f64 {
+        self.nodes[node].term
+    }
+    fn cover(&self, node: usize) -> f64 {
+        self.cover[node]
+    }
 }
 
 impl Tree {
@@ -175,17 +273,23 @@ impl Tree {
 /// Every stump on one feature, folded into a step function.
 #[derive(Debug, Clone, Default)]
 struct StepFunction {
-    /// Distinct thresholds, ascending.
+    /// The feature's distinct split thresholds in every tree, ascending: the
+    /// bin edges (deeper trees' thresholds included, so bins are the model's).
     thresholds: Vec<f64>,
-    /// `sums[j]`: the stumps' total when exactly `j` thresholds are below x.
+    /// `sums[j]`: the stumps' total when exactly `j` thresholds are below x (bin `j`).
     sums: Vec<f64>,
 }
 
 impl StepFunction {
+    /// The bin of a float32-rounded value.
+    #[inline]
+    fn bin(&self, x: f64) -> usize {
+        self.thresholds.partition_point(|&t| t < x)
+    }
+
     #[inline]
     fn eval(&self, x: f64) -> f64 {
-        let j = self.thresholds.partition_point(|&t| t < x);
-        self.sums[j]
+        self.sums[self.bin(x)]
     }
 }
 
@@ -200,6 +304,17 @@ struct Compiled {
     boundary: f64,
 }
 
+/// What explaining needs, built at load time from the covers.
+#[derive(Debug, Clone)]
+struct Explainer {
+    base_value: f64,
+    /// Parallel to the step functions: `tables[f][j]` is feature f's
+    /// contribution from its stumps when its value is in bin j.
+    tables: [Vec<f64>; FEATURE_COUNT],
+    /// Scratch length for TreeSHAP on the deep trees (0 when there are none).
+    scratch_len: usize,
+}
+
 /// The loaded, checked ensemble. Build it once at start-up and share it.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -207,6 +322,9 @@ pub struct Model {
     init: f64,
     trees: Vec<Tree>,
     compiled: Compiled,
+    /// Version 2 exports only.
+    explainer: Option<Explainer>,
+    profile: Option<TrainingProfile>,
 }
 
 impl Model {
@@ -236,11 +354,17 @@ impl Model {
         if doc.format != EXPORT_FORMAT {
             return Err(invalid(format!("format is {:?}, expected {EXPORT_FORMAT:?}", doc.format)));
         }
-        if doc.format_version != EXPORT_FORMAT_VERSION {
+        if !(OLDEST_EXPORT_FORMAT_VERSION..=EXPORT_FORMAT_VERSION).contains(&doc.format_version) {
             return Err(invalid(format!(
-                "format_version is {}, this build reads version {EXPORT_FORMAT_VERSION}",
+                "format_version is {}, this build reads versions {OLDEST_EXPORT_FORMAT_VERSION} to {EXPORT_FORMAT_VERSION}",
                 doc.format_version
             )));
+        }
+        let v2 = doc.format_version >= 2;
+        if !v2 && (doc.training_profile.is_some() || doc.trees.iter().any(|t| t.cover.is_some())) {
+            return Err(invalid(
+                "format_version 1 has no covers or training_profile; an export with them is version 2",
+            ));
         }
         check_features(&doc.features)?;
         let classes: Vec<(i64, &str)> = doc.classes.iter().map(|c| (c.label, c.name.as_str())).collect();
@@ -260,8 +384,15 @@ impl Model {
             .trees
             .iter()
             .enumerate()
-            .map(|(i, t)| load_tree(t, doc.learning_rate).map_err(|e| invalid(format!("tree {i}: {e}"))))
+            .map(|(i, t)| load_tree(t, doc.learning_rate, v2).map_err(|e| invalid(format!("tree {i}: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
+        let compiled = compile(doc.init_raw_score, &trees);
+        let profile = match &doc.training_profile {
+            Some(p) => Some(load_profile(p, &compiled).map_err(|e| invalid(format!("training_profile: {e}")))?),
+            None if v2 => return Err(invalid("format_version 2 needs a training_profile")),
+            None => None,
+        };
+        let explainer = v2.then(|| build_explainer(doc.init_raw_score, &trees, &compiled));
 
         let sha256 = hex(&Sha256::digest(bytes));
         let mut ranges = [(0.0, 0.0); FEATURE_COUNT];
@@ -278,9 +409,10 @@ impl Model {
             max_depth: trees.iter().map(Tree::depth).max().unwrap_or(0),
             parameters: doc.parameters,
             metrics: doc.metrics,
+            format_version: doc.format_version,
+            base_value: explainer.as_ref().map(|e| e.base_value),
         };
-        let compiled = compile(doc.init_raw_score, &trees);
-        Ok(Model { info, init: doc.init_raw_score, trees, compiled })
+        Ok(Model { info, init: doc.init_raw_score, trees, compiled, explainer, profile })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -290,19 +422,108 @@ impl Model {
     /// Label and probability of malignancy, exactly as sklearn 1.2.1 computes them.
     #[inline]
     pub fn predict(&self, observation: &Observation) -> Prediction {
+        // Kept apart from predict_with_bins: writing the bins costs ~2 ns (measured), and
+        // this is the path every caller without drift statistics takes.
         let x = as_float32(observation.values());
         let c = &self.compiled;
         let mut raw = c.constant;
         for (step, &v) in c.steps.iter().zip(&x) {
             raw += step.eval(v);
         }
+        self.finish(raw, &x)
+    }
+
+    /// [`Model::predict`], and the bin of each value (found by the same search
+    /// the prediction needs, so drift statistics cost no second search).
+    #[inline]
+    pub fn predict_with_bins(&self, observation: &Observation) -> (Prediction, Bins) {
+        let x = as_float32(observation.values());
+        let c = &self.compiled;
+        let mut bins = [0u32; FEATURE_COUNT];
+        let mut raw = c.constant;
+        for ((step, &v), bin) in c.steps.iter().zip(&x).zip(&mut bins) {
+            let j = step.bin(v);
+            raw += step.sums[j];
+            *bin = j as u32;
+        }
+        (self.finish(raw, &x), bins)
+    }
+
+    /// Adds the deep trees to the step functions' sum; near the boundary, the exact walk decides.
+    #[inline]
+    fn finish(&self, mut raw: f64, x: &[f64; FEATURE_COUNT]) -> Prediction {
+        let c = &self.compiled;
         for &t in &c.deep {
-            raw += self.trees[t].term(&x);
+            raw += self.trees[t].term(x);
         }
         if raw.abs() <= c.boundary {
-            raw = self.raw_score_exact_f32(&x);
+            raw = self.raw_score_exact_f32(x);
         }
         prediction_from_raw(raw)
+    }
+
+    /// The bin of each value (see [`Bins`]).
+    pub fn bins(&self, observation: &Observation) -> Bins {
+        let x = as_float32(observation.values());
+        let mut bins = [0u32; FEATURE_COUNT];
+        for ((step, &v), bin) in self.compiled.steps.iter().zip(&x).zip(&mut bins) {
+            *bin = step.bin(v) as u32;
+        }
+        bins
+    }
+
+    /// Feature `feature`'s bin edges: its distinct split thresholds, ascending.
+    /// There are `bin_edges(f).len() + 1` bins.
+    pub fn bin_edges(&self, feature: usize) -> &[f64] {
+        &self.compiled.steps[feature].thresholds
+    }
+
+    /// The training profile (format version 2 exports; `None` for version 1).
+    pub fn training_profile(&self) -> Option<&TrainingProfile> {
+        self.profile.as_ref()
+    }
+
+    /// Whether [`Model::explain`] can answer (format version 2 exports).
+    pub fn can_explain(&self) -> bool {
+        self.explainer.is_some()
+    }
+
+    /// The exact path-dependent TreeSHAP explanation of the raw score (what
+    /// `shap.TreeExplainer(model).shap_values` gives). Fails only for exports
+    /// without covers (format version 1).
+    pub fn explain(&self, observation: &Observation) -> Result<Explanation, NoExplanation> {
+        self.explain_with_bins(observation, &self.bins(observation))
+    }
+
+    /// [`Model::explain`] reusing the bins [`Model::predict_with_bins`] found for
+    /// this observation: for a model of stumps, one table lookup per feature.
+    pub fn explain_with_bins(&self, observation: &Observation, bins: &Bins) -> Result<Explanation, NoExplanation> {
+        let e = self.explainer.as_ref().ok_or(NoExplanation::NoCovers)?;
+        let mut contributions = [0.0; FEATURE_COUNT];
+        for ((c, table), &j) in contributions.iter_mut().zip(&e.tables).zip(bins) {
+            *c = table[j as usize];
+        }
+        if !self.compiled.deep.is_empty() {
+            let x = as_float32(observation.values());
+            let mut scratch = vec![PathElement::default(); e.scratch_len];
+            for &t in &self.compiled.deep {
+                explain::tree_shap(&self.trees[t], &x, &mut contributions, &mut scratch);
+            }
+        }
+        Ok(Explanation { base_value: e.base_value, contributions })
+    }
+
+    /// TreeSHAP on every tree, stumps included, with no table (slow; for tests
+    /// and checks of the tables).
+    pub fn explain_exact(&self, observation: &Observation) -> Result<Explanation, NoExplanation> {
+        let e = self.explainer.as_ref().ok_or(NoExplanation::NoCovers)?;
+        let x = as_float32(observation.values());
+        let mut contributions = [0.0; FEATURE_COUNT];
+        let mut scratch = explain::scratch_for_depth(self.info.max_depth);
+        for tree in self.trees.iter().filter(|t| t.nodes.len() > 1) {
+            explain::tree_shap(tree, &x, &mut contributions, &mut scratch);
+        }
+        Ok(Explanation { base_value: e.base_value, contributions })
     }
 
     /// sklearn's raw score (log-odds), summed tree by tree in sklearn's order.
@@ -365,7 +586,7 @@ fn check_features(features: &[ExportFeature]) -> Result<(), ModelError> {
     Ok(())
 }
 
-fn load_tree(t: &ExportTree, learning_rate: f64) -> Result<Tree, String> {
+fn load_tree(t: &ExportTree, learning_rate: f64, with_cover: bool) -> Result<Tree, String> {
     let n = t.left.len();
     if n == 0 {
         return Err("no nodes".into());
@@ -409,14 +630,110 @@ fn load_tree(t: &ExportTree, learning_rate: f64) -> Result<Tree, String> {
     if parents[0] != 0 || parents[1..].iter().any(|&p| p != 1) {
         return Err("nodes do not form a single tree (a node is shared or unreachable)".into());
     }
-    Ok(Tree { nodes })
+    let cover = if with_cover { load_cover(t.cover.as_deref(), &nodes)? } else { Vec::new() };
+    Ok(Tree { nodes, cover })
+}
+
+/// Covers must be positive (TreeSHAP divides by them) and consistent: a
+/// parent's is the sum of its children's, or the explanations would not add up.
+fn load_cover(cover: Option<&[f64]>, nodes: &[Node]) -> Result<Vec<f64>, String> {
+    let cover = cover.ok_or("format_version 2 needs a cover for every node")?;
+    if cover.len() != nodes.len() {
+        return Err(format!("cover has {} entries for {} nodes", cover.len(), nodes.len()));
+    }
+    if let Some(i) = cover.iter().position(|c| !(c.is_finite() && *c > 0.0)) {
+        return Err(format!("node {i} has a cover that is not a positive finite number"));
+    }
+    for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.feature != LEAF) {
+        let (parent, children) = (cover[i], cover[n.left as usize] + cover[n.right as usize]);
+        if (parent - children).abs() > COVER_TOLERANCE * parent {
+            return Err(format!(
+                "node {i}'s cover {parent} is not the sum of its children's ({} + {})",
+                cover[n.left as usize], cover[n.right as usize]
+            ));
+        }
+    }
+    Ok(cover.to_vec())
+}
+
+/// Checks the profile against the model: its bins must be the model's.
+fn load_profile(p: &ExportProfile, compiled: &Compiled) -> Result<TrainingProfile, String> {
+    if p.rows == 0 {
+        return Err("rows must be positive".into());
+    }
+    if p.predicted_malignant > p.rows {
+        return Err("predicted_malignant exceeds rows".into());
+    }
+    if p.features.len() != FEATURE_COUNT {
+        return Err(format!("it has {} features; the model has {FEATURE_COUNT}", p.features.len()));
+    }
+    let mut features: [FeatureProfile; FEATURE_COUNT] = Default::default();
+    for (i, (f, out)) in p.features.iter().zip(&mut features).enumerate() {
+        let name = FEATURES[i].api_name;
+        if f.name != name {
+            return Err(format!("feature {i} is {:?}; expected {name:?}", f.name));
+        }
+        if f.thresholds != compiled.steps[i].thresholds {
+            return Err(format!("the thresholds of {name:?} are not the model's distinct split thresholds"));
+        }
+        if f.counts.len() != f.thresholds.len() + 1 {
+            return Err(format!("{name:?} has {} counts for {} bins", f.counts.len(), f.thresholds.len() + 1));
+        }
+        if f.counts.iter().try_fold(0u64, |a, &c| a.checked_add(c)) != Some(p.rows) {
+            return Err(format!("the counts of {name:?} do not add up to rows ({})", p.rows));
+        }
+        if !f.mean.is_finite() {
+            return Err(format!("the mean of {name:?} is not finite"));
+        }
+        *out = FeatureProfile { mean: f.mean, counts: f.counts.clone() };
+    }
+    Ok(TrainingProfile { rows: p.rows, predicted_malignant: p.predicted_malignant, features })
+}
+
+/// The base value and the per-bin contribution tables (covers checked).
+fn build_explainer(init: f64, trees: &[Tree], compiled: &Compiled) -> Explainer {
+    let mut base_terms = vec![init];
+    // Per feature: each stump's (threshold, left term - E, right term - E).
+    let mut stumps: [Vec<(f64, f64, f64)>; FEATURE_COUNT] = Default::default();
+    let mut deep_depth = None;
+    for tree in trees {
+        let expected = explain::expected_term(tree);
+        base_terms.push(expected);
+        match tree.nodes.as_slice() {
+            [_] => {}
+            [root, a, b] if a.feature == LEAF && b.feature == LEAF => {
+                let (l, r) = (&tree.nodes[root.left as usize], &tree.nodes[root.right as usize]);
+                stumps[root.feature as usize].push((root.threshold, l.term - expected, r.term - expected));
+            }
+            _ => deep_depth = deep_depth.max(Some(tree.depth())),
+        }
+    }
+    let tables = std::array::from_fn(|f| {
+        let thresholds = &compiled.steps[f].thresholds;
+        (0..=thresholds.len())
+            .map(|j| {
+                neumaier_sum(
+                    stumps[f].iter().map(|&(t, l, r)| if thresholds.partition_point(|&u| u < t) >= j { l } else { r }),
+                )
+            })
+            .collect()
+    });
+    Explainer {
+        base_value: neumaier_sum(base_terms.into_iter()),
+        tables,
+        scratch_len: deep_depth.map_or(0, |d| explain::scratch_for_depth(d).len()),
+    }
 }
 
 fn compile(init: f64, trees: &[Tree]) -> Compiled {
     let mut constant_terms = vec![init];
     let mut stumps: [Vec<(f64, f64, f64)>; FEATURE_COUNT] = Default::default();
+    let mut split_thresholds: [Vec<f64>; FEATURE_COUNT] = Default::default();
     let mut deep = Vec::new();
     for (i, tree) in trees.iter().enumerate() {
+        for n in tree.nodes.iter().filter(|n| n.feature != LEAF) {
+            split_thresholds[n.feature as usize].push(n.threshold);
+        }
         match tree.nodes.as_slice() {
             [leaf] => constant_terms.push(leaf.term),
             [root, a, b] if a.feature == LEAF && b.feature == LEAF => {
@@ -426,8 +743,9 @@ fn compile(init: f64, trees: &[Tree]) -> Compiled {
             _ => deep.push(i),
         }
     }
+    let mut split_thresholds = split_thresholds.into_iter();
     let steps = stumps.map(|s| {
-        let mut thresholds: Vec<f64> = s.iter().map(|&(t, _, _)| t).collect();
+        let mut thresholds = split_thresholds.next().unwrap_or_default();
         thresholds.sort_by(f64::total_cmp);
         thresholds.dedup();
         let sums = (0..=thresholds.len())
@@ -556,7 +874,7 @@ mod tests {
                 "unreachable",
             ),
             (
-                export_with(&format!("[{STUMP}]")).replace("\"format_version\":1", "\"format_version\":2"),
+                export_with(&format!("[{STUMP}]")).replace("\"format_version\":1", "\"format_version\":3"),
                 "format_version",
             ),
             (export_with(&format!("[{STUMP}]")).replace("worstArea", "worstPerimeter"), "feature 3"),

@@ -53,10 +53,27 @@ async fn s3_batch_operations_tasks_get_one_result_each_with_the_right_code() {
     assert!(results[0]["resultString"].as_str().unwrap().starts_with("rows=569 scored=569 rejected=0 output=s3://"));
     let scored = s3.get_object().bucket(&bucket).key("scored/wdbc.csv").send().await.expect("the scored object");
     assert_eq!(scored.body.collect().await.unwrap().into_bytes().iter().filter(|&&b| b == b'\n').count(), 570);
+    // The missing object is a PermanentFailure with a `missing` summary.
+    assert_eq!(results[1]["resultString"], "the object no longer exists");
+    let summary = s3.get_object().bucket(&bucket).key("scored/does-not-exist.csv.summary.json").send().await;
+    let summary: Value =
+        serde_json::from_slice(&summary.expect("a summary").body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(summary["status"], "missing");
 
     // Schema 1.0 (bucket ARN) works too; S3 unreachable is a TemporaryFailure so the job retries.
     let answer = api.invoke(&sample_event("s3-batch-operations-v1.json", &bucket)).await.response();
     assert_eq!(answer["results"][0]["resultCode"], "Succeeded");
+
+    // Keys arrive URL-encoded with `+` for a space, as S3 event keys do.
+    let key = "incoming/lab 7/wdbc+1.csv";
+    let wdbc = std::fs::read(root().join("samples/wdbc.csv")).unwrap();
+    s3.put_object().bucket(&bucket).key(key).body(ByteStream::from(wdbc)).send().await.unwrap();
+    let mut event = sample_event("s3-batch-operations-v1.json", &bucket);
+    event["tasks"][0]["s3Key"] = json!("incoming/lab+7/wdbc%2B1.csv");
+    let answer = api.invoke(&event).await.response();
+    assert_eq!(answer["results"][0]["resultCode"], "Succeeded", "{answer}");
+    assert!(answer["results"][0]["resultString"].as_str().unwrap().ends_with("/scored/lab 7/wdbc+1.csv"));
+
     let api2 = RuntimeApi::start().await;
     let _g = start_lambda(&api2, &aws_env("http://127.0.0.1:9"));
     let answer = api2.invoke(&sample_event("s3-batch-operations.json", &bucket)).await.response();

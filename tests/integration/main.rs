@@ -2,6 +2,8 @@
 //! Test names are sentences; each test starts what it needs.
 
 mod cli;
+mod deadline;
+mod explanations;
 mod fanout;
 mod function_url;
 mod helpers;
@@ -12,5 +14,8 @@ mod properties;
 mod runtime_api;
 mod s3;
 mod s3_faults;
+mod s3_mocks;
+mod s3_routes;
 mod serve;
 mod sqs;
+mod sqs_delivery;

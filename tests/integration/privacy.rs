@@ -1,8 +1,13 @@
-//! Medical data never reaches logs or metrics. Every entry point is fed
-//! inputs seeded with marker values (ids, feature values, bad cells, garbage
-//! bodies) at LOG_LEVEL=debug; its stderr (logs) and stdout (EMF metrics)
-//! must not contain a single marker. Logs must still be useful: JSON lines
-//! with the request id, and EMF records with counts.
+//! Medical data never reaches logs or metrics, at any log level. Every entry
+//! point (Lambda: Function URL, S3, SQS, Distributed Map, Batch Operations;
+//! worker; serve; score) is fed inputs seeded with marker values (ids, feature
+//! values, bad cells, garbage bodies, events of the wrong shape) at every
+//! level the template allows; its stderr (logs) and stdout (EMF metrics) must
+//! not contain a single marker. Logs must still be useful at each level: JSON
+//! lines, with the request id and counts where the level shows them.
+//!
+//! The levels run in a loop inside each test (one bucket, one queue, one
+//! binary start per level) to keep the suite's time down.
 
 use std::time::Duration;
 
@@ -15,6 +20,9 @@ use crate::helpers::{
 };
 use crate::runtime_api::RuntimeApi;
 
+/// The template's `LogLevel` AllowedValues, most verbose first.
+const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
 const MARKERS: [&str; 6] =
     ["PATIENT-MARKER-ID", "VALUE-MARKER", "1234.5678901", "SAMPLE-MARKER", "GARBAGE-MARKER", "0.01357913"];
 
@@ -23,9 +31,22 @@ fn assert_clean(what: &str, text: &str) {
         if let Some(at) = text.find(marker) {
             let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
             let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-            panic!("{what} leaked {marker:?} in:\n{}", &text[start..end]);
+            let line = &text[start..end];
+            let shown: String = line.chars().take(600).collect();
+            panic!("{what} leaked {marker:?} in:\n{shown}");
         }
     }
+}
+
+/// Every line is a JSON log record; returns them.
+fn json_lines(what: &str, text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{what}: not a JSON log line: {l}")))
+        .collect()
+}
+
+fn has(lines: &[Value], test: impl Fn(&Value) -> bool) -> bool {
+    lines.iter().any(test)
 }
 
 fn observation(id: &str) -> Value {
@@ -49,11 +70,11 @@ const CSV: &str = "sample_id,meanConcavePoints,worstRadius,worstTexture,worstAre
                    SAMPLE-MARKER,VALUE-MARKER,15,20,-1234.5678901,0.1\n\
                    SAMPLE-MARKER,0.01357913\n";
 
-#[tokio::test]
-async fn no_entry_point_logs_or_counts_patient_data() {
+/// A bucket holding `incoming/marked.csv`, and the environment pointing at it.
+async fn marked_bucket(prefix: &str) -> (String, Vec<(&'static str, String)>) {
     let endpoint = moto_endpoint();
-    let (s3, sqs) = (s3_client(&endpoint), sqs_client(&endpoint));
-    let bucket = unique_bucket("scorer-privacy");
+    let s3 = s3_client(&endpoint);
+    let bucket = unique_bucket(prefix);
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     s3.put_object()
         .bucket(&bucket)
@@ -62,105 +83,186 @@ async fn no_entry_point_logs_or_counts_patient_data() {
         .send()
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let mut env = aws_env(&endpoint);
     env.push(("OUTPUT_BUCKET", bucket.clone()));
-    env.push(("LOG_LEVEL", "debug".into()));
+    (bucket, env)
+}
 
-    // Lambda: Function URL, S3 and SQS events.
-    let (out, err) = (dir.path().join("lambda.out"), dir.path().join("lambda.err"));
-    {
-        let api = RuntimeApi::start().await;
-        let _f = start_lambda_capturing(&api, &env, &out, &err);
-        for body in marked_bodies() {
-            api.invoke(&function_url_event("POST", "/", Some(&body))).await.response();
-            api.invoke(&base64_event(body.as_bytes())).await.response();
-        }
-        let scored = api.invoke(&s3_event(&[(&bucket, "incoming/marked.csv")])).await.response();
-        assert_eq!(scored["files"][0]["status"], "scored");
-        let mut event = sample_event("sqs-garbage.json", &bucket);
-        for (record, body) in
-            event["Records"].as_array_mut().unwrap().iter_mut().zip(marked_bodies().into_iter().skip(1))
-        {
-            record["body"] = json!(body);
-        }
-        event["Records"][2]["body"] = json!(json!([observation("PATIENT-MARKER-ID"), observation("x")]).to_string());
-        api.invoke(&event).await.response();
-    }
-    let (logs, metrics) = (std::fs::read_to_string(&err).unwrap(), std::fs::read_to_string(&out).unwrap());
-    assert_clean("Lambda logs", &logs);
-    assert_clean("Lambda metrics", &metrics);
-    // Useful all the same: JSON lines carrying request ids, and EMF records.
-    let lines: Vec<Value> = logs.lines().map(|l| serde_json::from_str(l).expect("a JSON log line")).collect();
-    assert!(lines
-        .iter()
-        .any(|l| l["message"] == "prediction" && l["request_id"].is_string() && l["cold_start"] == true));
-    assert!(lines.iter().any(|l| l["message"] == "file scored" && l["rows"] == 3));
-    let emf: Vec<Value> = metrics.lines().map(|l| serde_json::from_str(l).expect("an EMF line")).collect();
-    assert!(emf.iter().any(|m| m["EntryPoint"] == "function_url" && m["Predictions"] == 1.0));
-    assert!(emf
-        .iter()
-        .any(|m| m["EntryPoint"] == "s3" && m["RowsScored"] == 1.0 && m["Rejected_wrong_field_count"] == 1.0));
-    assert!(emf.iter().any(|m| m["EntryPoint"] == "sqs" && m["BatchItemFailures"].as_f64() > Some(0.0)));
-
-    // Worker.
-    let queue = sqs.create_queue().queue_name(unique_bucket("privacy")).send().await.unwrap().queue_url.unwrap();
+/// Events of every kind the function takes, seeded with markers.
+fn marked_events(bucket: &str) -> Vec<(&'static str, Value)> {
+    let mut events = Vec::new();
     for body in marked_bodies() {
-        sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+        events.push(("function_url", function_url_event("POST", "/", Some(&body))));
+        events.push(("function_url", base64_event(body.as_bytes())));
     }
-    let worker = scorer()
-        .args([
-            "worker",
-            "--queue-url",
-            &queue,
-            "--wait-seconds",
-            "1",
-            "--max-empty-receives",
-            "1",
-            "--visibility-timeout",
-            "30",
-        ])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap();
-    assert!(worker.status.success());
-    assert_clean("worker logs", &String::from_utf8_lossy(&worker.stderr));
-    assert_clean("worker metrics", &String::from_utf8_lossy(&worker.stdout));
-    assert!(String::from_utf8_lossy(&worker.stdout).contains("\"EntryPoint\":\"worker\""));
+    events.push(("s3", s3_event(&[(bucket, "incoming/marked.csv")])));
+    let mut sqs = sample_event("sqs-garbage.json", bucket);
+    for (record, body) in sqs["Records"].as_array_mut().unwrap().iter_mut().zip(marked_bodies().into_iter().skip(1)) {
+        record["body"] = json!(body);
+    }
+    sqs["Records"][2]["body"] = json!(json!([observation("PATIENT-MARKER-ID"), observation("x")]).to_string());
+    events.push(("sqs", sqs));
+    let mut map = sample_event("stepfunctions-distributed-map.json", bucket);
+    map["Items"] = json!([
+        {"sample_id": "SAMPLE-MARKER", "mean concave points": "0.01357913", "worst radius": "15",
+         "worst texture": "20", "worst area": "1234.5678901", "worst concave points": "0.1"},
+        {"sample_id": "SAMPLE-MARKER", "mean concave points": "VALUE-MARKER", "worst radius": "15",
+         "worst texture": "20", "worst area": "-1234.5678901", "worst concave points": "0.1"},
+        "GARBAGE-MARKER",
+        {"sample_id": "SAMPLE-MARKER", "worst area": 1234.5678901}
+    ]);
+    events.push(("distributed_map", map));
+    let mut batch = sample_event("s3-batch-operations.json", bucket);
+    batch["tasks"][0]["s3Key"] = json!("incoming/marked.csv");
+    batch["job"]["userArguments"]["note"] = json!("GARBAGE-MARKER");
+    events.push(("s3_batch_operations", batch));
+    events
+}
 
-    // Local scoring: the summary line and logs.
+/// Events whose shape is wrong where a marker sits: deserializers quote what
+/// they could not read, and the runtime logs such errors at every level.
+fn misshapen_events() -> Vec<Value> {
+    let mut url = function_url_event("POST", "/", None);
+    url["body"] = json!(1234.5678901);
+    vec![url, json!({"Items": "VALUE-MARKER"}), json!({"Records": "GARBAGE-MARKER"})]
+}
+
+#[tokio::test]
+async fn the_lambda_function_logs_no_patient_data_at_any_log_level() {
+    let (bucket, base_env) = marked_bucket("scorer-privacy-lambda").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Lambda's own setting (advanced logging controls) is upper case.
+    let runs = LEVELS.iter().map(|l| ("LOG_LEVEL", l.to_string())).chain([("AWS_LAMBDA_LOG_LEVEL", "TRACE".into())]);
+    for (variable, level) in runs {
+        let what = format!("Lambda at {variable}={level}");
+        let mut env = base_env.clone();
+        env.push((variable, level.clone()));
+        let (out, err) = (dir.path().join(format!("{level}.out")), dir.path().join(format!("{level}.err")));
+        {
+            let api = RuntimeApi::start().await;
+            let _f = start_lambda_capturing(&api, &env, &out, &err);
+            for (kind, event) in marked_events(&bucket) {
+                let answer = api.invoke(&event).await.response();
+                match kind {
+                    "s3" => assert_eq!(answer["files"][0]["status"], "scored", "{what}"),
+                    "distributed_map" => assert_eq!(answer.as_array().map(Vec::len), Some(4), "{what}"),
+                    "s3_batch_operations" => assert_eq!(answer["results"][0]["resultCode"], "Succeeded", "{what}"),
+                    _ => {}
+                }
+            }
+            for event in misshapen_events() {
+                let error = api.invoke(&event).await.error();
+                assert_clean(&format!("{what}: the error answer"), &error.to_string());
+            }
+        }
+        let (logs, metrics) = (std::fs::read_to_string(&err).unwrap(), std::fs::read_to_string(&out).unwrap());
+        assert_clean(&format!("{what}: logs"), &logs);
+        assert_clean(&format!("{what}: metrics"), &metrics);
+
+        // Useful all the same, at the level asked for.
+        let lines = json_lines(&what, &logs);
+        let verbose = matches!(level.as_str(), "trace" | "TRACE" | "debug");
+        let informative = verbose || level == "info";
+        assert_eq!(
+            verbose,
+            has(&lines, |l| l["message"] == "prediction" && l["request_id"].is_string() && l["cold_start"] == true),
+            "{what}: the per-request line shows at debug and below only"
+        );
+        assert_eq!(informative, has(&lines, |l| l["message"] == "file scored" && l["rows"] == 3), "{what}");
+        assert_eq!(informative, has(&lines, |l| l["message"] == "items scored" && l["rows"] == 4), "{what}");
+        assert_eq!(informative, has(&lines, |l| l["message"] == "SQS batch handled"), "{what}");
+        assert_eq!(level != "error", has(&lines, |l| l["level"] == "WARN"), "{what}: the unintelligible messages");
+        assert!(has(&lines, |l| l["level"] == "ERROR"), "{what}: the misshapen events are logged as errors");
+
+        // Metrics do not depend on the log level.
+        let emf = json_lines(&format!("{what}: metrics"), &metrics);
+        assert!(emf.iter().any(|m| m["EntryPoint"] == "function_url" && m["Predictions"] == 1.0), "{what}");
+        assert!(
+            emf.iter()
+                .any(|m| m["EntryPoint"] == "s3" && m["RowsScored"] == 1.0 && m["Rejected_wrong_field_count"] == 1.0),
+            "{what}"
+        );
+        assert!(emf.iter().any(|m| m["EntryPoint"] == "sqs" && m["BatchItemFailures"].as_f64() > Some(0.0)), "{what}");
+        assert!(emf.iter().any(|m| m["EntryPoint"] == "distributed_map" && m["RowsScored"] == 1.0), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn the_worker_logs_no_patient_data_at_any_log_level() {
+    let (bucket, base_env) = marked_bucket("scorer-privacy-worker").await;
+    let sqs = sqs_client(&moto_endpoint());
+    let queue = sqs.create_queue().queue_name(unique_bucket("privacy")).send().await.unwrap().queue_url.unwrap();
+    let file = s3_event(&[(&bucket, "incoming/marked.csv")]).to_string();
+    for level in LEVELS {
+        let what = format!("worker at LOG_LEVEL={level}");
+        // Failed (unintelligible) messages stay hidden for the visibility
+        // timeout, so each level's worker sees its own messages.
+        for body in marked_bodies().iter().chain([&file]) {
+            sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+        }
+        let mut env = base_env.clone();
+        env.push(("LOG_LEVEL", level.into()));
+        let worker = scorer()
+            .args(["worker", "--queue-url", &queue, "--wait-seconds", "1", "--max-empty-receives", "1"])
+            .args(["--visibility-timeout", "60"])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        assert!(worker.status.success(), "{what}");
+        let (logs, metrics) = (String::from_utf8_lossy(&worker.stderr), String::from_utf8_lossy(&worker.stdout));
+        assert_clean(&format!("{what}: logs"), &logs);
+        assert_clean(&format!("{what}: metrics"), &metrics);
+        let lines = json_lines(&what, &logs);
+        let informative = matches!(level, "trace" | "debug" | "info");
+        assert_eq!(informative, has(&lines, |l| l["message"] == "batch done"), "{what}");
+        assert_eq!(informative, has(&lines, |l| l["message"] == "file scored" && l["rows"] == 3), "{what}");
+        assert_eq!(level != "error", has(&lines, |l| l["level"] == "WARN"), "{what}: the unintelligible messages");
+        assert!(metrics.contains("\"EntryPoint\":\"worker\""), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn score_and_serve_log_no_patient_data_at_any_log_level() {
+    let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("marked.csv");
     std::fs::write(&csv, CSV).unwrap();
-    let scored = scorer()
-        .arg("score")
-        .arg(&csv)
-        .arg("-o")
-        .arg(dir.path().join("out.csv"))
-        .env("LOG_LEVEL", "debug")
-        .output()
-        .unwrap();
-    assert!(scored.status.success());
-    assert_clean("score output", &String::from_utf8_lossy(&scored.stderr));
-    assert_clean("score stdout", &String::from_utf8_lossy(&scored.stdout));
-
-    // serve.
-    let err = dir.path().join("serve.err");
-    let mut child = scorer()
-        .args(["serve", "--port", "0"])
-        .env("LOG_LEVEL", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let server = Running { child };
-    let url = line.trim().trim_start_matches("listening on ").to_owned();
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    for body in marked_bodies() {
-        agent.post(&url).send(body.as_str()).unwrap();
+    for level in LEVELS {
+        // Local scoring: the summary line and logs.
+        let scored = scorer()
+            .arg("score")
+            .arg(&csv)
+            .arg("-o")
+            .arg(dir.path().join("out.csv"))
+            .env("LOG_LEVEL", level)
+            .output()
+            .unwrap();
+        assert!(scored.status.success(), "score at {level}");
+        assert_clean(&format!("score at {level}: stderr"), &String::from_utf8_lossy(&scored.stderr));
+        assert_clean(&format!("score at {level}: stdout"), &String::from_utf8_lossy(&scored.stdout));
+
+        // serve.
+        let err = dir.path().join(format!("serve-{level}.err"));
+        let mut child = scorer()
+            .args(["serve", "--port", "0"])
+            .env("LOG_LEVEL", level)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let server = Running { child };
+        let url = line.trim().trim_start_matches("listening on ").to_owned();
+        for body in marked_bodies() {
+            agent.post(&url).send(body.as_str()).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(server);
+        let logs = std::fs::read_to_string(&err).unwrap();
+        assert_clean(&format!("serve at {level}: logs"), &logs);
+        if matches!(level, "trace" | "debug") {
+            assert!(logs.contains("prediction"), "serve at {level} logs its requests:\n{logs}");
+        }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    drop(server);
-    assert_clean("serve logs", &std::fs::read_to_string(&err).unwrap());
 }

@@ -52,6 +52,13 @@ async fn a_dropped_csv_is_scored_byte_for_byte_like_local_score() {
     assert!(summary["modelVersion"].as_str().unwrap().starts_with("breast-cancer-gbc-"));
     assert!(summary["inputEtag"].is_string());
 
+    // A single-part output (one PutObject) carries the lineage metadata too.
+    let head = s3.head_object().bucket(&bucket).key("scored/lab 7/bad rows + ü.csv").send().await.unwrap();
+    assert!(!head.e_tag().unwrap().contains('-'), "one PutObject, not a multipart upload");
+    let meta = head.metadata().expect("metadata on the output");
+    assert_eq!(meta.get("model-version").map(String::as_str), summary["modelVersion"].as_str());
+    assert_eq!(meta.get("source-etag").map(String::as_str), summary["inputEtag"].as_str());
+
     // A retry of the same event rewrites the same keys: same content, nothing new.
     let before = keys(&s3, &bucket).await;
     let again = api.invoke(&s3_event(&[(&bucket, key)])).await.response();
@@ -94,6 +101,8 @@ async fn a_file_of_several_parts_round_trips_through_multipart_upload() {
     let parts: u32 = etag.rsplit('-').next().unwrap().parse().expect("a multipart ETag ends in -<parts>");
     assert!(parts >= 3, "{etag}");
     assert_eq!(head.metadata().unwrap()["model-version"].len(), "breast-cancer-gbc-".len() + 12);
+    let input = s3.head_object().bucket(&bucket).key("incoming/big.csv").send().await.unwrap();
+    assert_eq!(head.metadata().unwrap()["source-etag"], input.e_tag().unwrap().trim_matches('"'));
     assert_eq!(get(&s3, &bucket, "scored/big.csv").await.unwrap(), score_locally(local.path()));
 }
 
@@ -160,12 +169,21 @@ async fn an_unusable_file_gets_a_summary_saying_why_and_no_output() {
         api.invoke(&s3_event(&[(&bucket, "incoming/not-csv.csv"), (&bucket, "incoming/gone.csv")])).await.response();
     assert_eq!(answer["files"][0]["status"], "rejected", "{answer}");
     assert!(answer["files"][0]["reason"].as_str().unwrap().contains("the header has no column for"));
-    assert_eq!(answer["files"][1]["status"], "rejected");
+    // A deleted object is `missing` (it was `rejected` before summaries existed for it).
+    assert_eq!(answer["files"][1]["status"], "missing");
     assert_eq!(answer["files"][1]["reason"], "the object no longer exists");
     assert_eq!(get(&s3, &bucket, "scored/not-csv.csv").await, None, "no partial output");
     let summary: Value =
         serde_json::from_slice(&get(&s3, &bucket, "scored/not-csv.csv.summary.json").await.unwrap()).unwrap();
     assert_eq!(summary["status"], "rejected");
+    let gone: Value =
+        serde_json::from_slice(&get(&s3, &bucket, "scored/gone.csv.summary.json").await.expect("a missing summary"))
+            .unwrap();
+    assert_eq!(
+        (gone["status"].as_str(), gone["reason"].as_str()),
+        (Some("missing"), Some("the object no longer exists"))
+    );
+    assert_eq!(get(&s3, &bucket, "scored/gone.csv").await, None);
     let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
     assert!(uploads.uploads().is_empty());
 }

@@ -1,12 +1,15 @@
-//! Fault injection: an S3 endpoint that fails part uploads mid-way. The
-//! multipart upload must be aborted, nothing completed or put, and the
-//! invocation must fail so Lambda retries.
+//! Fault injection: an S3 endpoint that fails part uploads mid-way, or cuts
+//! a download short. The multipart upload must be aborted, nothing completed
+//! or put but the summary (`failed`), and the invocation must fail so Lambda
+//! retries.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -24,7 +27,10 @@ struct Calls {
     parts_failed: usize,
     aborts: usize,
     completes: usize,
+    /// PutObject of the output itself.
     puts: usize,
+    /// PutObject of `<output>.summary.json`, with its body.
+    summaries: Vec<serde_json::Value>,
 }
 
 /// A ~20 MiB CSV, so the output needs more than two 8 MiB parts.
@@ -42,10 +48,11 @@ async fn fake_s3(
     req: Request<hyper::body::Incoming>,
     calls: Arc<Mutex<Calls>>,
     csv: Bytes,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let _ = req.into_body().collect().await; // read whatever was sent
+    let path = req.uri().path().to_owned();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let mut c = calls.lock().unwrap();
     let xml = |status: u16, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -54,6 +61,15 @@ async fn fake_s3(
         r
     };
     let response = match (method.as_str(), query.as_str()) {
+        ("GET", _) if path.ends_with("/cut.csv") => {
+            c.gets += 1;
+            // Announces the whole file, sends 1 MiB of it, then hangs up.
+            let head = futures_util::stream::iter([Ok::<_, Infallible>(Frame::data(csv.slice(..1024 * 1024)))]);
+            let mut r = Response::new(StreamBody::new(head).boxed());
+            r.headers_mut().insert("content-length", csv.len().to_string().parse().unwrap());
+            r.headers_mut().insert("etag", "\"input-etag\"".parse().unwrap());
+            return Ok(r);
+        }
         ("GET", _) => {
             c.gets += 1;
             let mut r = Response::new(Full::new(csv.clone()));
@@ -85,17 +101,20 @@ async fn fake_s3(
             c.completes += 1;
             xml(200, "<CompleteMultipartUploadResult><ETag>\"x\"</ETag></CompleteMultipartUploadResult>".into())
         }
+        ("PUT", _) if path.ends_with(".summary.json") => {
+            c.summaries.push(serde_json::from_slice(&body).unwrap_or_default());
+            xml(200, String::new())
+        }
         ("PUT", _) => {
             c.puts += 1;
             xml(200, String::new())
         }
         _ => xml(400, "<Error><Code>NotImplemented</Code></Error>".into()),
     };
-    Ok(response)
+    Ok(response.map(BodyExt::boxed))
 }
 
-#[tokio::test]
-async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocation() {
+async fn start_fake() -> (Arc<Mutex<Calls>>, String) {
     let calls = Arc::new(Mutex::new(Calls::default()));
     let csv = big_csv();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -112,6 +131,12 @@ async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocati
         }
     });
 
+    (calls, endpoint)
+}
+
+#[tokio::test]
+async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocation() {
+    let (calls, endpoint) = start_fake().await;
     let api = RuntimeApi::start().await;
     let _f = start_lambda(&api, &aws_env(&endpoint));
     let err = api.invoke(&s3_event(&[("lab", "incoming/big.csv")])).await.error();
@@ -121,5 +146,24 @@ async fn s3_failing_in_the_middle_of_the_upload_aborts_it_and_fails_the_invocati
     assert_eq!(c.creates, 1, "{c:?}");
     assert!(c.parts_failed >= 1, "{c:?}");
     assert_eq!(c.aborts, 1, "the upload is aborted: {c:?}");
-    assert_eq!((c.completes, c.puts), (0, 0), "nothing becomes visible: {c:?}");
+    assert_eq!((c.completes, c.puts), (0, 0), "no output becomes visible: {c:?}");
+    // Only the summary, saying the file failed (and is retried).
+    assert_eq!(c.summaries.len(), 1, "{c:?}");
+    assert_eq!(c.summaries[0]["status"], "failed");
+    assert!(c.summaries[0]["reason"].as_str().unwrap().starts_with("writing the output failed:"), "{c:?}");
+}
+
+#[tokio::test]
+async fn a_download_cut_short_is_a_transient_failure_not_a_timeout_nor_a_complete_file() {
+    let (calls, endpoint) = start_fake().await;
+    let api = RuntimeApi::start().await;
+    let _f = start_lambda(&api, &aws_env(&endpoint));
+    let err = api.invoke(&s3_event(&[("lab", "incoming/cut.csv")])).await.error();
+    assert_eq!(err["errorType"], "TransientFailure", "{err}");
+
+    let c = calls.lock().unwrap();
+    assert_eq!((c.completes, c.puts), (0, 0), "the first MiB is not taken for the whole file: {c:?}");
+    assert_eq!(c.summaries.len(), 1, "{c:?}");
+    assert_eq!(c.summaries[0]["status"], "failed", "{c:?}");
+    assert!(c.summaries[0]["reason"].as_str().unwrap().starts_with("reading the object failed:"), "{c:?}");
 }

@@ -66,9 +66,14 @@ fn message_ids(event: &Value) -> Vec<String> {
     event["Records"].as_array().unwrap().iter().map(|r| r["messageId"].as_str().unwrap().to_owned()).collect()
 }
 
+/// The results of these messages, in order: one object per message.
 async fn results_of(s3: &aws_sdk_s3::Client, bucket: &str, ids: &[&str]) -> Vec<Value> {
-    let key = results_key("scored/", ids);
-    lines(&get_text(s3, bucket, &key).await.unwrap_or_else(|| panic!("results object {key}")))
+    let mut all = Vec::new();
+    for id in ids {
+        let key = results_key("scored/", id);
+        all.extend(lines(&get_text(s3, bucket, &key).await.unwrap_or_else(|| panic!("results object {key}"))));
+    }
+    all
 }
 
 #[tokio::test]
@@ -98,7 +103,9 @@ async fn every_sqs_sample_gives_its_results_and_exactly_the_right_failures() {
     assert_eq!(r[0]["messageId"], ids[0].as_str());
     let notice = sqs.receive_message().queue_url(&notices).wait_time_seconds(1).send().await.unwrap();
     let notice: Value = serde_json::from_str(notice.messages()[0].body().unwrap()).unwrap();
-    assert_eq!(notice["output"]["key"], results_key("scored/", &[&ids[0]]));
+    assert_eq!(notice["output"]["key"], results_key("scored/", &ids[0]));
+    assert_eq!(notice["messageId"], ids[0].as_str());
+    assert!(notice["noticeId"].as_str().is_some_and(|n| n.len() == 32), "{notice}");
     assert_eq!((notice["kind"].clone(), notice["scored"].clone()), (json!("observations"), json!(1)));
 
     // An array with ids: three results, in order; one outside the training range.

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Checks openapi.yaml, the HTTP contract as OpenAPI 3.1.
+
+1. The YAML has no duplicate keys, and openapi-spec-validator accepts the document.
+2. Every example (request bodies, responses) validates against its schema
+   (JSON Schema 2020-12, $refs resolved in the document), and answers the
+   contract forbids (an extra field, a missing contribution, `errors` on a 404,
+   a wrong status) do not: the schemas are tight enough to catch drift.
+3. With --answers FILE: each line of FILE is a recorded answer,
+   {"method": "POST", "path": "/", "status": 200, "headers": {...}, "body": "<JSON text>"},
+   checked against the operation's response (schema and required headers).
+
+Usage: python tests/openapi_check.py [--answers FILE] [--write-json OUT]
+Requires .ci/requirements-openapi.txt.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_spec
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC_URI = "urn:scorer:openapi"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys silently; a contract must not."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def nulls(value, where="#"):
+    """Where the document holds a YAML null: in this document, always a slip (an
+    unquoted `a, b: c` inside `{ }` silently makes a key `b` with no value)."""
+    if value is None:
+        yield where
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from nulls(v, f"{where}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from nulls(v, f"{where}/{i}")
+
+
+def load(path: Path) -> dict:
+    doc = yaml.load(path.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    slips = list(nulls(doc))
+    if slips:
+        raise SystemExit(f"FAIL: {path} has null values (unquoted text with ', x:' inside braces?): {slips}")
+    return doc
+
+
+def pointer(*parts: str) -> str:
+    return "#/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+class Contract:
+    def __init__(self, doc: dict):
+        self.doc = doc
+        registry = Registry().with_resource(DOC_URI, Resource.from_contents(doc, default_specification=DRAFT202012))
+        self.registry = registry
+
+    def resolve(self, obj: dict) -> tuple[dict, str]:
+        """Follows an OpenAPI-level $ref (responses, request bodies); returns the object and its pointer."""
+        where = None
+        while "$ref" in obj:
+            where = obj["$ref"]
+            target = self.doc
+            for part in where.removeprefix("#/").split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            obj = target
+        return obj, where
+
+    def validator(self, schema_pointer: str) -> Draft202012Validator:
+        return Draft202012Validator({"$ref": DOC_URI + schema_pointer}, registry=self.registry)
+
+    def operation(self, method: str, path: str) -> tuple[dict, str]:
+        paths = self.doc["paths"]
+        key = path if path in paths else "/{path}"
+        op = paths[key].get(method.lower())
+        if op is None:
+            raise KeyError(f"{method} {path}: no operation in the document")
+        return op, key
+
+    def response(self, method: str, path: str, status: int | str) -> tuple[dict, str]:
+        """The response object and the JSON pointer of its application/json schema."""
+        op, key = self.operation(method, path)
+        status = str(status)
+        raw = op["responses"].get(status)
+        if raw is None:
+            raise KeyError(f"{method} {path}: status {status} is not in the document")
+        response, ref = self.resolve(raw)
+        if ref:
+            base = ref.removeprefix("#/").split("/")
+        else:
+            base = ["paths", key, method.lower(), "responses", status]
+        return response, pointer(*base, "content", "application/json", "schema")
+
+    def check_answer(self, answer: dict) -> list[str]:
+        method, path, status = answer["method"], answer["path"], answer["status"]
+        response, schema = self.response(method, path, status)
+        body = answer["body"]
+        if isinstance(body, str):
+            body = json.loads(body)
+        problems = [f"body: {e.message} at {list(e.absolute_path)}" for e in self.validator(schema).iter_errors(body)]
+        headers = {k.lower(): v for k, v in answer.get("headers", {}).items()}
+        if headers.get("content-type") != "application/json":
+            problems.append(f"content-type is {headers.get('content-type')!r}")
+        for name, header in response.get("headers", {}).items():
+            header, _ = self.resolve(header)
+            value = headers.get(name.lower())
+            if value is None:
+                if header.get("required"):
+                    problems.append(f"header {name} is missing")
+                continue
+            problems += [f"header {name}: {e.message}" for e in Draft202012Validator(header["schema"]).iter_errors(value)]
+        return [f"{method} {path} -> {status}: {p}" for p in problems]
+
+
+def examples(contract: Contract):
+    """Every (label, schema pointer, example value) in the document."""
+    for key, item in contract.doc["paths"].items():
+        for method, op in item.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            body = op.get("requestBody")
+            if body:
+                for name, ex in body["content"]["application/json"].get("examples", {}).items():
+                    yield (
+                        f"{method.upper()} {key} request {name}",
+                        pointer("paths", key, method, "requestBody", "content", "application/json", "schema"),
+                        ex["value"],
+                    )
+            for status in op["responses"]:
+                response, schema = contract.response(method, key if key != "/{path}" else "/missing", status)
+                for name, ex in response.get("content", {}).get("application/json", {}).get("examples", {}).items():
+                    yield f"{method.upper()} {key} {status} {name}", schema, ex["value"]
+
+
+def forbidden_answers(contract: Contract):
+    """Answers the contract rules out, each of which the schemas must reject."""
+    _, ok = contract.response("POST", "/", 200)
+    _, bad = contract.response("POST", "/", 400)
+    _, not_found = contract.response("GET", "/nope", 404)
+    _, not_allowed = contract.response("PUT", "/", 405)
+    _, meta = contract.response("GET", "/", 200)
+    good = copy.deepcopy(
+        contract.doc["paths"]["/"]["post"]["responses"]["200"]["content"]["application/json"]["examples"]["explained"]["value"]
+    )
+    metadata = contract.doc["paths"]["/"]["get"]["responses"]["200"]["content"]["application/json"]["examples"]["metadata"]["value"]
+
+    def edit(value, fn):
+        value = copy.deepcopy(value)
+        fn(value)
+        return value
+
+    yield "an extra top-level field", ok, edit(good, lambda v: v.update(score=0.9))
+    yield "prediction as a string", ok, edit(good, lambda v: v.update(prediction="1"))
+    yield "a probability above 1", ok, edit(good, lambda v: v.update(probability=1.5))
+    yield "no warnings", ok, edit(good, lambda v: v.pop("warnings"))
+    yield "a contribution missing", ok, edit(good, lambda v: v["explanation"]["contributions"].pop("worstArea"))
+    yield "an unknown contribution", ok, edit(good, lambda v: v["explanation"]["contributions"].update(area=1.0))
+    yield "a unit other than log-odds", ok, edit(good, lambda v: v["explanation"].update(unit="probability"))
+    yield "no base value", ok, edit(good, lambda v: v["explanation"].pop("baseValue"))
+    yield "a 400 answer with 200's schema", ok, {"status": "400", "reason": "x", "prediction": ""}
+    yield "a 400 with a prediction", bad, {"status": "400", "reason": "x", "prediction": 1}
+    yield "a 400 saying 404", bad, {"status": "404", "reason": "x", "prediction": ""}
+    yield "an error code the contract lacks", bad, {
+        "status": "400",
+        "reason": "x",
+        "prediction": "",
+        "errors": [{"field": "worstArea", "code": "bad", "message": "m"}],
+    }
+    yield "an empty errors list", bad, {"status": "400", "reason": "x", "prediction": "", "errors": []}
+    yield "a 404 with errors", not_found, {
+        "status": "404",
+        "reason": "x",
+        "prediction": "",
+        "errors": [{"field": "id", "code": "invalid_id", "message": "m"}],
+    }
+    yield "a 405 with a model version", not_allowed, {
+        "status": "405",
+        "reason": "x",
+        "prediction": "",
+        "modelVersion": "breast-cancer-gbc-0123456789ab",
+    }
+    yield "metadata without baseValue", meta, edit(metadata, lambda v: v["model"].pop("baseValue"))
+    yield "metadata with four features", meta, edit(metadata, lambda v: v["model"]["features"].pop())
+    yield "metadata with a short sha256", meta, edit(metadata, lambda v: v["model"].update(sha256="999de189"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--doc", default=str(ROOT / "openapi.yaml"))
+    parser.add_argument("--answers", help="JSON lines of recorded answers to check against the document")
+    parser.add_argument("--write-json", help="also write the document as JSON (what GET /openapi.json serves)")
+    args = parser.parse_args()
+
+    doc = load(Path(args.doc))
+    validate_spec(doc)
+    print(f"ok: {args.doc} is a valid OpenAPI {doc['openapi']} document")
+    contract = Contract(doc)
+    failures = []
+
+    checks = 0
+    count = 0
+    for label, schema, value in examples(contract):
+        count += 1
+        failures += [f"example {label}: {e.message}" for e in contract.validator(schema).iter_errors(value)]
+    print(f"ok: {count} examples checked against their schemas")
+    checks += count
+
+    count = 0
+    for label, schema, value in forbidden_answers(contract):
+        count += 1
+        if contract.validator(schema).is_valid(value):
+            failures.append(f"the schema at {schema} accepts {label}")
+    print(f"ok: {count} answers the contract forbids checked")
+    checks += count
+
+    if args.answers:
+        lines = [line for line in Path(args.answers).read_text().splitlines() if line.strip()]
+        for line in lines:
+            failures += contract.check_answer(json.loads(line))
+        print(f"checked {len(lines)} recorded answers")
+        checks += len(lines)
+
+    if args.write_json:
+        Path(args.write_json).write_text(json.dumps(doc, indent=2) + "\n")
+
+    for f in failures:
+        print("FAIL:", f)
+    print(f"openapi: {checks + 1 - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,499 @@
+"""Checks on template.yaml that cfn-lint cannot make: the operational
+promises of the deployment (README: Deploying, Operating it).
+
+    python tests/template_checks.py TEMPLATE README METRICS SRC_DIR
+
+Prints one line per problem and exits 1 if there is any. Needs PyYAML
+(tests/template_lint.sh runs it with the python of cfn-lint's venv, which
+has it). The short-form tags (!Ref, !Sub, ...) are read as the long forms
+CloudFormation defines ({"Ref": ...}, {"Fn::Sub": ...}); cfn-lint itself has
+already validated the template, and importing its decoder would cost a
+second per run (measured: 1.25 s CPU), for the ~30 runs of the lint script.
+tests/template_lint.sh also proves that each check catches a deliberate
+break.
+
+What is checked:
+  metrics     every metric an alarm or the dashboard names (namespace,
+              name, dimension names and Scorer dimension values) is in the
+              emitted-metrics list, and every non-pending Scorer metric of
+              that list is emitted somewhere in src/;
+  alarms      each alarm notifies the one SNS topic, states how missing data
+              is treated (never "breaching": an idle stack is healthy), and
+              is shown on the dashboard; the dashboard body is JSON;
+  failures    every asynchronous event source has an OnFailure destination
+              with explicit retries and event age, every consumed queue a
+              dead-letter queue, and every one of those queues an alarm;
+              SQS sources report batch item failures and cap concurrency;
+  rollout     every function publishes a live alias for every change; the
+              Function URL function rolls out with a DeploymentPreference
+              whose alarms watch that function's new version;
+  isolation   the Function URL function has no event sources and a role that
+              only writes logs; the batch function has reserved concurrency
+              above the Distributed Map's and the queue's caps (defaults);
+              no statement allows every action, or every resource except
+              where AWS has no resource-level permission;
+  triggers    the S3 notification fires for every object under InputPrefix
+              (no suffix filter) and nothing else, and the Rules keep
+              OutputPrefix apart from it;
+  readme      the README's parameter table lists exactly the template's
+              parameters, with their defaults.
+"""
+
+import json
+import os
+import re
+import sys
+
+import yaml
+
+template_path, readme_path, metrics_path, src_dir = sys.argv[1:5]
+problems = []
+notes = []
+
+
+def bad(msg):
+    problems.append(msg)
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def cfn_tag(loader, suffix, node):
+    """!Ref X -> {"Ref": X}; !GetAtt A.B -> {"Fn::GetAtt": ["A", "B"]}; !Foo v -> {"Fn::Foo": v}."""
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", cfn_tag)
+try:
+    with open(template_path, encoding="utf-8") as fh:
+        tpl = yaml.load(fh, Loader=CfnLoader)
+except yaml.YAMLError as e:
+    print(f"{template_path}: not YAML: {e}")
+    sys.exit(1)
+if not isinstance(tpl, dict):
+    print(f"{template_path}: not a template")
+    sys.exit(1)
+params = tpl.get("Parameters", {})
+resources = tpl.get("Resources", {})
+
+
+def of_type(t):
+    return {k: v for k, v in resources.items() if v.get("Type") == t}
+
+
+def props(name):
+    return resources.get(name, {}).get("Properties", {}) or {}
+
+
+def ref_name(v):
+    """'X' for {"Ref": "X"} or {"Ref": "X.Alias"}; the GetAtt target for {"Fn::GetAtt": ["X", ...]}."""
+    if isinstance(v, dict):
+        if "Ref" in v:
+            return str(v["Ref"]).split(".")[0]
+        if "Fn::GetAtt" in v:
+            g = v["Fn::GetAtt"]
+            return (g[0] if isinstance(g, list) else str(g).split(".")[0]).split(".")[0]
+    return None
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def if_branches(v):
+    """The values an item may take: both branches of a Fn::If, else itself."""
+    if isinstance(v, dict) and "Fn::If" in v:
+        return [b for b in v["Fn::If"][1:] if not (isinstance(b, dict) and b.get("Ref") == "AWS::NoValue")]
+    return [v]
+
+
+# --- the emitted-metrics list ----------------------------------------------------
+values = {}  # dimension -> allowed values (Scorer)
+listed = {}  # (namespace, metric) -> {"entry": set|None, "dims": [frozenset], "pending": str|None}
+for n, line in enumerate(open(metrics_path, encoding="utf-8"), 1):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    words = line.split()
+    if words[0] == "value" and len(words) == 3:
+        values[words[1]] = set(words[2].split(","))
+        continue
+    if len(words) < 2:
+        bad(f"{metrics_path}:{n}: expected NAMESPACE METRIC [key=value...]")
+        continue
+    ns, name, opts = words[0], words[1], dict(w.split("=", 1) for w in words[2:] if "=" in w)
+    default_dims = "Service,EntryPoint" if ns == "Scorer" else ""
+    listed[(ns, name)] = {
+        "entry": set(opts["entry"].split(",")) if "entry" in opts else None,
+        "dims": [frozenset(d.split(",")) for d in opts.get("dims", default_dims).split(";") if d],
+        "pending": opts.get("pending"),
+    }
+
+# Which listed Scorer metrics does the code emit? String literals in src/.
+src_text = ""
+for root, _, files in os.walk(src_dir):
+    for f in files:
+        if f.endswith(".rs"):
+            src_text += open(os.path.join(root, f), encoding="utf-8").read()
+
+
+def dynamic(name):
+    """Files_<status>, Rejected_<code>: built at run time (format!("Files_{}", ...))."""
+    return "_" in name
+
+
+def emitted_in_src(name):
+    if dynamic(name):
+        # Only the prefix can be seen in the code: the status or code may be
+        # an enum variant's serde name. Its values are checked by the tests
+        # that assert on summaries and metrics, not here.
+        return f'"{name.split("_", 1)[0]}_{{' in src_text
+    return f'"{name}"' in src_text
+
+
+if src_text:
+    for (ns, name), e in sorted(listed.items()):
+        if ns != "Scorer":
+            continue
+        if e["pending"] is None and not emitted_in_src(name):
+            bad(f"{metrics_path}: Scorer {name} is listed as emitted, but no code in {src_dir}/ emits it (mark it pending=... or remove it)")
+        elif e["pending"] is not None and not dynamic(name) and emitted_in_src(name):
+            notes.append(f"Scorer {name} is now emitted by {src_dir}/: drop its pending={e['pending']} mark in {metrics_path}")
+    for v in sorted(values.get("EntryPoint", ())):
+        if f'"{v}"' not in src_text:
+            bad(f"{metrics_path}: EntryPoint {v} is listed, but no code in {src_dir}/ names it")
+
+
+pending_used = set()
+
+
+def check_metric(where, ns, name, dims):
+    """dims: {name: value or None when not a literal}."""
+    e = listed.get((ns, name))
+    if e is None:
+        bad(f"{where}: {ns} {name} is not emitted by anyone (not in {metrics_path})")
+        return
+    if frozenset(dims) not in e["dims"]:
+        bad(f"{where}: {ns} {name} with dimensions {sorted(dims)}: it is emitted with {[sorted(d) for d in e['dims']]}")
+        return
+    if ns == "Scorer":
+        for d, v in dims.items():
+            allowed = e["entry"] if d == "EntryPoint" and e["entry"] else values.get(d)
+            if v is None:
+                bad(f"{where}: Scorer {name}: dimension {d} must be a literal")
+            elif allowed is not None and v not in allowed:
+                bad(f"{where}: Scorer {name} is not emitted with {d}={v} (emitted with {sorted(allowed)})")
+    if e["pending"]:
+        pending_used.add(f"{name} ({e['pending']})")
+
+
+def literal(v):
+    return v if isinstance(v, (str, int, float)) else None
+
+
+# --- alarms ----------------------------------------------------------------------------
+alarms = of_type("AWS::CloudWatch::Alarm")
+topics = of_type("AWS::SNS::Topic")
+if len(topics) != 1:
+    bad(f"expected one SNS topic for every alarm, found {len(topics)}")
+topic = next(iter(topics), None)
+alarm_metrics = {}  # alarm -> [(ns, name, {dim: raw value})]
+for a, res in alarms.items():
+    p = res.get("Properties", {})
+    refs = []
+    if "MetricName" in p:
+        refs.append((p.get("Namespace"), p["MetricName"], p.get("Dimensions") or []))
+    for m in p.get("Metrics") or []:
+        if "MetricStat" in m:
+            mm = m["MetricStat"].get("Metric", {})
+            refs.append((mm.get("Namespace"), mm.get("MetricName"), mm.get("Dimensions") or []))
+    if not refs:
+        bad(f"alarm {a}: names no metric")
+    alarm_metrics[a] = []
+    for ns, name, dims in refs:
+        raw = {d["Name"]: d["Value"] for d in dims}
+        alarm_metrics[a].append((ns, name, raw))
+        check_metric(f"alarm {a}", ns, name, {k: literal(v) if ns == "Scorer" else "x" for k, v in raw.items()})
+    if topic and not any(ref_name(x) == topic for x in as_list(p.get("AlarmActions") or [])):
+        bad(f"alarm {a}: its AlarmActions do not notify {topic} (every alarm notifies the one topic)")
+    tmd = p.get("TreatMissingData")
+    if tmd is None:
+        bad(f"alarm {a}: no TreatMissingData (say what silence means)")
+    elif tmd == "breaching":
+        bad(f"alarm {a}: TreatMissingData is breaching: it fires on an idle, healthy stack")
+
+# --- the dashboard ---------------------------------------------------------------------------
+dashboards = of_type("AWS::CloudWatch::Dashboard")
+if len(dashboards) != 1:
+    bad(f"expected one dashboard, found {len(dashboards)}")
+for dname, res in dashboards.items():
+    body = res["Properties"].get("DashboardBody")
+    text = body.get("Fn::Sub") if isinstance(body, dict) else body
+    if isinstance(text, list):
+        text = text[0]
+    shown = set(re.findall(r"\$\{(\w+)\.Arn\}", text or ""))
+    # Substitutions: inside a JSON string a word, bare ones (numbers) a number.
+    flat = re.sub(
+        r'("(?:[^"\\]|\\.)*")|\$\{[^}]+\}',
+        lambda m: re.sub(r"\$\{[^}]+\}", "X", m.group(1)) if m.group(1) else "0",
+        text or "",
+    )
+    try:
+        dash = json.loads(flat)
+    except ValueError as e:
+        bad(f"dashboard {dname}: the body is not JSON: {e}")
+        continue
+    widgets = dash.get("widgets")
+    if not isinstance(widgets, list) or not widgets:
+        bad(f"dashboard {dname}: no widgets")
+        continue
+    for i, w in enumerate(widgets):
+        where = f"dashboard widget {i} ({w.get('properties', {}).get('title', w.get('type'))!r})"
+        for m in (w.get("properties", {}).get("metrics") or []) if w.get("type") == "metric" else []:
+            parts = [x for x in m if not isinstance(x, dict)]
+            if not parts:
+                continue  # an expression (e.g. SEARCH)
+            if "." in parts or len(parts) % 2:
+                bad(f"{where}: write each metric in full (no '.' shorthand): {m}")
+                continue
+            ns, name, rest = parts[0], parts[1], parts[2:]
+            dims = dict(zip(rest[0::2], rest[1::2]))
+            check_metric(where, ns, name, {k: (None if v == "X" and ns == "Scorer" else v) for k, v in dims.items()})
+    for a in sorted(set(alarms) - shown):
+        bad(f"dashboard {dname}: alarm {a} is not in its alarm widget")
+
+# --- failure destinations and queues -------------------------------------------------------
+functions = of_type("AWS::Serverless::Function")
+ASYNC = {"S3", "SNS", "EventBridgeRule", "CloudWatchEvent", "Schedule", "ScheduleV2", "IoTRule"}
+
+
+def queue_alarmed(queue):
+    """An alarm on the queue's visible messages (its depth) exists."""
+    for a, refs in alarm_metrics.items():
+        for ns, name, raw in refs:
+            if ns == "AWS/SQS" and name == "ApproximateNumberOfMessagesVisible" and ref_name(raw.get("QueueName")) == queue:
+                return True
+    return False
+
+
+def queue_visibility(vis, timeout):
+    """Why the queue's visibility timeout may not outlast the function's
+    (AWS: at least 6x the function timeout, plus the batching window), or
+    None. cfn-lint's E3505 compares them only when the event source mapping
+    names the function itself: with AutoPublishAlias it names the alias and
+    the rule is silent, hence this check."""
+    window = int(params.get("MaximumBatchingWindowInSeconds", {}).get("MaxValue", 300))
+    if isinstance(vis, int) and isinstance(timeout, int):
+        if vis < 6 * timeout:
+            return f"visibility timeout {vis} s is less than 6 x the function timeout {timeout} s"
+        return None
+    t_param = timeout.get("Ref") if isinstance(timeout, dict) else None
+    fim = vis.get("Fn::FindInMap") if isinstance(vis, dict) else None
+    if not (t_param and fim and fim[1] == {"Ref": t_param}):
+        return f"visibility timeout {vis} is not derived from the function's timeout {timeout} (use !FindInMap [<map>, !Ref <timeout parameter>, <key>])"
+    mapping = (tpl.get("Mappings") or {}).get(fim[0]) or {}
+    allowed = [str(v) for v in params.get(t_param, {}).get("AllowedValues") or []]
+    if sorted(mapping, key=str) != sorted(allowed):
+        return f"mapping {fim[0]} keys {sorted(mapping)} differ from {t_param}'s AllowedValues {allowed}"
+    for t, entry in mapping.items():
+        v = int(entry.get(fim[2], 0))
+        if v < 6 * int(t) + window:
+            return f"{fim[0]}: timeout {t} s gives visibility {v} s, less than 6 x {t} + {window} (the batching window)"
+    return None
+
+
+for f, res in functions.items():
+    p = res.get("Properties", {})
+    events = p.get("Events") or {}
+    kinds = {e.get("Type") for e in events.values()}
+    if kinds & ASYNC:
+        eic = p.get("EventInvokeConfig") or {}
+        dest = ((eic.get("DestinationConfig") or {}).get("OnFailure") or {})
+        if not dest.get("Destination"):
+            bad(f"function {f}: invoked asynchronously ({sorted(kinds & ASYNC)}) but has no OnFailure destination: an event that exhausts its retries would be dropped")
+        elif dest.get("Type") == "SQS" and not queue_alarmed(ref_name(dest["Destination"])):
+            bad(f"function {f}: its OnFailure queue {ref_name(dest['Destination'])} has no alarm on its depth")
+        for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if k not in eic:
+                bad(f"function {f}: EventInvokeConfig.{k} is not set explicitly")
+    for ename, e in events.items():
+        ep = e.get("Properties") or {}
+        if e.get("Type") == "SQS":
+            q = ref_name(ep.get("Queue"))
+            redrive = props(q).get("RedrivePolicy") or {}
+            dlq = ref_name(redrive.get("deadLetterTargetArn"))
+            if not dlq:
+                bad(f"function {f}: event {ename}: queue {q} has no dead-letter queue (RedrivePolicy)")
+            elif not queue_alarmed(dlq):
+                bad(f"function {f}: event {ename}: dead-letter queue {dlq} has no alarm on its depth")
+            visibility_problem = queue_visibility(props(q).get("VisibilityTimeout"), p.get("Timeout"))
+            if visibility_problem:
+                bad(f"function {f}: event {ename}: queue {q}: {visibility_problem}")
+            if "ReportBatchItemFailures" not in (ep.get("FunctionResponseTypes") or []):
+                bad(f"function {f}: event {ename}: no ReportBatchItemFailures (one bad message would retry the batch)")
+            if "MaximumConcurrency" not in (ep.get("ScalingConfig") or {}):
+                bad(f"function {f}: event {ename}: no ScalingConfig.MaximumConcurrency (a backlog would be throttled back into the queue)")
+        if e.get("Type") == "S3":
+            rules = (((ep.get("Filter") or {}).get("S3Key") or {}).get("Rules")) or []
+            names = [r.get("Name") for r in rules]
+            if "suffix" in names:
+                bad(f"function {f}: event {ename}: a suffix filter: objects under InputPrefix that do not match it would get no answer")
+            prefixes = [r.get("Value") for r in rules if r.get("Name") == "prefix"]
+            if prefixes != [{"Ref": "InputPrefix"}]:
+                bad(f"function {f}: event {ename}: the filter must be exactly one prefix rule, !Ref InputPrefix (is: {rules})")
+
+# --- rollout -------------------------------------------------------------------------------
+for f, res in functions.items():
+    p = res.get("Properties", {})
+    if not p.get("AutoPublishAlias"):
+        bad(f"function {f}: no AutoPublishAlias (event sources and the URL must point at an alias)")
+    elif p.get("AutoPublishAliasAllProperties") is not True:
+        bad(f"function {f}: AutoPublishAliasAllProperties is not true: a configuration change would not reach the alias")
+    dp = p.get("DeploymentPreference")
+    if p.get("FunctionUrlConfig") and not dp:
+        bad(f"function {f}: serves the Function URL without a DeploymentPreference (a new model would take all traffic at once)")
+    if dp is not None:
+        dp_alarms = [ref_name(x) for x in as_list(dp.get("Alarms") or [])]
+        if not dp_alarms:
+            bad(f"function {f}: DeploymentPreference without Alarms: nothing can roll a bad version back")
+        for a in dp_alarms:
+            if a not in alarms:
+                bad(f"function {f}: DeploymentPreference alarm {a} is not an alarm of this template")
+                continue
+            watched = [raw for ns, name, raw in alarm_metrics[a] if ns == "AWS/Lambda"]
+            if not any(ref_name(raw.get("FunctionName")) == f and "ExecutedVersion" in raw for raw in watched):
+                bad(f"function {f}: DeploymentPreference alarm {a} does not watch this function's new version (FunctionName and ExecutedVersion dimensions)")
+
+# --- isolation -------------------------------------------------------------------------------
+roles = of_type("AWS::IAM::Role")
+
+
+def statements(role):
+    for pol in props(role).get("Policies") or []:
+        for st in (pol.get("PolicyDocument") or {}).get("Statement") or []:
+            for s in if_branches(st):
+                if isinstance(s, dict):
+                    yield pol.get("PolicyName"), s
+
+
+NO_RESOURCE_LEVEL = {"cloudwatch:DescribeAlarms"}
+for r in roles:
+    for pol, s in statements(r):
+        if s.get("Effect") != "Allow":
+            continue
+        actions = [str(a) for a in as_list(s.get("Action"))]
+        if any(a == "*" or a.endswith(":*") for a in actions):
+            bad(f"role {r}: statement {s.get('Sid')} allows {actions}: name the actions")
+        if "*" in as_list(s.get("Resource")) and not set(actions) <= NO_RESOURCE_LEVEL:
+            bad(f"role {r}: statement {s.get('Sid')} allows {actions} on every resource")
+
+url_functions = [f for f, r in functions.items() if r.get("Properties", {}).get("FunctionUrlConfig")]
+batch_functions = [f for f, r in functions.items() if r.get("Properties", {}).get("Events")]
+if len(url_functions) != 1:
+    bad(f"expected one function with a Function URL, found {url_functions}")
+API_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+for f in url_functions:
+    p = functions[f]["Properties"]
+    if p.get("Events"):
+        bad(f"function {f}: serves the Function URL and also has event sources {sorted(p['Events'])}: batch work would share its capacity")
+    if p.get("Policies"):
+        bad(f"function {f}: has SAM Policies; its only permissions must be its role's")
+    role = ref_name(p.get("Role"))
+    if role not in roles:
+        bad(f"function {f}: its Role is not a role of this template")
+        continue
+    for pol, s in statements(role):
+        extra = sorted(set(str(a) for a in as_list(s.get("Action"))) - API_ACTIONS)
+        if s.get("Effect") == "Allow" and extra:
+            bad(f"role {role} of the Function URL function {f}: statement {s.get('Sid')} allows {extra} (it may only write its logs: no S3, SQS or KMS)")
+    if props(role).get("ManagedPolicyArns"):
+        bad(f"role {role} of the Function URL function {f}: has managed policies")
+for f in batch_functions:
+    p = functions[f]["Properties"]
+    if f in url_functions:
+        continue
+    if "ReservedConcurrentExecutions" not in p:
+        bad(f"function {f}: has event sources but no ReservedConcurrentExecutions: a flood could take the API's concurrency")
+
+
+def default(name):
+    try:
+        return int(params[name]["Default"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+cap, mapc, qc = default("BatchReservedConcurrency"), default("MapMaxConcurrency"), default("QueueMaximumConcurrency")
+if None in (cap, mapc, qc):
+    bad("parameters BatchReservedConcurrency, MapMaxConcurrency and QueueMaximumConcurrency need numeric defaults")
+elif cap != -1 and not cap > mapc + qc:
+    bad(f"default BatchReservedConcurrency ({cap}) must exceed MapMaxConcurrency + QueueMaximumConcurrency ({mapc} + {qc}), or Distributed Map batches and queue batches are throttled even without files")
+
+# --- the trigger can never fire on outputs ------------------------------------------------
+asserted = json.dumps(tpl.get("Rules", {}))
+want = json.dumps({"Fn::Not": [{"Fn::Equals": [{"Ref": "InputPrefix"}, {"Ref": "OutputPrefix"}]}]})
+unconditional = any(
+    json.dumps(a.get("Assert")) == want for rule in (tpl.get("Rules") or {}).values() for a in rule.get("Assertions") or []
+)
+if not unconditional:
+    bad("Rules: no unconditional assertion that OutputPrefix differs from InputPrefix (outputs and summaries could trigger the function)")
+for pname in ("InputPrefix", "OutputPrefix"):
+    if params.get(pname, {}).get("AllowedPattern") != "^[A-Za-z0-9._-]+/$":
+        bad(f"parameter {pname}: AllowedPattern must be one path segment ending in '/' (so different prefixes are disjoint)")
+
+# --- the README's parameter table --------------------------------------------------------------
+readme = open(readme_path, encoding="utf-8").read().splitlines()
+rows, in_table = [], False
+for line in readme:
+    if re.match(r"^\|\s*parameter\s*\|\s*default\s*\|", line):
+        in_table = True
+        continue
+    if in_table:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        if re.match(r"^\|[-\s|]+\|$", line):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows.append(cells)
+if not rows:
+    bad(f"{readme_path}: no table with the header '| parameter | default | ...'")
+documented = {}
+for cells in rows:
+    names = re.findall(r"`([A-Za-z0-9]+)`", cells[0])
+    defaults = [d.strip() for d in cells[1].split(",")] if len(cells) > 1 else []
+    for i, n in enumerate(names):
+        documented[n] = defaults[i] if len(defaults) == len(names) else None
+for n in sorted(set(params) - set(documented)):
+    bad(f"{readme_path}: template parameter {n} is missing from the parameter table")
+for n in sorted(set(documented) - set(params)):
+    bad(f"{readme_path}: the parameter table lists {n}, which is not a template parameter")
+for n, shown in sorted(documented.items()):
+    if n not in params or shown is None:
+        continue
+    want = str(params[n].get("Default", ""))
+    got = shown.strip("`")
+    if want == "" and got in ("none", "generated", "same", "empty"):
+        continue
+    if got != want:
+        bad(f"{readme_path}: parameter {n}: the table says default {shown}, the template {want!r}")
+
+if pending_used:
+    notes.append(f"named by alarms or the dashboard, not emitted yet (pending): {', '.join(sorted(pending_used))}")
+for n in notes:
+    print(f"note: {n}", file=sys.stderr)
+for p in problems:
+    print(p)
+sys.exit(1 if problems else 0)
