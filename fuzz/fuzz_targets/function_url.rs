@@ -1,7 +1,9 @@
 //! Function URL handler: any method, path, base64 flag and body must get a
 //! well-formed 2xx/4xx JSON answer, never a panic or a 5xx. Also: the Lambda
 //! event envelope (`scorer::handler::Event`) must deserialize any bytes
-//! without panicking.
+//! without panicking; a POST body answers exactly the same sent plain or
+//! base64-encoded; and a marker planted in the body (every `#` becomes one)
+//! never appears in an answer, whatever the body.
 //!
 //! Input layout (so seeds can be written by hand, see README.md):
 //!   byte 0      flags: bit0 isBase64Encoded, bit1 body is None,
@@ -15,6 +17,7 @@
 
 use std::sync::OnceLock;
 
+use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use scorer::adapters::function_url::{handle, HttpRequest, Outcome};
 use scorer::core::model::Model;
@@ -23,6 +26,9 @@ fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
     MODEL.get_or_init(|| Model::embedded().expect("embedded model loads"))
 }
+
+/// Replaces every `#` of a body: a value no answer may echo.
+const MARKER: &str = "zqMARKERzq";
 
 fn next_line<'a>(rest: &mut &'a str) -> &'a str {
     match rest.split_once('\n') {
@@ -106,4 +112,14 @@ fuzz_target!(|data: &[u8]| {
     );
     // The whole response event must serialize too.
     serde_json::to_string(&response).expect("response serializes");
+
+    let Some(body) = request.body.filter(|_| method == "POST" && !request.is_base64_encoded) else { return };
+    // The same body base64-encoded answers exactly as the plain one.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(body);
+    let (as_base64, _) = handle(model(), &HttpRequest { body: Some(&encoded), is_base64_encoded: true, ..request });
+    assert_eq!(as_base64, response, "a base64 body answers differently from the plain one");
+    // A planted marker is never echoed (the answer carries no `id`).
+    let planted = body.replace('#', MARKER);
+    let (answer, _) = handle(model(), &HttpRequest { body: Some(&planted), ..request });
+    assert!(!answer.body.contains(MARKER), "the answer echoes the body: {}", answer.body);
 });

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::adapters::function_url::PredictionField;
-use crate::core::batch::BatchCounts;
+use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
 use crate::core::model::Model;
 use crate::core::observation::{feature_by_header, FieldInput, Observation, FEATURE_COUNT};
 
@@ -37,14 +37,27 @@ pub fn score_items(model: &Model, items: Vec<Map<String, Value>>) -> (Vec<Map<St
                 PredictionField::Label(l) => Value::from(l),
                 PredictionField::Empty => Value::from(""),
             };
-            item.insert("prediction".into(), prediction);
-            item.insert("probability".into(), probability);
-            item.insert("status".into(), Value::from(status));
-            item.insert("reason".into(), Value::from(reason));
+            let results = [prediction, probability, Value::from(status), Value::from(reason)];
+            for (name, value) in RESULT_COLUMNS.into_iter().zip(results) {
+                let key = result_key(&item, name);
+                item.insert(key, value);
+            }
             item
         })
         .collect();
     (scored, counts)
+}
+
+/// Where a result goes in an item: its own name, unless the input already has
+/// a field by that name. Input fields are never overwritten (the rule of the
+/// CSV path, which appends its result columns after the input's, duplicates
+/// included): the result then takes the name pandas gives the second of two
+/// equal CSV columns, `status.1` (or `status.2`, ... if that is taken too).
+fn result_key(item: &Map<String, Value>, name: &str) -> String {
+    if !item.contains_key(name) {
+        return name.to_owned();
+    }
+    (1..).map(|n| format!("{name}.{n}")).find(|key| !item.contains_key(key)).unwrap_or_default()
 }
 
 /// Item fields by header name (API or dataset name, any case), values as
@@ -99,5 +112,23 @@ mod tests {
             "'meanConcavePoints' is missing; 'worstTexture' is not a number; 'worstArea' must not be negative"
         );
         assert_eq!(out[2]["sample_id"], "c");
+    }
+
+    #[test]
+    fn input_fields_named_like_results_are_kept_and_the_results_go_beside_them() {
+        let model = Model::embedded().unwrap();
+        let items: Vec<Map<String, Value>> = serde_json::from_str(
+            r#"[{"status":"pending","mean concave points":"0.1471","worst radius":"25.38","worst texture":"17.33","worst area":"2019","worst concave points":"0.2654","reason":"screening","reason.1":"second opinion"}]"#,
+        )
+        .unwrap();
+        let (out, _) = score_items(&model, items);
+        let keys: Vec<&str> = out[0].keys().map(String::as_str).collect();
+        assert_eq!(keys[8..], ["prediction", "probability", "status.1", "reason.2"]);
+        assert_eq!(out[0]["status"], "pending");
+        assert_eq!(out[0]["reason"], "screening");
+        assert_eq!(out[0]["reason.1"], "second opinion");
+        assert_eq!(out[0]["status.1"], "200");
+        assert_eq!(out[0]["reason.2"], "OK");
+        assert_eq!(out[0]["prediction"], 1);
     }
 }

@@ -6,20 +6,23 @@
 //! the output, in order, with its original columns plus `prediction`,
 //! `probability`, `status` and `reason`; a bad row is a row with status 400,
 //! never an aborted file. Only a file that is unusable as a whole (not CSV, no
-//! header, a needed column missing, a read error) fails.
+//! header, a needed column missing, a record over [`MAX_RECORD_BYTES`], a
+//! quote that never closes, a read error) fails.
 //!
-//! Memory is bounded: one reused record, the csv crate's buffers, and a guard
-//! on line length. Nothing is allocated per row on the happy path.
+//! Memory is bounded by bytes, whatever the file: records are read by
+//! [`RecordReader`] (at most [`MAX_RECORD_BYTES`] each, no more fields stored
+//! than the header has plus one), and rows travel in reused blocks bounded by
+//! rows and by bytes. Nothing is allocated per row on the happy path.
 
 use std::io::{self, Read, Write};
 
 use csv::ByteRecord;
 
+pub use super::csv_reader::MAX_RECORD_BYTES;
+use super::csv_reader::{Dialect, Fields, Record, RecordError, RecordReader, RecordSpan};
 use super::model::{Model, Prediction};
 use super::observation::{feature_by_header, FieldInput, Observation, FEATURES, FEATURE_COUNT};
 
-/// Longest physical line accepted; longer means this is not a CSV of measurements.
-pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Most columns accepted in the header.
 pub const MAX_COLUMNS: usize = 10_000;
 /// Columns appended to every row.
@@ -49,14 +52,16 @@ pub enum BatchError {
     DuplicateColumn(&'static str),
     #[error("the header has {0} columns; at most {MAX_COLUMNS} are accepted")]
     TooManyColumns(usize),
-    #[error("line {line} is longer than {MAX_LINE_BYTES} bytes: this is not a CSV of measurements")]
-    LineTooLong { line: u64 },
+    #[error("the record starting on line {line} is longer than {MAX_RECORD_BYTES} bytes: this is not a CSV of measurements (or a quote is never closed)")]
+    RecordTooLong { line: u64 },
+    #[error(
+        "the record starting on line {line} opens a quote that never closes: the rest of the file would be one field"
+    )]
+    UnterminatedQuote { line: u64 },
     #[error("reading the input failed: {0}")]
     Read(#[source] io::Error),
     #[error("writing the output failed: {0}")]
     Write(#[source] io::Error),
-    #[error("the input is not readable CSV (record {record}, line {line}): {kind}")]
-    Csv { record: u64, line: u64, kind: String },
 }
 
 impl BatchError {
@@ -66,27 +71,80 @@ impl BatchError {
     }
 }
 
-/// Rows handed from the reading thread to the writing thread at a time.
-const BATCH_ROWS: usize = 4096;
+impl From<RecordError> for BatchError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::TooLong { line } => BatchError::RecordTooLong { line },
+            RecordError::UnterminatedQuote { line } => BatchError::UnterminatedQuote { line },
+            RecordError::Read(e) => BatchError::Read(e),
+        }
+    }
+}
+
+/// Most rows in one block handed from the reading thread to the writing thread.
+const BLOCK_ROWS: usize = 4096;
+/// A block takes no new row once it holds this many bytes (fields, their
+/// positions, reasons, row entries); one more record may add up to
+/// MAX_RECORD_BYTES. Between uses a block keeps at most this much.
+const BLOCK_BYTES: usize = 1024 * 1024;
+/// Blocks queued for the writer. With the one being filled and the one being
+/// written, at most four blocks exist. One block holds under BLOCK_BYTES, then
+/// one more record (up to MAX_RECORD_BYTES), and buffers grow with some slack:
+/// at most about 3 MiB. The pipeline's heap is then bounded by
+/// 4 × 3 MiB + the writer's record (up to 2 MiB) + the 256 KiB input and
+/// output buffers: under 16 MiB, whatever the file (tests/memory and the
+/// csv_pipeline fuzz target check it on hostile files).
+const BLOCKS_QUEUED: usize = 2;
 
 /// What happened to one row.
 #[derive(Debug, Clone, Copy)]
 enum RowOutcome {
     Scored(Prediction),
-    /// Rejected, with its reason code; the text is in `Batch::reasons`.
+    /// Rejected, with its reason code; the text is in `Block::reasons`.
     Rejected(&'static str),
 }
 
-/// A reusable block of rows: records, outcomes and reasons keep their
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    span: RecordSpan,
+    outcome: RowOutcome,
+    /// End of this row's reason in `Block::reasons` (it starts where the previous one ended).
+    reason_end: usize,
+}
+
+/// A reusable block of rows: fields, rows and reasons keep their
 /// allocations from one use to the next, so steady state allocates nothing.
 #[derive(Default)]
-struct Batch {
-    records: Vec<ByteRecord>,
-    outcomes: Vec<RowOutcome>,
-    reasons: Vec<String>,
-    len: usize,
-    /// Bytes read when the batch's last row ended.
+struct Block {
+    fields: Fields,
+    rows: Vec<Row>,
+    reasons: String,
+    /// Bytes read when the block's last row ended.
     bytes: u64,
+}
+
+impl Block {
+    fn clear(&mut self) {
+        self.fields.clear();
+        self.rows.clear();
+        self.reasons.clear();
+    }
+
+    fn used_bytes(&self) -> usize {
+        self.fields.used_bytes() + self.reasons.len() + self.rows.len() * size_of::<Row>()
+    }
+
+    /// Gives back what one large record made the block grow to.
+    fn shrink(&mut self) {
+        self.clear();
+        self.fields.shrink_to(BLOCK_BYTES);
+        self.reasons.shrink_to(BLOCK_BYTES / 4);
+    }
+
+    fn reason(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.rows[i - 1].reason_end };
+        &self.reasons[start..self.rows[i].reason_end]
+    }
 }
 
 /// Scores a CSV stream. `progress` is called now and then with bytes read so far.
@@ -99,42 +157,44 @@ pub fn score_csv<R: Read + Send, W: Write>(
     output: W,
     mut progress: impl FnMut(u64),
 ) -> Result<BatchCounts, BatchError> {
-    let guard = LineGuard { inner: input, since_newline: 0, lines: 0 };
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(256 * 1024).from_reader(guard);
-    let mut writer = csv::WriterBuilder::new().buffer_capacity(256 * 1024).from_writer(output);
+    let dialect = Dialect::default();
+    let mut reader = RecordReader::new(input, dialect);
+    let mut writer = dialect.writer(output);
 
-    let mut header = ByteRecord::new();
-    if !reader.read_byte_record(&mut header).map_err(|e| csv_error(e, reader.get_ref()))? {
-        return Err(BatchError::Empty);
-    }
-    let columns = match_columns(&header)?;
-    let width = header.len();
-    for (i, field) in header.iter().enumerate() {
-        // csv-core strips a BOM only when it arrives whole; be sure.
-        let field = if i == 0 { field.strip_prefix(b"\xef\xbb\xbf").unwrap_or(field) } else { field };
-        writer.write_field(field).map_err(write_error)?;
-    }
-    writer.write_record(RESULT_COLUMNS).map_err(write_error)?;
+    let (width, columns) = {
+        let mut header = Fields::default();
+        let span = reader.read_record(&mut header, MAX_COLUMNS + 1)?.ok_or(BatchError::Empty)?;
+        if span.fields > MAX_COLUMNS {
+            return Err(BatchError::TooManyColumns(span.fields));
+        }
+        let columns = match_columns(header.iter(&span))?;
+        for (i, field) in header.iter(&span).enumerate() {
+            // csv-core strips a BOM only when it arrives whole; be sure.
+            let field = if i == 0 { field.strip_prefix(b"\xef\xbb\xbf").unwrap_or(field) } else { field };
+            writer.write_field(field).map_err(write_error)?;
+        }
+        writer.write_record(RESULT_COLUMNS).map_err(write_error)?;
+        (span.fields, columns)
+    };
 
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Batch, BatchError>>(2);
-    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Block>(BLOCKS_QUEUED + 2);
     std::thread::scope(|scope| {
         let reading = scope.spawn(move || loop {
-            let mut batch = empty_rx.try_recv().unwrap_or_default();
-            let filled = fill(&mut reader, &mut batch, model, &columns, width);
+            let mut block = empty_rx.try_recv().unwrap_or_default();
+            let filled = fill(&mut reader, &mut block, model, &columns, width);
             let done = !matches!(filled, Ok(true));
             let sent = match filled {
-                Ok(_) if batch.len == 0 => Ok(()),
-                Ok(_) => full_tx.send(Ok(batch)),
+                Ok(_) if block.rows.is_empty() => Ok(()),
+                Ok(_) => full_tx.send(Ok(block)),
                 Err(e) => full_tx.send(Err(e)),
             };
             if done || sent.is_err() {
-                return reader.position().byte();
+                return reader.bytes_read();
             }
         });
         let mut counts = BatchCounts::default();
-        let written = write_batches(&mut writer, &full_rx, &empty_tx, width, &mut counts, &mut progress);
+        let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
         let bytes = reading.join().map_err(|_| BatchError::Read(io::Error::other("the reading thread failed")))?;
@@ -146,72 +206,73 @@ pub fn score_csv<R: Read + Send, W: Write>(
     })
 }
 
-/// Reads up to BATCH_ROWS rows into `batch` and scores them. Ok(false) at the end of input.
+/// Reads rows into `block` until it is full (by rows or bytes) and scores
+/// them. Ok(false) at the end of input.
 fn fill<R: Read>(
-    reader: &mut csv::Reader<LineGuard<R>>,
-    batch: &mut Batch,
+    reader: &mut RecordReader<R>,
+    block: &mut Block,
     model: &Model,
     columns: &[usize; FEATURE_COUNT],
     width: usize,
 ) -> Result<bool, BatchError> {
-    batch.len = 0;
-    while batch.len < BATCH_ROWS {
-        if batch.records.len() == batch.len {
-            batch.records.push(ByteRecord::new());
-            batch.outcomes.push(RowOutcome::Rejected(""));
-            batch.reasons.push(String::new());
-        }
-        let record = &mut batch.records[batch.len];
-        if !reader.read_byte_record(record).map_err(|e| csv_error(e, reader.get_ref()))? {
-            return Ok(false);
-        }
-        batch.bytes = record.position().map_or(batch.bytes, |p| p.byte());
-        let reason = &mut batch.reasons[batch.len];
-        reason.clear();
-        batch.outcomes[batch.len] = if record.len() != width {
+    block.clear();
+    while block.rows.len() < BLOCK_ROWS && block.used_bytes() < BLOCK_BYTES {
+        // Header width + 1 fields: enough to see a trailing empty field; a
+        // longer row is rejected and its extra fields are never output.
+        let Some(span) = reader.read_record(&mut block.fields, width + 1)? else { return Ok(false) };
+        block.bytes = reader.bytes_read();
+        let record = block.fields.record(&span);
+        let outcome = if !fits_header(&record, &span, width) {
             use std::fmt::Write as _;
-            let _ = write!(reason, "the row has {} fields but the header has {width}", record.len());
+            let _ = write!(block.reasons, "the row has {} fields but the header has {width}", span.fields);
             RowOutcome::Rejected("wrong_field_count")
         } else {
-            let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(record, columns[f]));
+            let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(record.get(columns[f])));
             match Observation::from_inputs(&inputs) {
                 Ok(observation) => RowOutcome::Scored(model.predict(&observation)),
                 Err(rejection) => {
-                    rejection.write_field_messages(reason);
+                    rejection.write_field_messages(&mut block.reasons);
                     RowOutcome::Rejected(rejection.errors()[0].problem.code())
                 }
             }
         };
-        batch.len += 1;
+        block.rows.push(Row { span, outcome, reason_end: block.reasons.len() });
     }
     Ok(true)
 }
 
-/// Writes scored batches in order and returns their buffers to the reader.
-fn write_batches<W: Write>(
+/// A row fits the header when it has its width, or one more field that is
+/// empty: a trailing delimiter, as spreadsheets sometimes write.
+fn fits_header(record: &Record<'_>, span: &RecordSpan, width: usize) -> bool {
+    span.fields == width || (span.fields == width + 1 && record.get(width) == Some(b""))
+}
+
+/// Writes scored blocks in order and returns their buffers to the reader.
+fn write_blocks<W: Write>(
     writer: &mut csv::Writer<W>,
-    full: &std::sync::mpsc::Receiver<Result<Batch, BatchError>>,
-    empty: &std::sync::mpsc::SyncSender<Batch>,
+    full: &std::sync::mpsc::Receiver<Result<Block, BatchError>>,
+    empty: &std::sync::mpsc::SyncSender<Block>,
     width: usize,
     counts: &mut BatchCounts,
     progress: &mut impl FnMut(u64),
 ) -> Result<(), BatchError> {
-    let mut out = ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len());
+    let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len());
+    let mut out = new_record();
     let mut number = ryu::Buffer::new();
-    for batch in full.iter() {
-        let batch = batch?;
-        for i in 0..batch.len {
-            let record = &batch.records[i];
+    for block in full.iter() {
+        let mut block = block?;
+        for (i, row) in block.rows.iter().enumerate() {
             counts.rows += 1;
             // Original columns, padded to the header's width so the output stays
             // rectangular (a longer row's extra fields cannot be placed). One
             // reused record: write_byte_record copies fields that need no
             // quoting straight into the buffer.
             out.clear();
+            let record = block.fields.record(&row.span);
             for j in 0..width {
                 out.push_field(record.get(j).unwrap_or(b""));
             }
-            match batch.outcomes[i] {
+            match row.outcome {
                 RowOutcome::Scored(p) => {
                     counts.scored += 1;
                     counts.malignant += u64::from(p.label);
@@ -226,32 +287,41 @@ fn write_batches<W: Write>(
                     out.push_field(b"");
                     out.push_field(b"");
                     out.push_field(b"400");
-                    out.push_field(batch.reasons[i].as_bytes());
+                    out.push_field(block.reason(i).as_bytes());
                 }
             }
             writer.write_byte_record(&out).map_err(write_error)?;
+            if out.as_slice().len() > 64 * 1024 {
+                // It grew for a large record: let that memory go.
+                out = new_record();
+            }
         }
-        progress(batch.bytes);
-        // The reader makes a new batch if this one cannot be returned.
-        let _ = empty.try_send(batch);
+        progress(block.bytes);
+        recycle(&mut block);
+        // The reader makes a new block if this one cannot be returned.
+        let _ = empty.try_send(block);
     }
     Ok(())
 }
 
-fn cell(record: &ByteRecord, column: usize) -> FieldInput<'_> {
-    match record.get(column) {
+/// Readies a written block for reuse, giving back what a large record made it grow to.
+fn recycle(block: &mut Block) {
+    if block.fields.allocated_bytes() > BLOCK_BYTES || block.reasons.capacity() > BLOCK_BYTES / 4 {
+        block.shrink();
+    }
+}
+
+fn cell(field: Option<&[u8]>) -> FieldInput<'_> {
+    match field {
         None | Some(b"") => FieldInput::Missing,
         // Not UTF-8 cannot be a number; the cell's text is never echoed.
         Some(bytes) => FieldInput::Text(std::str::from_utf8(bytes).unwrap_or("\u{fffd}")),
     }
 }
 
-fn match_columns(header: &ByteRecord) -> Result<[usize; FEATURE_COUNT], BatchError> {
-    if header.len() > MAX_COLUMNS {
-        return Err(BatchError::TooManyColumns(header.len()));
-    }
+fn match_columns<'a>(header: impl Iterator<Item = &'a [u8]>) -> Result<[usize; FEATURE_COUNT], BatchError> {
     let mut columns = [usize::MAX; FEATURE_COUNT];
-    for (i, raw) in header.iter().enumerate() {
+    for (i, raw) in header.enumerate() {
         let raw = if i == 0 { raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw) } else { raw };
         let Ok(name) = std::str::from_utf8(raw) else { continue };
         if let Some(f) = feature_by_header(name) {
@@ -274,70 +344,6 @@ fn write_error(e: csv::Error) -> BatchError {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => BatchError::Write(io),
         other => BatchError::Write(io::Error::other(format!("{other:?}"))),
-    }
-}
-
-fn csv_error<R>(e: csv::Error, guard: &LineGuard<R>) -> BatchError {
-    let position = e.position().cloned();
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<LineTooLong>()) => {
-            BatchError::LineTooLong { line: guard.lines + 1 }
-        }
-        csv::ErrorKind::Io(io) => BatchError::Read(io),
-        kind => BatchError::Csv {
-            record: position.as_ref().map_or(0, |p| p.record()),
-            line: position.as_ref().map_or(0, |p| p.line()),
-            // Kinds here are structural (lengths, UTF-8 offsets): no cell content.
-            kind: match kind {
-                csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_owned(),
-                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-                    format!("{len} fields where {expected_len} were expected")
-                }
-                _ => "malformed record".to_owned(),
-            },
-        },
-    }
-}
-
-#[derive(Debug)]
-struct LineTooLong;
-
-impl std::fmt::Display for LineTooLong {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "a line is longer than {MAX_LINE_BYTES} bytes")
-    }
-}
-
-impl std::error::Error for LineTooLong {}
-
-/// Fails the read as soon as a physical line grows past [`MAX_LINE_BYTES`],
-/// so no single record can take unbounded memory.
-struct LineGuard<R> {
-    inner: R,
-    since_newline: usize,
-    lines: u64,
-}
-
-impl<R: Read> Read for LineGuard<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let chunk = &buf[..n];
-        match memchr::memrchr(b'\n', chunk) {
-            Some(last) => {
-                // Lines wholly inside this chunk are shorter than the chunk.
-                let first = memchr::memchr(b'\n', chunk).unwrap_or(last);
-                if self.since_newline + first > MAX_LINE_BYTES {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, LineTooLong));
-                }
-                self.lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
-                self.since_newline = n - last - 1;
-            }
-            None => self.since_newline += n,
-        }
-        if self.since_newline > MAX_LINE_BYTES {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, LineTooLong));
-        }
-        Ok(n)
     }
 }
 
@@ -431,8 +437,159 @@ mod tests {
     #[test]
     fn an_endless_line_fails_the_file_instead_of_filling_memory() {
         let mut input = format!("{HEADER}\n").into_bytes();
-        input.extend(std::iter::repeat_n(b'7', MAX_LINE_BYTES + 10));
-        assert!(matches!(score(&input).unwrap_err(), BatchError::LineTooLong { line: 2 }));
+        input.extend(std::iter::repeat_n(b'7', MAX_RECORD_BYTES + 10));
+        assert!(matches!(score(&input).unwrap_err(), BatchError::RecordTooLong { line: 2 }));
+    }
+
+    #[test]
+    fn a_quote_that_never_closes_rejects_the_file_naming_its_line() {
+        let input = format!("{HEADER}\nA,0.1,20,20,900,0.1\n\"B,0.1,20,20,900,0.1\nC,0.1,20,20,900,0.1\n");
+        let err = score(input.as_bytes()).unwrap_err();
+        assert!(matches!(err, BatchError::UnterminatedQuote { line: 3 }), "{err:?}");
+        assert!(err.is_bad_input());
+        assert_eq!(
+            err.to_string(),
+            "the record starting on line 3 opens a quote that never closes: the rest of the file would be one field"
+        );
+    }
+
+    #[test]
+    fn a_record_over_the_cap_rejects_the_file_naming_its_first_line_even_when_quoted_or_cr_only() {
+        let notes = "a note line\n".repeat(MAX_RECORD_BYTES / 12 + 1);
+        let quoted = format!("id,notes,{}\nA,x,0.1,20,20,900,0.1\n\nB,\"{notes}\",0.1,20,20,900,0.1\n", &HEADER[3..]);
+        let cr_only = quoted.replace('\n', "\r");
+        let unclosed = format!("{HEADER}\n\"A,0.1,20,20,900,0.1\n{}", "B,0.1,20,20,900,0.1\n".repeat(60_000));
+        for (input, line) in [(&quoted, 4), (&cr_only, 4), (&unclosed, 2)] {
+            let err = score(input.as_bytes()).unwrap_err();
+            assert!(matches!(err, BatchError::RecordTooLong { line: l } if l == line), "{err:?}");
+            assert!(err.is_bad_input());
+            assert!(err
+                .to_string()
+                .starts_with(&format!("the record starting on line {line} is longer than 1048576 bytes")));
+        }
+    }
+
+    #[test]
+    fn cr_lf_and_crlf_files_score_identically() {
+        let lf = format!(
+            "{HEADER}\nA,0.1471,25.38,17.33,2019.0,0.2654\n\"B\nmulti-line id\",0.04781,15.11,26.5,711.2,0.07431\n\nC,-1,20,20,900,0.1\n"
+        );
+        let crlf = lf.replace('\n', "\r\n");
+        let cr = lf.replace('\n', "\r");
+        // Longer than 1 MiB with no \n at all: a classic-Mac file of ~25k rows.
+        let big_cr = format!("{HEADER}\r{}", "A,0.1471,25.38,17.33,2019.0,0.2654\r".repeat(40_000));
+        let (want, counts) = score(lf.as_bytes()).unwrap();
+        assert_eq!((counts.rows, counts.scored, counts.rejected), (3, 2, 1));
+        for input in [&crlf, &cr] {
+            // Line ends inside a quoted field are data and pass through as they were.
+            let (out, c) = score(input.as_bytes()).unwrap();
+            assert_eq!(out.replace("\r\n", "\n").replace('\r', "\n"), want);
+            assert_eq!(c.rows, counts.rows);
+        }
+        assert!(big_cr.len() > MAX_RECORD_BYTES);
+        let (_, c) = score(big_cr.as_bytes()).unwrap();
+        assert_eq!((c.rows, c.scored), (40_000, 40_000));
+    }
+
+    #[test]
+    fn a_row_with_a_trailing_comma_scores() {
+        let input = format!("{HEADER}\nA,0.1471,25.38,17.33,2019.0,0.2654,\nB,0.1471,25.38,17.33,2019.0,0.2654\n");
+        let (out, counts) = score(input.as_bytes()).unwrap();
+        assert_eq!((counts.rows, counts.scored, counts.rejected), (2, 2, 0), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1], lines[2].replacen('B', "A", 1));
+        // One extra field only, and only an empty one.
+        for extra in [",,", ",x", ",\" \""] {
+            let input = format!("{HEADER}\nA,0.1471,25.38,17.33,2019.0,0.2654{extra}\n");
+            let (_, counts) = score(input.as_bytes()).unwrap();
+            assert_eq!(counts.rejected_by_reason.get("wrong_field_count"), Some(&1), "{extra}");
+        }
+    }
+
+    #[test]
+    fn a_row_of_a_million_commas_is_one_rejected_row_and_its_fields_are_not_stored() {
+        let mut input = format!("{HEADER}\n").into_bytes();
+        input.extend(std::iter::repeat_n(b',', 1_000_000));
+        input.extend(b"\nA,0.1471,25.38,17.33,2019.0,0.2654\n");
+        let model = Model::embedded().unwrap();
+        let mut reader = RecordReader::new(&input[..], Dialect::default());
+        reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
+        let mut block = Block::default();
+        assert!(!fill(&mut reader, &mut block, &model, &[1, 2, 3, 4, 5], 6).unwrap());
+        assert_eq!(block.rows.len(), 2);
+        assert_eq!(block.rows[0].span.fields, 1_000_001);
+        assert!(block.fields.allocated_bytes() < 64 * 1024, "{}", block.fields.allocated_bytes());
+        assert_eq!(block.reason(0), "the row has 1000001 fields but the header has 6");
+
+        let (out, counts) = score(&input).unwrap();
+        assert_eq!((counts.rows, counts.scored, counts.rejected), (2, 1, 1));
+        assert!(out.lines().nth(1).unwrap().starts_with(",,,,,,,,400,the row has 1000001 fields"));
+    }
+
+    #[test]
+    fn blocks_are_bounded_by_bytes_as_well_as_rows_and_shrink_back() {
+        let model = Model::embedded().unwrap();
+        let columns = [2, 3, 4, 5, 6];
+        let first_block = |input: &[u8]| {
+            let mut reader = RecordReader::new(input, Dialect::default());
+            reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
+            let mut block = Block::default();
+            fill(&mut reader, &mut block, &model, &columns, 7).unwrap();
+            block
+        };
+        let small = format!("id,notes,{}\n{}", &HEADER[3..], "A,n,0.1,20,20,900,0.1\n".repeat(BLOCK_ROWS + 10));
+        assert_eq!(first_block(small.as_bytes()).rows.len(), BLOCK_ROWS);
+
+        // Rows of 100 KB: a block stops near BLOCK_BYTES, not at BLOCK_ROWS.
+        let notes = "n".repeat(100_000);
+        let wide = format!("id,notes,{}\n{}", &HEADER[3..], format!("A,\"{notes}\",0.1,20,20,900,0.1\n").repeat(40));
+        let block = first_block(wide.as_bytes());
+        assert_eq!(block.rows.len(), BLOCK_BYTES / 100_000 + 1);
+        assert!(block.used_bytes() < BLOCK_BYTES + 100_100);
+
+        // One row just under the cap: the block grows for it, then gives it back.
+        let big =
+            format!("id,notes,{}\nA,\"{}\",0.1,20,20,900,0.1\n", &HEADER[3..], "n".repeat(MAX_RECORD_BYTES - 100));
+        let mut block = first_block(big.as_bytes());
+        assert_eq!(block.rows.len(), 1);
+        assert!(block.fields.allocated_bytes() > MAX_RECORD_BYTES - 100);
+        recycle(&mut block);
+        assert!(block.fields.allocated_bytes() <= BLOCK_BYTES);
+    }
+
+    #[test]
+    fn input_columns_named_like_results_are_kept_and_the_results_are_appended() {
+        let input = format!("{HEADER},status,reason\nA,0.1471,25.38,17.33,2019.0,0.2654,pending,screening\n");
+        let (out, _) = score(input.as_bytes()).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(lines.next().unwrap(), format!("{HEADER},status,reason,prediction,probability,status,reason"));
+        let row = lines.next().unwrap();
+        assert!(row.starts_with("A,0.1471,25.38,17.33,2019.0,0.2654,pending,screening,1,0.9"), "{row}");
+        assert!(row.ends_with(",200,OK"), "{row}");
+    }
+
+    #[test]
+    fn a_read_stopped_with_interrupted_fails_the_file_and_is_never_taken_for_its_end() {
+        /// Rows, then `Interrupted` (how the S3 path stops a read at its deadline), then EOF.
+        struct Stopped(Vec<u8>, u8);
+        impl Read for Stopped {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.1 += 1;
+                match self.1 {
+                    1 => {
+                        buf[..self.0.len()].copy_from_slice(&self.0);
+                        Ok(self.0.len())
+                    }
+                    2 => Err(io::Error::new(io::ErrorKind::Interrupted, "reading was stopped")),
+                    _ => Ok(0),
+                }
+            }
+        }
+        let input = format!("{HEADER}\nA,0.1471,25.38,17.33,2019.0,0.2654\n").into_bytes();
+        let model = Model::embedded().unwrap();
+        let err = score_csv(&model, Stopped(input, 0), io::sink(), |_| {}).unwrap_err();
+        assert!(matches!(err, BatchError::Read(ref e) if e.kind() == io::ErrorKind::Interrupted), "{err:?}");
+        assert!(!err.is_bad_input());
     }
 
     #[test]

@@ -211,8 +211,10 @@ fn check(input: FieldInput<'_>) -> Result<f64, Problem> {
         Err(Problem::NotFinite)
     } else if value < 0.0 {
         Err(Problem::Negative)
-    } else if value > f32::MAX as f64 {
-        // sklearn casts to float32 and rejects what overflows; so do we.
+    } else if !(value as f32).is_finite() {
+        // sklearn casts to float32 (round to nearest, ties to even) and rejects
+        // what becomes infinite; so do we. Values a little above f32::MAX
+        // still round down to it and are accepted, as sklearn accepts them.
         Err(Problem::TooLarge)
     } else {
         // -0.0 is a valid zero; store +0.0 so outputs never show "-0".
@@ -284,6 +286,28 @@ mod tests {
         assert_eq!(problem(FieldInput::Text("-3")), Problem::Negative);
         assert_eq!(problem(FieldInput::Number(1e39)), Problem::TooLarge);
         assert_eq!(problem(FieldInput::Duplicate), Problem::Duplicate);
+    }
+
+    #[test]
+    fn too_large_is_exactly_what_sklearn_refuses_after_its_float32_cast() {
+        // Checked with scikit-learn 1.2.1 / numpy 1.24.1 (predict_proba on a
+        // fitted GradientBoostingClassifier): it accepts 3.4028235e38 and
+        // 3.4028235677973362e38 (both become f32::MAX) and refuses
+        // 3.4028235677973366e38 = 2^128 - 2^103, the halfway point to 2^128,
+        // which rounds to even: infinity.
+        let halfway = 2f64.powi(128) - 2f64.powi(103);
+        let largest = f64::from_bits(halfway.to_bits() - 1);
+        assert_eq!(largest, 3.4028235677973362e38);
+        assert_eq!(halfway, 3.4028235677973366e38);
+        for accepted in
+            [FieldInput::Number(largest), FieldInput::Text("3.4028235e38"), FieldInput::Text("3.4028235677973362e38")]
+        {
+            let o = Observation::from_inputs(&with(3, accepted)).unwrap();
+            assert_eq!(o.values()[3] as f32, f32::MAX, "{accepted:?}");
+        }
+        assert_eq!(problem(FieldInput::Number(halfway)), Problem::TooLarge);
+        assert_eq!(problem(FieldInput::Text("3.4028235677973366e38")), Problem::TooLarge);
+        assert_eq!(problem(FieldInput::Number(f64::MAX)), Problem::TooLarge);
     }
 
     #[test]

@@ -36,3 +36,23 @@ fn help_explains_the_commands() {
         assert!(text.contains(word), "--help should mention {word}:\n{text}");
     }
 }
+
+#[test]
+fn score_refuses_a_file_whose_quote_never_closes_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    // Enough rows that output was flushed to the temporary file before the end.
+    let rows = "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(300_000);
+    let header = "id,meanConcavePoints,worstRadius,worstTexture,worstArea,worstConcavePoints\n";
+    std::fs::write(&input, format!("{header}{rows}\"S2,0.1,20,20,900,0.1\nS3,0.1,20,20,900,0.1\n")).unwrap();
+    let output = dir.path().join("out.csv");
+    std::fs::write(&output, "an earlier result").unwrap();
+
+    let out = scorer().arg("score").arg(&input).arg("-o").arg(&output).arg("--quiet").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the record starting on line 300002 opens a quote that never closes"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "an earlier result");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "a temporary file was left: {left:?}");
+}

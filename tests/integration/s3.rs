@@ -209,3 +209,43 @@ async fn overlapping_prefixes_stop_the_function_at_start_up() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("would trigger the function again"));
 }
+
+#[tokio::test]
+async fn a_file_refused_for_an_open_quote_or_an_endless_record_gets_only_a_summary_naming_the_line() {
+    let endpoint = moto_endpoint();
+    let s3 = s3_client(&endpoint);
+    let header = "id,meanConcavePoints,worstRadius,worstTexture,worstArea,worstConcavePoints\n";
+    // ~20 MB of output (several 8 MiB parts uploaded) before the quote that never closes.
+    let rows = "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(400_000);
+    let open_quote = format!("{header}{rows}\"S2,0.1,20,20,900,0.1\nS3,0.1,20,20,900,0.1\n");
+    // Classic-Mac line ends and a quoted cell of 2 MB of lines: one record over the cap.
+    let endless = format!("{header}S1,0.1,20,20,900,0.1\r\"{}\",0.1,20,20,900,0.1\r", "notes\r".repeat(350_000))
+        .replace('\n', "\r");
+    let bucket = bucket_with(
+        &s3,
+        &[("incoming/open-quote.csv", open_quote.into_bytes()), ("incoming/endless.csv", endless.into_bytes())],
+    )
+    .await;
+    let api = RuntimeApi::start().await;
+    let _f = start_lambda(&api, &aws_env(&endpoint));
+    let answer = api
+        .invoke(&s3_event(&[(&bucket, "incoming/open-quote.csv"), (&bucket, "incoming/endless.csv")]))
+        .await
+        .response();
+    for (i, (name, reason)) in [
+        ("open-quote", "the record starting on line 400002 opens a quote that never closes"),
+        ("endless", "the record starting on line 3 is longer than 1048576 bytes"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(answer["files"][i]["status"], "rejected", "{answer}");
+        assert!(answer["files"][i]["reason"].as_str().unwrap().contains(reason), "{answer}");
+        assert_eq!(get(&s3, &bucket, &format!("scored/{name}.csv")).await, None, "no partial output");
+        let summary = get(&s3, &bucket, &format!("scored/{name}.csv.summary.json")).await.unwrap();
+        let summary: Value = serde_json::from_slice(&summary).unwrap();
+        assert_eq!(summary["status"], "rejected");
+    }
+    let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "a multipart upload was left open");
+}

@@ -1,0 +1,138 @@
+//! The batch pipeline's memory is bounded by bytes, whatever the file: the
+//! peak heap allocation while scoring hostile files stays under a constant.
+//!
+//! Its own test binary: a counting global allocator sees every allocation of
+//! the process, so these tests take a lock and run one at a time.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use scorer::core::batch::{score_csv, BatchError, MAX_RECORD_BYTES};
+use scorer::core::model::Model;
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            PEAK.fetch_max(CURRENT.fetch_add(layout.size(), Relaxed) + layout.size(), Relaxed);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            PEAK.fetch_max(CURRENT.fetch_add(layout.size(), Relaxed) + layout.size(), Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(p, layout) };
+        CURRENT.fetch_sub(layout.size(), Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, layout, new_size) };
+        if !q.is_null() {
+            // Counted as both blocks alive at once, as a moving realloc has them.
+            PEAK.fetch_max(CURRENT.fetch_add(new_size, Relaxed) + new_size, Relaxed);
+            CURRENT.fetch_sub(layout.size(), Relaxed);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The pipeline's bound (core::batch, BLOCKS_QUEUED): at most four blocks of
+/// about 3 MiB, the writer's record, 256 KiB buffers in and out. Peak
+/// allocation above what was allocated before the call.
+const BOUND: usize = 16 * 1024 * 1024;
+
+fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| Model::embedded().unwrap())
+}
+
+/// Taken first by every test, so no other test allocates while one measures.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Scores `input` (output discarded) and returns the result and the peak
+/// allocation during the call.
+fn peak_while_scoring(input: &[u8]) -> (Result<u64, BatchError>, usize) {
+    let model = model();
+    let before = CURRENT.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let result = score_csv(model, input, std::io::sink(), |_| {}).map(|c| c.rows);
+    let peak = PEAK.load(Relaxed) - before;
+    eprintln!("peak allocation: {peak} bytes for {} input bytes", input.len());
+    (result, peak)
+}
+
+const HEADER: &str = "id,meanConcavePoints,worstRadius,worstTexture,worstArea,worstConcavePoints";
+
+#[test]
+fn a_row_of_a_million_commas_does_not_allocate_a_million_fields() {
+    let _one = one_at_a_time();
+    let mut input = format!("{HEADER}\n").into_bytes();
+    input.extend(std::iter::repeat_n(b',', 1_000_000));
+    input.push(b'\n');
+    let (rows, peak) = peak_while_scoring(&input);
+    assert_eq!(rows.unwrap(), 1);
+    // A million field positions alone would be 8 MB.
+    assert!(peak < 2 * 1024 * 1024, "peak allocation {peak} bytes");
+}
+
+#[test]
+fn long_lines_of_commas_stay_under_the_bound() {
+    let _one = one_at_a_time();
+    let line = ",".repeat(900 * 1024);
+    let input = format!("{HEADER}\n{}", format!("{line}\n").repeat(12));
+    let (rows, peak) = peak_while_scoring(input.as_bytes());
+    assert_eq!(rows.unwrap(), 12);
+    assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", input.len());
+}
+
+#[test]
+fn quoted_multi_line_cells_near_the_cap_stay_under_the_bound() {
+    let _one = one_at_a_time();
+    let notes = "a line of notes, in quotes\n".repeat((MAX_RECORD_BYTES - 100) / 27);
+    let row = format!("S1,0.1471,25.38,17.33,2019.0,0.2654\nS2,\"{notes}\",0.1471,25.38,17.33,2019.0\n");
+    let input = format!("{HEADER}\n{}", row.repeat(12));
+    let (rows, peak) = peak_while_scoring(input.as_bytes());
+    assert_eq!(rows.unwrap(), 24);
+    assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", input.len());
+}
+
+#[test]
+fn a_quote_that_never_closes_is_refused_without_reading_the_rest_into_memory() {
+    let _one = one_at_a_time();
+    let input =
+        format!("{HEADER}\n\"S0,0.1,20,20,900,0.1\n{}", "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(500_000));
+    let (rows, peak) = peak_while_scoring(input.as_bytes());
+    assert!(matches!(rows, Err(BatchError::RecordTooLong { line: 2 })), "{rows:?}");
+    assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", input.len());
+}
+
+#[test]
+fn the_widest_header_with_rows_of_empty_fields_and_records_near_the_cap_stays_under_the_bound() {
+    let _one = one_at_a_time();
+    // 10,000 columns: a row of empty fields costs 8 bytes of positions per input byte.
+    let mut header = "meanConcavePoints,worstRadius,worstTexture,worstArea,worstConcavePoints".to_owned();
+    header.push_str(&",c".repeat(9_995));
+    let empty_row = format!("{}\n", ",".repeat(9_999));
+    let big_row = format!("\"{}\"{}\n", "n".repeat(MAX_RECORD_BYTES - 20_000), ",".repeat(9_999));
+    let chunk = format!("{}{big_row}", empty_row.repeat(13));
+    let input = format!("{header}\n{}", chunk.repeat(8));
+    let (rows, peak) = peak_while_scoring(input.as_bytes());
+    assert_eq!(rows.unwrap(), 8 * 14);
+    assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", input.len());
+}
