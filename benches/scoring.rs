@@ -6,10 +6,11 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use scorer::config::BatchConfig;
+use scorer::contract::invocation::Invocation;
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 use scorer::core::observation_json::parse_observation_json;
-use scorer::handler::{App, Event, Invocation};
+use scorer::handler::{App, Event};
 
 const BODY: &str = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
 

@@ -75,14 +75,22 @@ impl BatchConfig {
         Ok(config)
     }
 
-    /// Where the output of `bucket/key` goes, or why it must not be scored.
-    pub fn output_for(&self, bucket: &str, key: &str) -> Result<(String, String), Skip> {
+    /// Where the output of `bucket/key` goes, or why it must not be scored:
+    /// the one rule for every route that writes scored files. The output key
+    /// is the input key with INPUT_PREFIX replaced by OUTPUT_PREFIX; our own
+    /// outputs are never scored, and nothing is written where inputs are read.
+    /// `scope` is the one difference between the routes.
+    pub fn output_for(&self, bucket: &str, key: &str, scope: Scope) -> Result<(String, String), Skip> {
         let out_bucket = self.output_bucket.clone().unwrap_or_else(|| bucket.to_owned());
         if out_bucket == bucket && key.starts_with(&self.output_prefix) && !self.output_prefix.is_empty() {
             return Err(Skip::OwnOutput);
         }
-        let Some(rest) = key.strip_prefix(&self.input_prefix) else { return Err(Skip::OutsideInputPrefix) };
-        if !rest.to_ascii_lowercase().ends_with(".csv") {
+        let rest = match (key.strip_prefix(&self.input_prefix), scope) {
+            (Some(rest), _) => rest,
+            (None, Scope::Manifest) => key,
+            (None, Scope::InputPrefix) => return Err(Skip::OutsideInputPrefix),
+        };
+        if scope == Scope::InputPrefix && !rest.to_ascii_lowercase().ends_with(".csv") {
             return Err(Skip::NotCsv);
         }
         let out_key = format!("{}{}", self.output_prefix, rest);
@@ -92,6 +100,18 @@ impl BatchConfig {
         }
         Ok((out_bucket, out_key))
     }
+}
+
+/// Which objects a route scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// S3 notifications (direct, through SQS or EventBridge): the trigger
+    /// fires for every object dropped under INPUT_PREFIX, so only the `.csv`
+    /// keys there are scored; the rest are skipped.
+    InputPrefix,
+    /// S3 Batch Operations: every key the manifest names, which an operator
+    /// chose; one outside INPUT_PREFIX keeps its whole key under OUTPUT_PREFIX.
+    Manifest,
 }
 
 /// Why an S3 object is not scored (logged; nothing to retry).
@@ -140,12 +160,29 @@ mod tests {
     #[test]
     fn outputs_mirror_the_input_key_under_the_output_prefix() {
         let c = cfg("incoming/", "scored/", None).unwrap();
-        assert_eq!(c.output_for("b", "incoming/lab 1/ä.CSV").unwrap(), ("b".into(), "scored/lab 1/ä.CSV".into()));
-        assert_eq!(c.output_for("b", "scored/x.csv"), Err(Skip::OwnOutput));
-        assert_eq!(c.output_for("b", "other/x.csv"), Err(Skip::OutsideInputPrefix));
-        assert_eq!(c.output_for("b", "incoming/x.json"), Err(Skip::NotCsv));
+        let output_for = |bucket, key| c.output_for(bucket, key, Scope::InputPrefix);
+        assert_eq!(output_for("b", "incoming/lab 1/ä.CSV").unwrap(), ("b".into(), "scored/lab 1/ä.CSV".into()));
+        assert_eq!(output_for("b", "scored/x.csv"), Err(Skip::OwnOutput));
+        assert_eq!(output_for("b", "other/x.csv"), Err(Skip::OutsideInputPrefix));
+        assert_eq!(output_for("b", "incoming/x.json"), Err(Skip::NotCsv));
         let c = cfg("", "", Some("out")).unwrap();
-        assert_eq!(c.output_for("in", "x.csv").unwrap(), ("out".into(), "x.csv".into()));
-        assert_eq!(c.output_for("out", "x.csv"), Err(Skip::OwnOutput));
+        assert_eq!(c.output_for("in", "x.csv", Scope::InputPrefix).unwrap(), ("out".into(), "x.csv".into()));
+        assert_eq!(c.output_for("out", "x.csv", Scope::InputPrefix), Err(Skip::OwnOutput));
+    }
+
+    #[test]
+    fn a_manifest_may_name_any_key_but_never_our_outputs_nor_make_us_write_among_the_inputs() {
+        let c = cfg("incoming/", "scored/", None).unwrap();
+        let output_for = |bucket, key| c.output_for(bucket, key, Scope::Manifest);
+        assert_eq!(output_for("b", "incoming/lab/a.csv").unwrap(), ("b".into(), "scored/lab/a.csv".into()));
+        assert_eq!(output_for("b", "archive/2019/a.txt").unwrap(), ("b".into(), "scored/archive/2019/a.txt".into()));
+        assert_eq!(output_for("b", "scored/a.csv"), Err(Skip::OwnOutput));
+        // OUTPUT_BUCKET naming the input bucket, prefixes that nest: refused
+        // for both scopes rather than written where the trigger reads.
+        let c = cfg("in/", "", Some("b")).unwrap();
+        for scope in [Scope::InputPrefix, Scope::Manifest] {
+            assert_eq!(c.output_for("b", "in/in/a.csv", scope), Err(Skip::OwnOutput), "{scope:?}");
+            assert_eq!(c.output_for("b", "in/a.csv", scope).unwrap(), ("b".into(), "a.csv".into()), "{scope:?}");
+        }
     }
 }

@@ -2,49 +2,24 @@
 //! single pass into an [`Event`] envelope that keeps only what routing and the
 //! adapters need (headers and the rest are skipped without allocating), then
 //! handed to its adapter. Used by the Lambda runtime, `invoke` and `serve`
-//! alike, so all three behave the same.
+//! alike, so all three behave the same. [`App`] is the function's state; the
+//! adapters get what they need of it, never the `App` itself.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio::sync::OnceCell;
 
+use crate::adapters::aws::Clients;
 use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
-use crate::adapters::s3::{FileReport, FileStatus};
-use crate::adapters::{aws, s3, s3_batch_operations, s3_event, step_functions};
+use crate::adapters::{result_queue, s3, s3_batch_operations, s3_event, sqs, step_functions, Context};
 use crate::config::{BatchConfig, Skip};
+use crate::contract::file::{FileReport, FileStatus};
+use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::core::model::Model;
 use crate::telemetry::Metrics;
-
-/// Per-invocation facts from the runtime (or made up locally).
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub request_id: String,
-    /// When Lambda will stop the invocation; `None` locally.
-    pub deadline: Option<SystemTime>,
-    /// The first invocation of this process.
-    pub cold_start: bool,
-    /// Handled by `scorer worker` rather than Lambda (logs and metrics say so).
-    pub from_worker: bool,
-}
-
-impl Invocation {
-    pub fn local() -> Self {
-        Invocation { request_id: new_local_request_id(), deadline: None, cold_start: false, from_worker: false }
-    }
-}
-
-/// Local request ids: unique enough to follow one request through the logs.
-pub fn new_local_request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
-    format!("local-{t:x}-{n}")
-}
 
 /// The parts of any incoming event that tell what it is. Unknown keys are
 /// skipped; every field is optional so one pass serves every event kind.
@@ -150,20 +125,18 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
 pub struct App {
     model: Arc<Model>,
     batch: BatchConfig,
-    aws: OnceCell<aws_config::SdkConfig>,
-    s3: OnceCell<aws_sdk_s3::Client>,
-    sqs: OnceCell<aws_sdk_sqs::Client>,
+    clients: Clients,
 }
 
 impl App {
     pub fn new(model: Model, batch: BatchConfig) -> Self {
-        App { model: Arc::new(model), batch, aws: OnceCell::new(), s3: OnceCell::new(), sqs: OnceCell::new() }
+        App { model: Arc::new(model), batch, clients: Clients::default() }
     }
 
     /// Uses `client` for S3 instead of one built from the environment (tests
     /// give a client whose answers they script).
     pub fn with_s3_client(mut self, client: aws_sdk_s3::Client) -> Self {
-        self.s3 = OnceCell::new_with(Some(client));
+        self.clients = self.clients.with_s3_client(client);
         self
     }
 
@@ -171,26 +144,18 @@ impl App {
         &self.batch
     }
 
-    async fn aws_config(&self) -> &aws_config::SdkConfig {
-        self.aws.get_or_init(aws::load_config).await
-    }
-
-    pub fn model_arc(&self) -> &Arc<Model> {
-        &self.model
-    }
-
-    /// The SQS client, created on first use.
-    pub async fn sqs(&self) -> &aws_sdk_sqs::Client {
-        self.sqs.get_or_init(|| async { aws::sqs_client(self.aws_config().await) }).await
-    }
-
-    /// The S3 client, created on first use.
-    pub async fn s3(&self) -> &aws_sdk_s3::Client {
-        self.s3.get_or_init(|| async { aws::s3_client(self.aws_config().await) }).await
-    }
-
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// The AWS clients, each built on first use.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// What the batch adapters need.
+    fn context(&self) -> Context<'_> {
+        Context { model: &self.model, config: &self.batch, clients: &self.clients }
     }
 
     /// Parses event JSON (from a file or a local server) and handles it.
@@ -232,27 +197,18 @@ impl App {
                     sqs_event.records = serde_json::from_str::<Vec<SqsMessage>>(records.get()).map_err(|_| {
                         InvocationError::Unrecognised("SQS records that do not match their schema".into())
                     })?;
-                    Ok(Reply::Sqs(Box::pin(self.handle_sqs(sqs_event, invocation)).await))
+                    let ctx = self.context();
+                    Ok(Reply::Sqs(Box::pin(sqs::handle_batch(&ctx, sqs_event, invocation)).await))
                 }
                 Some(other) => Err(InvocationError::Unrecognised(format!("records from {other:?} are not handled"))),
             };
         }
-        if event.source.as_deref() == Some("aws.s3") {
-            let detail = match (event.detail_type.as_deref(), &event.detail) {
-                (Some("Object Created"), Some(detail)) => {
-                    serde_json::from_str::<s3_event::EventBridgeDetail>(detail.get()).map_err(|_| {
-                        InvocationError::Unrecognised(
-                            "an EventBridge Object Created event without bucket and key".into(),
-                        )
-                    })?
-                }
-                _ => {
-                    return Err(InvocationError::Unrecognised(
-                        "an EventBridge S3 event other than Object Created".into(),
-                    ))
-                }
-            };
-            return Box::pin(self.handle_s3_records(vec![Ok(s3_event::eventbridge_object(detail))], invocation)).await;
+        let detail = || event.detail.as_ref().and_then(|d| serde_json::from_str(d.get()).ok());
+        if let Some(object) =
+            s3_event::eventbridge_object(event.source.as_deref(), event.detail_type.as_deref(), detail)
+        {
+            let object = object.map_err(|why| InvocationError::Unrecognised(why.into()))?;
+            return Box::pin(self.handle_s3_records(vec![Ok(object)], invocation)).await;
         }
         if let Some(items) = event.items {
             return Ok(Reply::Items(self.handle_items(items, invocation)));
@@ -261,21 +217,12 @@ impl App {
             let tasks: Vec<s3_batch_operations::Task> = serde_json::from_str(tasks.get()).map_err(|_| {
                 InvocationError::Unrecognised("S3 Batch Operations tasks that do not match the schema".into())
             })?;
-            let results = Box::pin(async {
-                s3_batch_operations::run_tasks(self.s3().await, &self.model, &self.batch, tasks, invocation.deadline)
-                    .await
-            })
-            .await;
-            let failed = results.iter().filter(|r| r.result_code != s3_batch_operations::ResultCode::Succeeded).count();
-            tracing::info!(entry_point = "s3_batch_operations", request_id = %invocation.request_id, tasks = results.len(), failed, "S3 Batch Operations tasks handled");
-            return Ok(Reply::BatchOperations(s3_batch_operations::Response {
-                invocation_schema_version: version,
-                treat_missing_keys_as: s3_batch_operations::ResultCode::PermanentFailure,
-                invocation_id: event.invocation_id.unwrap_or_default(),
-                results,
-            }));
+            let invocation_id = event.invocation_id.unwrap_or_default();
+            let ctx = self.context();
+            let handled = s3_batch_operations::handle(&ctx, version, invocation_id, tasks, invocation);
+            return Ok(Reply::BatchOperations(Box::pin(handled).await));
         }
-        if event.s3_test_event.as_deref() == Some("s3:TestEvent") {
+        if s3_event::is_test_event(event.s3_test_event.as_deref()) {
             return Box::pin(self.handle_s3_records(vec![Err(Skip::TestEvent)], invocation)).await;
         }
         Err(InvocationError::Unrecognised(
@@ -303,19 +250,12 @@ impl App {
         records: s3_event::Records,
         invocation: &Invocation,
     ) -> Result<Reply, InvocationError> {
-        let needs_s3 = records.iter().any(Result::is_ok);
-        let outcome = if needs_s3 {
-            s3::score_records(self.s3().await, &self.model, &self.batch, records, invocation.deadline).await
-        } else {
-            // Nothing to read: do not even build a client.
-            let files =
-                records.into_iter().filter_map(Result::err).map(|skip| s3::skipped(&self.model, None, skip)).collect();
-            s3::Outcome { files }
-        };
+        let ctx = self.context();
+        let outcome = s3::score_records(&ctx, records, invocation.deadline).await;
         let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
         let failed = outcome.failed();
         tracing::info!(
-            entry_point = "s3",
+            entry_point = EntryPoint::S3.as_str(),
             request_id,
             cold_start,
             files = outcome.files.len(),
@@ -323,7 +263,7 @@ impl App {
             "S3 event handled"
         );
         if cold_start {
-            Metrics::new("s3").count("ColdStart", 1).emit();
+            Metrics::new(EntryPoint::S3.as_str()).count("ColdStart", 1).emit();
         }
         if failed > 0 {
             let reasons: Vec<&str> = outcome
@@ -340,7 +280,7 @@ impl App {
                 InvocationError::Transient(message)
             });
         }
-        self.notify_files(&outcome.files).await.map_err(InvocationError::Transient)?;
+        result_queue::notify_files(&ctx, &outcome.files).await.map_err(InvocationError::Transient)?;
         Ok(Reply::Files { files: outcome.files })
     }
 
@@ -352,33 +292,15 @@ impl App {
         invocation: &Invocation,
     ) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let started = Instant::now();
-        let positions: Vec<bool> = items.iter().map(serde_json::Value::is_object).collect();
-        let objects = items.into_iter().filter_map(|v| match v {
-            serde_json::Value::Object(m) => Some(m),
-            _ => None,
-        });
-        let (scored, counts) = step_functions::score_items(&self.model, objects.collect());
-        let mut scored = scored.into_iter();
-        let out: Vec<_> = positions
-            .into_iter()
-            .map(|is_object| {
-                if is_object {
-                    scored.next().unwrap_or_default()
-                } else {
-                    let mut m = serde_json::Map::new();
-                    m.insert("prediction".into(), "".into());
-                    m.insert("probability".into(), "".into());
-                    m.insert("status".into(), "400".into());
-                    m.insert("reason".into(), "the item is not an object of column values".into());
-                    m
-                }
-            })
-            .collect();
-        let rejected = out.iter().filter(|m| m["status"] != "200").count() as u64;
+        let (out, counts) = step_functions::score_items(&self.model, items);
         let ms = started.elapsed().as_secs_f64() * 1e3;
-        tracing::info!(entry_point = "distributed_map", request_id = %invocation.request_id, cold_start = invocation.cold_start, rows = out.len(), scored = counts.scored, rejected, "items scored");
-        let mut metrics = Metrics::new("distributed_map");
-        metrics.count("RowsScored", counts.scored).count("RejectedInputs", rejected).millis("HandlerDuration", ms);
+        let entry_point = EntryPoint::DistributedMap.as_str();
+        tracing::info!(entry_point, request_id = %invocation.request_id, cold_start = invocation.cold_start, rows = counts.rows, scored = counts.scored, rejected = counts.rejected, "items scored");
+        let mut metrics = Metrics::new(entry_point);
+        metrics
+            .count("RowsScored", counts.scored)
+            .count("RejectedInputs", counts.rejected)
+            .millis("HandlerDuration", ms);
         if invocation.cold_start {
             metrics.count("ColdStart", 1);
         }
@@ -393,35 +315,19 @@ impl App {
         let micros = started.elapsed().as_micros() as u64;
         let status = response.status_code;
         let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
-        let mut metrics = Metrics::new("function_url");
+        let entry_point = EntryPoint::FunctionUrl.as_str();
+        let mut metrics = Metrics::new(entry_point);
         match outcome {
             Outcome::Predicted { label, out_of_range } => {
-                tracing::debug!(
-                    entry_point = "function_url",
-                    request_id,
-                    cold_start,
-                    status,
-                    label,
-                    out_of_range,
-                    micros,
-                    "prediction"
-                );
+                tracing::debug!(entry_point, request_id, cold_start, status, label, out_of_range, micros, "prediction");
                 metrics.count("Predictions", 1).count("OutOfRangeInputs", u64::from(out_of_range));
             }
             Outcome::Rejected(code) => {
-                tracing::info!(
-                    entry_point = "function_url",
-                    request_id,
-                    cold_start,
-                    status,
-                    code,
-                    micros,
-                    "rejected input"
-                );
+                tracing::info!(entry_point, request_id, cold_start, status, code, micros, "rejected input");
                 metrics.count("RejectedInputs", 1).count(format!("Rejected_{code}"), 1);
             }
             other => {
-                tracing::info!(entry_point = "function_url", request_id, cold_start, status, outcome = ?other, micros, "request");
+                tracing::info!(entry_point, request_id, cold_start, status, outcome = ?other, micros, "request");
                 metrics.count("OtherRequests", 1);
             }
         }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer};
 use tracing::Instrument;
 
-use crate::handler::{App, Event, Invocation, InvocationError};
+use crate::contract::invocation::Invocation;
+use crate::handler::{App, Event, InvocationError};
 use crate::telemetry;
 use lambda_runtime::{service_fn, LambdaEvent};
 

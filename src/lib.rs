@@ -2,14 +2,20 @@
 //! classifier, behind thin adapters for AWS Lambda events and a local CLI.
 //!
 //! * [`core`] knows nothing of AWS: [`core::observation`] parses untrusted
-//!   input, [`core::model`] predicts exactly like sklearn.
-//! * [`adapters`] translate events (Function URL, ...) to and from the core.
+//!   input, [`core::model`] predicts exactly like sklearn, [`core::batch`]
+//!   scores CSV streams.
+//! * [`contract`] holds what every path's answers share (one observation's
+//!   answer, a file's summary, a result notice) and the facts of one
+//!   invocation.
+//! * [`adapters`] translate events (Function URL, S3, SQS, ...) to and from
+//!   the core; they depend on [`contract`] and [`core`] only.
 //! * [`handler`] routes any Lambda event to its adapter; [`lambda`] and
 //!   [`cli`] run it on AWS or locally.
 
 pub mod adapters;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod core;
 pub mod handler;
 pub mod lambda;

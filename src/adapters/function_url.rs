@@ -9,9 +9,13 @@ use base64::Engine as _;
 use serde::ser::SerializeMap;
 use serde::Serialize;
 
-use crate::core::model::{Model, Prediction};
-use crate::core::observation::{FieldError, Observation, FEATURES};
+use std::borrow::Cow;
+
+use crate::contract::answer::{Answer, ErrorItem, PredictionField};
+use crate::core::model::Model;
+use crate::core::observation::FEATURES;
 use crate::core::observation_json::{parse_observation_json, BodyError};
+use crate::core::status::Status;
 
 /// Largest accepted request body, decoded. An observation is ~200 bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -87,16 +91,17 @@ pub fn handle(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcom
     let (method, path) = (request.method, request.path);
     if path != "/" && !path.is_empty() {
         return (
-            error(404, "Not Found: this service answers POST / (predict) and GET / (model metadata)"),
+            error(Status::NotFound, "Not Found: this service answers POST / (predict) and GET / (model metadata)"),
             Outcome::NotFound,
         );
     }
     match method {
         "POST" => predict(model, request),
-        "GET" => (respond(200, &metadata(model), None), Outcome::Metadata),
+        "GET" => (respond(Status::Ok, &metadata(model), None), Outcome::Metadata),
         _ => {
-            let body = ErrorBody::new("405", "Method Not Allowed: use POST / to predict or GET / for model metadata");
-            (respond(405, &body, Some("GET, POST")), Outcome::MethodNotAllowed)
+            let status = Status::MethodNotAllowed;
+            let body = ErrorBody::new(status, "Method Not Allowed: use POST / to predict or GET / for model metadata");
+            (respond(status, &body, Some("GET, POST")), Outcome::MethodNotAllowed)
         }
     }
 }
@@ -115,8 +120,9 @@ fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) 
                 &decoded
             }
             Err(_) => {
-                let body = ErrorBody::new("400", "'body' is marked base64-encoded but is not valid base64");
-                return (respond(400, &body, None), Outcome::Rejected("bad_base64"));
+                let body =
+                    ErrorBody::new(Status::BadRequest, "'body' is marked base64-encoded but is not valid base64");
+                return (respond(Status::BadRequest, &body, None), Outcome::Rejected("bad_base64"));
             }
         }
     } else {
@@ -129,38 +135,35 @@ fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) 
         Ok(s) => s,
         Err(e) => return (body_error(&e), Outcome::Rejected(e.code())),
     };
-    match submission.observation {
-        Ok(observation) => {
-            let p = model.predict(&observation);
-            let warnings = range_warnings(model, &observation);
-            let out_of_range = !warnings.is_empty();
-            let body = PredictionBody::ok(model, p, warnings);
-            (respond(200, &body, None), Outcome::Predicted { label: p.label, out_of_range })
+    let answer = Answer::of(model, submission.observation);
+    let model_version = &model.info().version;
+    match answer.prediction {
+        PredictionField::Label(label) => {
+            let outcome = Outcome::Predicted { label, out_of_range: !answer.warnings.is_empty() };
+            let body = PredictionBody {
+                status: answer.status,
+                reason: answer.reason,
+                prediction: answer.prediction,
+                probability: answer.probability,
+                label: answer.label,
+                model_version,
+                warnings: answer.warnings,
+            };
+            (respond(body.status, &body, None), outcome)
         }
-        Err(rejection) => {
-            let reason = rejection.reason();
-            let mut body = ErrorBody::new("400", &reason);
-            body.errors = rejection.errors().iter().map(ErrorItem::from).collect();
-            body.model_version = Some(&model.info().version);
-            let code = rejection.errors()[0].problem.code();
-            (respond(400, &body, None), Outcome::Rejected(code))
+        PredictionField::Empty => {
+            // A rejection names at least one field.
+            let code = answer.rejection_code().unwrap_or_default();
+            let body = ErrorBody {
+                status: answer.status,
+                reason: answer.reason,
+                prediction: answer.prediction,
+                errors: answer.errors,
+                model_version: Some(model_version),
+            };
+            (respond(body.status, &body, None), Outcome::Rejected(code))
         }
     }
-}
-
-/// One warning per feature outside the range seen in training (names the
-/// range, never the value).
-pub fn range_warnings(model: &Model, observation: &Observation) -> Vec<String> {
-    model
-        .out_of_range(observation)
-        .map(|i| {
-            let (lo, hi) = model.info().ranges[i];
-            format!(
-                "'{}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable",
-                FEATURES[i].api_name
-            )
-        })
-        .collect()
 }
 
 fn too_large() -> (HttpResponse, Outcome) {
@@ -170,74 +173,50 @@ fn too_large() -> (HttpResponse, Outcome) {
 /// The 413 answer, for callers that see the size before building an event (`serve`).
 pub fn payload_too_large() -> HttpResponse {
     let reason = format!("Payload Too Large: 'body' must be at most {MAX_BODY_BYTES} bytes");
-    respond(413, &ErrorBody::new("413", &reason), None)
+    error(Status::PayloadTooLarge, reason)
 }
 
 /// A plain 400 answer with a fixed reason.
 pub fn bad_request(reason: &str) -> HttpResponse {
-    error(400, reason)
+    error(Status::BadRequest, reason.to_owned())
 }
 
 fn body_error(e: &BodyError) -> HttpResponse {
     let reason = e.to_string();
-    let mut body = ErrorBody::new("400", &reason);
+    let mut body = ErrorBody::new(Status::BadRequest, reason.clone());
     if matches!(e, BodyError::InvalidId) {
-        body.errors = vec![ErrorItem { field: "id", code: e.code(), message: reason.clone() }];
+        body.errors = vec![ErrorItem { field: "id", code: e.code(), message: reason }];
     }
-    respond(400, &body, None)
+    respond(body.status, &body, None)
 }
 
-fn error(status: u16, reason: &str) -> HttpResponse {
-    respond(status, &ErrorBody::new(&status.to_string(), reason), None)
+fn error(status: Status, reason: impl Into<Cow<'static, str>>) -> HttpResponse {
+    respond(status, &ErrorBody::new(status, reason), None)
 }
 
-/// `prediction` is an integer, or `""` when there is none (the seed's contract).
-#[derive(Debug, Clone, Copy)]
-pub enum PredictionField {
-    Label(u8),
-    Empty,
-}
-
-impl Serialize for PredictionField {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            PredictionField::Label(l) => s.serialize_u8(*l),
-            PredictionField::Empty => s.serialize_str(""),
-        }
-    }
-}
-
+/// A scored observation's answer, in the order clients read it. `warnings`
+/// is always there, empty or not.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PredictionBody<'a> {
-    status: &'static str,
-    reason: &'static str,
+    status: Status,
+    reason: Cow<'static, str>,
     prediction: PredictionField,
-    probability: f64,
-    label: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probability: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'static str>,
     model_version: &'a str,
     warnings: Vec<String>,
 }
 
-impl<'a> PredictionBody<'a> {
-    fn ok(model: &'a Model, p: Prediction, warnings: Vec<String>) -> Self {
-        PredictionBody {
-            status: "200",
-            reason: "OK",
-            prediction: PredictionField::Label(p.label),
-            probability: p.probability,
-            label: p.label_name(),
-            model_version: &model.info().version,
-            warnings,
-        }
-    }
-}
-
+/// Every other answer: `prediction` is `""`; `errors` when there are field
+/// errors; `modelVersion` when an observation was read.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ErrorBody<'a> {
-    status: &'a str,
-    reason: &'a str,
+    status: Status,
+    reason: Cow<'static, str>,
     prediction: PredictionField,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<ErrorItem>,
@@ -245,29 +224,22 @@ struct ErrorBody<'a> {
     model_version: Option<&'a str>,
 }
 
-impl<'a> ErrorBody<'a> {
-    fn new(status: &'a str, reason: &'a str) -> Self {
-        ErrorBody { status, reason, prediction: PredictionField::Empty, errors: Vec::new(), model_version: None }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct ErrorItem {
-    pub field: &'static str,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl From<&FieldError> for ErrorItem {
-    fn from(e: &FieldError) -> Self {
-        ErrorItem { field: e.field(), code: e.problem.code(), message: e.to_string() }
+impl ErrorBody<'_> {
+    fn new(status: Status, reason: impl Into<Cow<'static, str>>) -> Self {
+        ErrorBody {
+            status,
+            reason: reason.into(),
+            prediction: PredictionField::Empty,
+            errors: Vec::new(),
+            model_version: None,
+        }
     }
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct MetadataBody<'a> {
-    status: &'static str,
+    status: Status,
     reason: &'static str,
     model: ModelMetadata<'a>,
 }
@@ -299,8 +271,8 @@ struct FeatureMetadata {
 fn metadata(model: &Model) -> MetadataBody<'_> {
     let info = model.info();
     MetadataBody {
-        status: "200",
-        reason: "OK",
+        status: Status::Ok,
+        reason: Status::Ok.reason_phrase(),
         model: ModelMetadata {
             name: &info.name,
             version: &info.version,
@@ -325,12 +297,12 @@ fn metadata(model: &Model) -> MetadataBody<'_> {
     }
 }
 
-fn respond(status: u16, body: &impl Serialize, allow: Option<&'static str>) -> HttpResponse {
+fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>) -> HttpResponse {
     // Serializing these plain structs cannot fail; fall back to a fixed body anyway.
     let mut text = Vec::with_capacity(256);
     let body = match serde_json::to_writer(&mut text, body) {
         Ok(()) => String::from_utf8(text).unwrap_or_default(),
         Err(_) => r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned(),
     };
-    HttpResponse { status_code: status, body, allow }
+    HttpResponse { status_code: status.code(), body, allow }
 }

@@ -9,88 +9,15 @@ use std::time::{Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use serde::Serialize;
 
-use crate::adapters::s3_batch::{millis, score_object, write_error, ObjectError};
-use crate::adapters::s3_event::{ObjectRef, Records};
-use crate::config::{BatchConfig, Skip};
-use crate::core::batch::BatchCounts;
+use super::s3_batch::{millis, score_object, write_error, ObjectError};
+use super::s3_event::{ObjectRef, Records};
+use super::Context;
+use crate::config::{BatchConfig, Scope, Skip};
+use crate::contract::file::{FailureKind, FileReport, FileStatus, Location};
+use crate::contract::invocation::EntryPoint;
 use crate::core::model::Model;
 use crate::telemetry::Metrics;
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Location {
-    pub bucket: String,
-    pub key: String,
-}
-
-/// What happened to one record (`status` in the answer and the summary).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum FileStatus {
-    /// Scored: the output and its summary are written.
-    Scored,
-    /// The file is unusable as a whole (not CSV, a column missing, ...).
-    Rejected,
-    /// No such key or version (deleted after the event).
-    Missing,
-    /// Could not finish before the invocation deadline: stopped cleanly (or
-    /// refused before reading, by its size) and not retried.
-    TimedOut,
-    /// A failure outside the file (S3 unavailable, a permission missing):
-    /// the route retries it.
-    Failed,
-    /// Not ours to score (outside the input prefix, our own output, a test
-    /// event): logged, no summary.
-    Skipped,
-}
-
-impl FileStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileStatus::Scored => "scored",
-            FileStatus::Rejected => "rejected",
-            FileStatus::Missing => "missing",
-            FileStatus::TimedOut => "timed_out",
-            FileStatus::Failed => "failed",
-            FileStatus::Skipped => "skipped",
-        }
-    }
-}
-
-/// Why a file `failed`: each route retries both, but says which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// S3 unavailable, throttled, a network error: a retry may succeed.
-    Transient,
-    /// The function's role lacks a permission (403 AccessDenied): an operator
-    /// must fix the role; the reason names the permission.
-    Configuration,
-}
-
-/// What happened to one record. Also the content of the `.summary.json`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileReport {
-    pub status: FileStatus,
-    /// For `failed` files: transient or a configuration error. Not serialized.
-    #[serde(skip)]
-    pub failure: Option<FailureKind>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub input: Option<Location>,
-    /// Where the output goes; the summary is `<output key>.summary.json`.
-    /// Only a `scored` file has an object there.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<Location>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub counts: Option<BatchCounts>,
-    pub model_version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub input_etag: Option<String>,
-    pub duration_ms: u64,
-}
 
 /// Reports for every record.
 pub struct Outcome {
@@ -109,21 +36,18 @@ impl Outcome {
     }
 }
 
-pub async fn score_records(
-    client: &Client,
-    model: &Arc<Model>,
-    config: &BatchConfig,
-    records: Records,
-    deadline: Option<SystemTime>,
-) -> Outcome {
+/// Scores every record of a notification (direct, through SQS or
+/// EventBridge). The S3 client is built only if a record is to be read.
+pub async fn score_records(ctx: &Context<'_>, records: Records, deadline: Option<SystemTime>) -> Outcome {
     let mut files = Vec::with_capacity(records.len());
     for record in records {
         let report = match record {
-            Err(skip) => skipped(model, None, skip),
-            Ok(object) => match config.output_for(&object.bucket, &object.key) {
-                Err(skip) => skipped(model, Some(&object), skip),
+            Err(skip) => skipped(ctx.model, None, skip),
+            Ok(object) => match ctx.config.output_for(&object.bucket, &object.key, Scope::InputPrefix) {
+                Err(skip) => skipped(ctx.model, Some(&object), skip),
                 Ok((out_bucket, out_key)) => {
-                    score_one(client, model, config, &object, out_bucket, out_key, deadline).await
+                    let client = ctx.clients.s3().await;
+                    score_one(client, ctx.model, ctx.config, &object, out_bucket, out_key, deadline).await
                 }
             },
         };
@@ -213,7 +137,7 @@ pub async fn score_one(
     if let Err(e) = write_summary(client, &out_bucket, &out_key, &report).await {
         let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
         let summary_status = status_of(&e);
-        tracing::error!(entry_point = "s3", bucket, key, error = %e, "writing the summary failed; the file will be retried");
+        tracing::error!(entry_point = EntryPoint::S3.as_str(), bucket, key, error = %e, "writing the summary failed; the file will be retried");
         if report.status != FileStatus::Failed {
             (report.status, report.failure) = summary_status;
             report.reason = Some(format!("writing the summary failed: {e}"));
@@ -225,7 +149,8 @@ pub async fn score_one(
 
 fn log_and_count(report: &FileReport, object: &ObjectRef) {
     let c = report.counts.clone().unwrap_or_default();
-    let mut metrics = Metrics::new("s3");
+    let entry_point = EntryPoint::S3.as_str();
+    let mut metrics = Metrics::new(entry_point);
     metrics.count(format!("Files_{}", report.status.as_str()), 1).millis("FileDuration", report.duration_ms as f64);
     if report.counts.is_some() {
         metrics.count("RowsScored", c.scored).count("RejectedInputs", c.rejected);
@@ -238,7 +163,7 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
     let out_key = report.output.as_ref().map(|o| o.key.as_str());
     match (report.status, report.failure) {
         (FileStatus::Scored, _) => tracing::info!(
-            entry_point = "s3",
+            entry_point,
             bucket,
             key,
             out_key,
@@ -248,12 +173,12 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
             duration_ms = report.duration_ms,
             "file scored"
         ),
-        (FileStatus::Rejected, _) => tracing::warn!(entry_point = "s3", bucket, key, reason, "file rejected"),
+        (FileStatus::Rejected, _) => tracing::warn!(entry_point, bucket, key, reason, "file rejected"),
         (FileStatus::Missing, _) => {
-            tracing::warn!(entry_point = "s3", bucket, key, reason, "object missing; nothing to score")
+            tracing::warn!(entry_point, bucket, key, reason, "object missing; nothing to score")
         }
         (FileStatus::TimedOut, _) => tracing::error!(
-            entry_point = "s3",
+            entry_point,
             bucket,
             key,
             reason,
@@ -261,7 +186,7 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
             "file timed out; it is not retried: use the Distributed Map route for files this large"
         ),
         (FileStatus::Failed, Some(FailureKind::Configuration)) => tracing::error!(
-            entry_point = "s3",
+            entry_point,
             bucket,
             key,
             error = reason,
@@ -269,7 +194,7 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
              retried, then kept by the failure destination"
         ),
         (FileStatus::Failed, _) => {
-            tracing::error!(entry_point = "s3", bucket, key, error = reason, "file failed; it will be retried")
+            tracing::error!(entry_point, bucket, key, error = reason, "file failed; it will be retried")
         }
         (FileStatus::Skipped, _) => {}
     }
@@ -293,20 +218,24 @@ async fn write_summary(client: &Client, bucket: &str, out_key: &str, report: &Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::aws::Clients;
 
-    #[test]
-    fn statuses_serialize_as_the_contract_spells_them() {
-        let all = [
-            FileStatus::Scored,
-            FileStatus::Rejected,
-            FileStatus::Missing,
-            FileStatus::TimedOut,
-            FileStatus::Failed,
-            FileStatus::Skipped,
-        ];
-        for s in all {
-            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
-        }
-        assert_eq!(FileStatus::TimedOut.as_str(), "timed_out");
+    #[tokio::test]
+    async fn records_that_are_all_skipped_are_reported_without_building_an_s3_client() {
+        let model = Arc::new(Model::embedded().unwrap());
+        let config = BatchConfig::new("incoming/".into(), "scored/".into(), None, None).unwrap();
+        let clients = Clients::default();
+        let ctx = Context { model: &model, config: &config, clients: &clients };
+        let object =
+            |key: &str| ObjectRef { bucket: "b".into(), key: key.into(), size: None, etag: None, version_id: None };
+        let records = vec![Err(Skip::TestEvent), Ok(object("scored/a.csv")), Ok(object("other/a.csv"))];
+        let outcome = score_records(&ctx, records, None).await;
+        let reasons: Vec<Option<&str>> = outcome.files.iter().map(|f| f.reason.as_deref()).collect();
+        assert_eq!(
+            reasons,
+            [Some(Skip::TestEvent.as_str()), Some(Skip::OwnOutput.as_str()), Some(Skip::OutsideInputPrefix.as_str())]
+        );
+        assert!(outcome.files.iter().all(|f| f.status == FileStatus::Skipped));
+        assert!(!clients.s3_built());
     }
 }

@@ -4,20 +4,28 @@
 //! unchanged; the answer gives each task a result code that tells the job
 //! whether to retry, and a result string with counts (never data).
 //!
-//! The event is read with its own small types rather than
-//! `aws_lambda_events::s3::batch_job`: that module is behind a feature we do
-//! not build, and one `Task` type reads schema 1.0 (bucket ARN) and 2.0
-//! (bucket name) alike.
+//! The event and the answer are our own small types, not
+//! `aws_lambda_events::s3::batch_job` (built with our `s3` feature), because
+//! in aws_lambda_events 1.2.1:
+//!
+//! * `S3BatchJobTask` has no `s3Bucket`, the field schema 2.0 names the
+//!   bucket with (1.0's `s3BucketArn` only): read with it, every 2.0 task
+//!   names no bucket (the test `the_crates_task_type_loses_the_bucket_of_schema_2`
+//!   pins this, and fails once a release adds the field);
+//! * `S3BatchJobResult.result_code` is an `Option<String>`: our
+//!   [`ResultCode`] makes an unknown code impossible to answer. Tests check
+//!   that our answer deserializes as the crate's `S3BatchJobResponse`, as the
+//!   Function URL answer does with the crate's `HttpResponse`.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::s3::{self, FailureKind, FileReport, FileStatus};
-use crate::adapters::s3_event::{decode_key, ObjectRef};
-use crate::config::BatchConfig;
-use crate::core::model::Model;
+use super::s3_event::{decode_key, ObjectRef};
+use super::{s3, Context};
+use crate::config::{Scope, Skip};
+use crate::contract::file::{FailureKind, FileReport, FileStatus};
+use crate::contract::invocation::{EntryPoint, Invocation};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -75,39 +83,38 @@ impl Task {
     }
 }
 
-/// Where a manifest object's output goes: like the S3 trigger (the input
-/// prefix replaced by the output prefix), but any key of the manifest is
-/// accepted; our own outputs are still refused.
-fn output_for(config: &BatchConfig, object: &ObjectRef) -> Result<(String, String), String> {
-    let bucket = config.output_bucket.clone().unwrap_or_else(|| object.bucket.clone());
-    if bucket == object.bucket && !config.output_prefix.is_empty() && object.key.starts_with(&config.output_prefix) {
-        return Err("the object is one of the function's outputs".into());
-    }
-    let rest = object.key.strip_prefix(&config.input_prefix).unwrap_or(&object.key);
-    Ok((bucket, format!("{}{}", config.output_prefix, rest)))
+/// Handles one invocation: every task scored in turn, one result each.
+pub async fn handle(
+    ctx: &Context<'_>,
+    invocation_schema_version: String,
+    invocation_id: String,
+    tasks: Vec<Task>,
+    invocation: &Invocation,
+) -> Response {
+    let results = run_tasks(ctx, tasks, invocation.deadline).await;
+    let failed = results.iter().filter(|r| r.result_code != ResultCode::Succeeded).count();
+    tracing::info!(entry_point = EntryPoint::S3BatchOperations.as_str(), request_id = %invocation.request_id, tasks = results.len(), failed, "S3 Batch Operations tasks handled");
+    Response { invocation_schema_version, treat_missing_keys_as: ResultCode::PermanentFailure, invocation_id, results }
 }
 
-pub async fn run_tasks(
-    client: &aws_sdk_s3::Client,
-    model: &Arc<Model>,
-    config: &BatchConfig,
-    tasks: Vec<Task>,
-    deadline: Option<SystemTime>,
-) -> Vec<TaskResult> {
+async fn run_tasks(ctx: &Context<'_>, tasks: Vec<Task>, deadline: Option<SystemTime>) -> Vec<TaskResult> {
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
+        let failure = |result_string: String| TaskResult {
+            task_id: task.task_id.clone(),
+            result_code: ResultCode::PermanentFailure,
+            result_string,
+        };
         let result = match task.object() {
-            None => TaskResult {
-                task_id: task.task_id,
-                result_code: ResultCode::PermanentFailure,
-                result_string: "the task names no bucket".into(),
-            },
-            Some(object) => match output_for(config, &object) {
-                Err(why) => {
-                    TaskResult { task_id: task.task_id, result_code: ResultCode::PermanentFailure, result_string: why }
-                }
+            None => failure("the task names no bucket".into()),
+            // Any key of the manifest is accepted (an operator chose them).
+            Some(object) => match ctx.config.output_for(&object.bucket, &object.key, Scope::Manifest) {
+                Err(Skip::OwnOutput) => failure("the object is one of the function's outputs".into()),
+                Err(skip) => failure(skip.as_str().into()),
                 Ok((out_bucket, out_key)) => {
-                    let report = s3::score_one(client, model, config, &object, out_bucket, out_key, deadline).await;
+                    let client = ctx.clients.s3().await;
+                    let report =
+                        s3::score_one(client, ctx.model, ctx.config, &object, out_bucket, out_key, deadline).await;
                     task_result(task.task_id, &report)
                 }
             },
@@ -161,6 +168,46 @@ mod tests {
             s3_key: key.into(),
             s3_version_id: Some(String::new()),
         }
+    }
+
+    const RESPONSE: &str = r#"{"invocationSchemaVersion":"2.0","treatMissingKeysAs":"PermanentFailure","invocationId":"i","results":[{"taskId":"t1","resultCode":"Succeeded","resultString":"rows=1 scored=1 rejected=0 output=s3://b/scored/a.csv"},{"taskId":"t2","resultCode":"TemporaryFailure","resultString":"slow down"}]}"#;
+
+    #[test]
+    fn the_answer_is_what_batch_operations_reads() {
+        let result = |task_id: &str, result_code, result_string: &str| TaskResult {
+            task_id: task_id.into(),
+            result_code,
+            result_string: result_string.into(),
+        };
+        let response = Response {
+            invocation_schema_version: "2.0".into(),
+            treat_missing_keys_as: ResultCode::PermanentFailure,
+            invocation_id: "i".into(),
+            results: vec![
+                result("t1", ResultCode::Succeeded, "rows=1 scored=1 rejected=0 output=s3://b/scored/a.csv"),
+                result("t2", ResultCode::TemporaryFailure, "slow down"),
+            ],
+        };
+        let json = serde_json::to_string(&response).unwrap();
+        assert_eq!(json, RESPONSE);
+        let theirs: aws_lambda_events::event::s3::batch_job::S3BatchJobResponse = serde_json::from_str(&json).unwrap();
+        assert_eq!(theirs.treat_missing_keys_as.as_deref(), Some("PermanentFailure"));
+        let codes: Vec<Option<&str>> = theirs.results.iter().map(|r| r.result_code.as_deref()).collect();
+        assert_eq!(codes, [Some("Succeeded"), Some("TemporaryFailure")]);
+    }
+
+    #[test]
+    fn the_crates_task_type_loses_the_bucket_of_schema_2() {
+        let event = include_str!("../../events/s3-batch-operations.json");
+        let theirs: aws_lambda_events::event::s3::batch_job::S3BatchJobEvent = serde_json::from_str(event).unwrap();
+        assert_eq!(theirs.invocation_schema_version.as_deref(), Some("2.0"));
+        let task = serde_json::to_value(&theirs.tasks[0]).unwrap();
+        assert!(task.get("s3Bucket").is_none(), "aws_lambda_events reads s3Bucket now: use its types");
+        assert_eq!(theirs.tasks[0].s3_bucket_arn, None);
+        // Ours reads both schemas.
+        let ours: Vec<Task> =
+            serde_json::from_value(serde_json::from_str::<serde_json::Value>(event).unwrap()["tasks"].clone()).unwrap();
+        assert_eq!(ours[0].object().unwrap().bucket, "scorer-demo");
     }
 
     #[test]

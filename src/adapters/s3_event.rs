@@ -78,8 +78,15 @@ pub fn parse_records(json: &str) -> Result<Records, NotS3Event> {
     Ok(records_of(Notification { records, event: None }))
 }
 
+/// Whether an event's `Event` field makes it the `s3:TestEvent` S3 sends when
+/// a notification is configured (directly, or into a queue). The one test for
+/// every path that can receive it.
+pub fn is_test_event(event: Option<&str>) -> bool {
+    event == Some("s3:TestEvent")
+}
+
 pub fn records_of(n: Notification) -> Records {
-    if n.event.as_deref() == Some("s3:TestEvent") {
+    if is_test_event(n.event.as_deref()) {
         return vec![Err(Skip::TestEvent)];
     }
     n.records
@@ -99,7 +106,7 @@ pub fn records_of(n: Notification) -> Records {
         .collect()
 }
 
-/// An EventBridge "Object Created" event from S3.
+/// The `detail` of an EventBridge "Object Created" event from S3.
 #[derive(Debug, Deserialize)]
 pub struct EventBridgeDetail {
     bucket: Bucket,
@@ -115,15 +122,30 @@ struct EventBridgeObject {
     version_id: Option<String>,
 }
 
-/// EventBridge delivers keys as they are (not URL-encoded).
-pub fn eventbridge_object(detail: EventBridgeDetail) -> ObjectRef {
-    ObjectRef {
+/// Recognises an EventBridge event from S3 by its `source`, `detail-type`
+/// and `detail` (read only when needed): `None` when it is not from S3, the
+/// object of an "Object Created" event, or why another S3 event cannot be
+/// scored. The one reading for every path EventBridge can reach (Lambda
+/// directly, an SQS message). Keys arrive as they are, not URL-encoded.
+pub fn eventbridge_object(
+    source: Option<&str>,
+    detail_type: Option<&str>,
+    detail: impl FnOnce() -> Option<EventBridgeDetail>,
+) -> Option<Result<ObjectRef, &'static str>> {
+    if source != Some("aws.s3") {
+        return None;
+    }
+    if detail_type != Some("Object Created") {
+        return Some(Err("an EventBridge S3 event other than Object Created"));
+    }
+    let Some(detail) = detail() else { return Some(Err("an EventBridge Object Created event without bucket and key")) };
+    Some(Ok(ObjectRef {
         bucket: detail.bucket.name,
         key: detail.object.key,
         size: detail.object.size,
         etag: detail.object.etag,
         version_id: detail.object.version_id,
-    }
+    }))
 }
 
 /// Decodes an object key as S3 sends it to Lambda, form-encoded: `+` is a
@@ -178,6 +200,33 @@ mod tests {
             r#"{"Records":[{"eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}"#;
         assert_eq!(parse_notification(removed).unwrap(), vec![Err(Skip::NotObjectCreated)]);
         assert!(parse_notification("[1]").is_err());
+    }
+
+    #[test]
+    fn eventbridge_events_from_s3_are_recognised_by_source_and_detail_type() {
+        let detail =
+            || serde_json::from_str(r#"{"bucket":{"name":"b"},"object":{"key":"incoming/a b+c.csv","size":5}}"#).ok();
+        let object = eventbridge_object(Some("aws.s3"), Some("Object Created"), detail).unwrap().unwrap();
+        assert_eq!((object.bucket.as_str(), object.key.as_str(), object.size), ("b", "incoming/a b+c.csv", Some(5)));
+        assert_eq!(
+            eventbridge_object(Some("aws.s3"), Some("Object Deleted"), detail).unwrap(),
+            Err("an EventBridge S3 event other than Object Created")
+        );
+        assert_eq!(
+            eventbridge_object(Some("aws.s3"), Some("Object Created"), || None).unwrap(),
+            Err("an EventBridge Object Created event without bucket and key")
+        );
+        let never = || -> Option<EventBridgeDetail> { panic!("the detail of an event not from S3 is never read") };
+        assert!(eventbridge_object(Some("aws.ec2"), Some("Object Created"), never).is_none());
+        assert!(eventbridge_object(None, None, never).is_none());
+    }
+
+    #[test]
+    fn only_the_s3_test_event_is_a_test_event() {
+        assert!(is_test_event(Some("s3:TestEvent")));
+        for other in [None, Some("s3:testevent"), Some("s3:ObjectCreated:Put"), Some("")] {
+            assert!(!is_test_event(other), "{other:?}");
+        }
     }
 
     #[test]

@@ -8,36 +8,50 @@
 
 use serde_json::{Map, Value};
 
-use crate::adapters::function_url::PredictionField;
+use crate::contract::answer::PredictionField;
 use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
 use crate::core::model::Model;
 use crate::core::observation::{feature_by_header, FieldInput, Observation, FEATURE_COUNT};
+use crate::core::observation_json::BodyError;
+use crate::core::status::Status;
 
-/// Scores every item; returns them in order, and the counts.
-pub fn score_items(model: &Model, items: Vec<Map<String, Value>>) -> (Vec<Map<String, Value>>, BatchCounts) {
+/// Why an item that is not a JSON object is rejected.
+const NOT_AN_OBJECT: &str = "the item is not an object of column values";
+
+/// Scores every item of a batch; returns them in order, and the counts. An
+/// item that is not an object is answered with the result fields alone.
+pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>, BatchCounts) {
     let mut counts = BatchCounts::default();
     let scored = items
         .into_iter()
-        .map(|mut item| {
+        .map(|item| {
             counts.rows += 1;
-            let (prediction, probability, status, reason) = match observation_of(&item) {
+            let (mut item, result) = match item {
+                Value::Object(item) => {
+                    let result = observation_of(&item);
+                    (item, result)
+                }
+                _ => (Map::new(), Err((BodyError::NotAnObject("").code(), NOT_AN_OBJECT.to_owned()))),
+            };
+            let (prediction, probability, status, reason) = match result {
                 Ok(obs) => {
                     let p = model.predict(&obs);
                     counts.scored += 1;
                     counts.malignant += u64::from(p.label);
-                    (PredictionField::Label(p.label), Value::from(p.probability), "200", "OK".to_owned())
+                    let reason = Status::Ok.reason_phrase().to_owned();
+                    (PredictionField::Label(p.label), Value::from(p.probability), Status::Ok, reason)
                 }
                 Err((code, reason)) => {
                     counts.rejected += 1;
                     *counts.rejected_by_reason.entry(code).or_default() += 1;
-                    (PredictionField::Empty, Value::from(""), "400", reason)
+                    (PredictionField::Empty, Value::from(""), Status::BadRequest, reason)
                 }
             };
             let prediction = match prediction {
                 PredictionField::Label(l) => Value::from(l),
                 PredictionField::Empty => Value::from(""),
             };
-            let results = [prediction, probability, Value::from(status), Value::from(reason)];
+            let results = [prediction, probability, Value::from(status.as_str()), Value::from(reason)];
             for (name, value) in RESULT_COLUMNS.into_iter().zip(results) {
                 let key = result_key(&item, name);
                 item.insert(key, value);
@@ -71,7 +85,7 @@ fn observation_of(item: &Map<String, Value>) -> Result<Observation, (&'static st
             continue;
         }
         inputs[f] = match value {
-            Value::String(s) if s.trim().is_empty() => FieldInput::Missing,
+            // A blank string is missing, by the rule every cell follows.
             Value::String(s) => FieldInput::Text(s),
             Value::Number(n) => n.as_f64().map_or(FieldInput::WrongType("a number out of range"), FieldInput::Number),
             Value::Null => FieldInput::Null,
@@ -94,7 +108,7 @@ mod tests {
     #[test]
     fn items_keep_their_fields_and_order_and_bad_rows_are_400s() {
         let model = Model::embedded().unwrap();
-        let items: Vec<Map<String, Value>> = serde_json::from_str(
+        let items: Vec<Value> = serde_json::from_str(
             r#"[{"sample_id":"a","mean concave points":"0.1471","worst radius":"25.38","worst texture":"17.33","worst area":"2019","worst concave points":"0.2654"},
                 {"sample_id":"b","mean concave points":"","worst radius":"25.38","worst texture":"x","worst area":"-1","worst concave points":"0.2"},
                 {"sample_id":"c"}]"#,
@@ -115,9 +129,25 @@ mod tests {
     }
 
     #[test]
+    fn an_item_that_is_not_an_object_is_a_400_item_in_its_place() {
+        let model = Model::embedded().unwrap();
+        let items: Vec<Value> = serde_json::from_str(
+            r#"[7,{"mean concave points":"0.1471","worst radius":"25.38","worst texture":"17.33","worst area":"2019","worst concave points":"\u00a0"},"x"]"#,
+        )
+        .unwrap();
+        let (out, counts) = score_items(&model, items);
+        assert_eq!((counts.rows, counts.scored, counts.rejected), (3, 0, 3));
+        let expected = serde_json::json!({"prediction":"","probability":"","status":"400","reason":NOT_AN_OBJECT});
+        assert_eq!(Value::Object(out[0].clone()), expected);
+        assert_eq!(Value::Object(out[2].clone()), expected);
+        // A blank value, whatever its white space, is missing.
+        assert_eq!(out[1]["reason"], "'worstConcavePoints' is missing");
+    }
+
+    #[test]
     fn input_fields_named_like_results_are_kept_and_the_results_go_beside_them() {
         let model = Model::embedded().unwrap();
-        let items: Vec<Map<String, Value>> = serde_json::from_str(
+        let items: Vec<Value> = serde_json::from_str(
             r#"[{"status":"pending","mean concave points":"0.1471","worst radius":"25.38","worst texture":"17.33","worst area":"2019","worst concave points":"0.2654","reason":"screening","reason.1":"second opinion"}]"#,
         )
         .unwrap();

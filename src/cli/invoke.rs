@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::handler::Invocation;
+use crate::contract::invocation::Invocation;
 use anyhow::Context;
 
 #[derive(clap::Args, Debug)]

@@ -20,7 +20,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::adapters::function_url::{self, HttpResponse, MAX_BODY_BYTES};
-use crate::handler::{App, Invocation, Reply};
+use crate::contract::invocation::Invocation;
+use crate::handler::{App, Reply};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -22,7 +22,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::handler::{App, Invocation, Reply};
+use crate::contract::invocation::{EntryPoint, Invocation};
+use crate::handler::{App, Reply};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -71,6 +72,9 @@ impl BatchHandler for App {
     }
 }
 
+/// The entry point of everything the worker logs itself.
+const WORKER: &str = EntryPoint::Worker.as_str();
+
 /// After the last batch, tasks still running (none, unless a blocking task
 /// ignores its cancellation) are given this long before the process exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -80,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let app = Arc::new(super::load_app()?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let sqs = app.sqs().await.clone();
+        let sqs = app.clients().sqs().await.clone();
         work(app, sqs, args, super::shutdown_signal()).await;
     });
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
@@ -98,7 +102,7 @@ pub async fn work<H: BatchHandler>(
 ) {
     let region = sqs.config().region().map_or("us-east-1".to_owned(), |r| r.to_string());
     let source_arn = queue_arn(&args.queue_url, &region);
-    tracing::info!(entry_point = "worker", concurrency = args.concurrency, "worker started");
+    tracing::info!(entry_point = WORKER, concurrency = args.concurrency, "worker started");
     let slots = Arc::new(Semaphore::new(usize::from(args.concurrency)));
     // Dropped (so aborted) with this function, whatever way it ends.
     let mut batches = JoinSet::new();
@@ -129,7 +133,7 @@ pub async fn work<H: BatchHandler>(
         let messages = match received {
             Ok(out) => out.messages.unwrap_or_default(),
             Err(e) => {
-                tracing::error!(entry_point = "worker", error = %DisplayErrorContext(&e), "receiving failed; retrying in 1 s");
+                tracing::error!(entry_point = WORKER, error = %DisplayErrorContext(&e), "receiving failed; retrying in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -149,11 +153,11 @@ pub async fn work<H: BatchHandler>(
             handle_batch(&*handler, &sqs, &args, &arn, &region_of(&arn), messages).await;
         });
     }
-    tracing::info!(entry_point = "worker", in_flight = batches.len(), "stopping: finishing the batches in flight");
+    tracing::info!(entry_point = WORKER, in_flight = batches.len(), "stopping: finishing the batches in flight");
     while let Some(done) = batches.join_next().await {
         log_task_end(done);
     }
-    tracing::info!(entry_point = "worker", "worker stopped");
+    tracing::info!(entry_point = WORKER, "worker stopped");
 }
 
 /// A batch task's end. A panic's message is not logged: it could quote input.
@@ -161,10 +165,10 @@ fn log_task_end(done: Result<(), tokio::task::JoinError>) {
     match done {
         Ok(()) => {}
         Err(e) if e.is_panic() => tracing::error!(
-            entry_point = "worker",
+            entry_point = WORKER,
             "a batch panicked; its messages become visible again after the visibility timeout"
         ),
-        Err(_) => tracing::error!(entry_point = "worker", "a batch task was cancelled"),
+        Err(_) => tracing::error!(entry_point = WORKER, "a batch task was cancelled"),
     }
 }
 
@@ -225,19 +229,19 @@ async fn handle_batch(
                 deleted += out.successful.len();
                 if !out.failed.is_empty() {
                     tracing::warn!(
-                        entry_point = "worker",
+                        entry_point = WORKER,
                         failed = out.failed.len(),
                         "some deletes failed; those messages will be handled again"
                     );
                 }
             }
             Err(e) => {
-                tracing::error!(entry_point = "worker", error = %DisplayErrorContext(&e), "deleting handled messages failed; they will be handled again")
+                tracing::error!(entry_point = WORKER, error = %DisplayErrorContext(&e), "deleting handled messages failed; they will be handled again")
             }
         }
     }
     tracing::info!(
-        entry_point = "worker", request_id = %invocation.request_id, messages = handles.len(), deleted,
+        entry_point = WORKER, request_id = %invocation.request_id, messages = handles.len(), deleted,
         left_for_retry = failed.len(), duration_ms = started.elapsed().as_millis() as u64, "batch done"
     );
 }
@@ -263,7 +267,7 @@ async fn extend_visibility(sqs: aws_sdk_sqs::Client, queue_url: String, handles:
             let sent =
                 sqs.change_message_visibility_batch().queue_url(&queue_url).set_entries(Some(entries)).send().await;
             if let Err(e) = sent {
-                tracing::warn!(entry_point = "worker", error = %DisplayErrorContext(&e), "extending visibility failed");
+                tracing::warn!(entry_point = WORKER, error = %DisplayErrorContext(&e), "extending visibility failed");
             }
         }
     }

@@ -19,13 +19,15 @@ use std::io::{self, Read, Write};
 use csv::ByteRecord;
 
 pub use super::csv_reader::MAX_RECORD_BYTES;
-use super::csv_reader::{Dialect, Fields, Record, RecordError, RecordReader, RecordSpan};
+use super::csv_reader::{without_bom, Dialect, Fields, Record, RecordError, RecordReader, RecordSpan};
 use super::model::{Model, Prediction};
 use super::observation::{feature_by_header, FieldInput, Observation, FEATURES, FEATURE_COUNT};
+use super::status::Status;
 
 /// Most columns accepted in the header.
 pub const MAX_COLUMNS: usize = 10_000;
-/// Columns appended to every row.
+/// Columns appended to every row (and, by the same names, to every
+/// Distributed Map item): the CSV answer's shape.
 pub const RESULT_COLUMNS: [&str; 4] = ["prediction", "probability", "status", "reason"];
 
 /// Counts for one file: logged and written beside the output (no data).
@@ -167,11 +169,10 @@ pub fn score_csv<R: Read + Send, W: Write>(
         if span.fields > MAX_COLUMNS {
             return Err(BatchError::TooManyColumns(span.fields));
         }
-        let columns = match_columns(header.iter(&span))?;
-        for (i, field) in header.iter(&span).enumerate() {
-            // csv-core strips a BOM only when it arrives whole; be sure.
-            let field = if i == 0 { field.strip_prefix(b"\xef\xbb\xbf").unwrap_or(field) } else { field };
-            writer.write_field(field).map_err(write_error)?;
+        let names = || header.iter(&span).enumerate().map(|(i, f)| if i == 0 { without_bom(f) } else { f });
+        let columns = match_columns(names())?;
+        for name in names() {
+            writer.write_field(name).map_err(write_error)?;
         }
         writer.write_record(RESULT_COLUMNS).map_err(write_error)?;
         (span.fields, columns)
@@ -278,15 +279,15 @@ fn write_blocks<W: Write>(
                     counts.malignant += u64::from(p.label);
                     out.push_field(if p.label == 1 { b"1" } else { b"0" });
                     out.push_field(number.format_finite(p.probability).as_bytes());
-                    out.push_field(b"200");
-                    out.push_field(b"OK");
+                    out.push_field(Status::Ok.as_str().as_bytes());
+                    out.push_field(Status::Ok.reason_phrase().as_bytes());
                 }
                 RowOutcome::Rejected(code) => {
                     counts.rejected += 1;
                     *counts.rejected_by_reason.entry(code).or_default() += 1;
                     out.push_field(b"");
                     out.push_field(b"");
-                    out.push_field(b"400");
+                    out.push_field(Status::BadRequest.as_str().as_bytes());
                     out.push_field(block.reason(i).as_bytes());
                 }
             }
@@ -311,9 +312,10 @@ fn recycle(block: &mut Block) {
     }
 }
 
+/// A cell as the one validation path takes it (an empty one is missing there).
 fn cell(field: Option<&[u8]>) -> FieldInput<'_> {
     match field {
-        None | Some(b"") => FieldInput::Missing,
+        None => FieldInput::Missing,
         // Not UTF-8 cannot be a number; the cell's text is never echoed.
         Some(bytes) => FieldInput::Text(std::str::from_utf8(bytes).unwrap_or("\u{fffd}")),
     }
@@ -322,7 +324,6 @@ fn cell(field: Option<&[u8]>) -> FieldInput<'_> {
 fn match_columns<'a>(header: impl Iterator<Item = &'a [u8]>) -> Result<[usize; FEATURE_COUNT], BatchError> {
     let mut columns = [usize::MAX; FEATURE_COUNT];
     for (i, raw) in header.enumerate() {
-        let raw = if i == 0 { raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw) } else { raw };
         let Ok(name) = std::str::from_utf8(raw) else { continue };
         if let Some(f) = feature_by_header(name) {
             if columns[f] != usize::MAX {

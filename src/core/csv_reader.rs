@@ -59,6 +59,22 @@ impl Dialect {
     }
 }
 
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// A header cell without the byte-order marks it begins with. csv-core strips
+/// the file's own mark (the reader hands it over whole); one can still survive
+/// in a first header cell (a file saved twice with a mark, Step Functions'
+/// ItemReader, which keeps it in its first item key). The one rule for every
+/// path that matches header names.
+pub fn without_bom(field: &[u8]) -> &[u8] {
+    let mut rest = field;
+    while let Some(after) = rest.strip_prefix(BOM) {
+        rest = after;
+    }
+    rest
+}
+
 /// Why the input cannot be read as records.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -495,6 +511,15 @@ mod tests {
         assert_eq!(fields.ends_used, 2 + 3 + 2);
         assert!(fields.allocated_bytes() < 64 * 1024, "{} bytes allocated", fields.allocated_bytes());
         assert_eq!(fields.iter(&spans[2]).collect::<Vec<_>>(), [b"c", b"d"]);
+    }
+
+    #[test]
+    fn header_cells_lose_every_leading_byte_order_mark_and_nothing_else() {
+        assert_eq!(without_bom(b"\xef\xbb\xbfworst area"), b"worst area");
+        assert_eq!(without_bom(b"\xef\xbb\xbf\xef\xbb\xbfid"), b"id");
+        assert_eq!(without_bom(b"id\xef\xbb\xbf"), b"id\xef\xbb\xbf");
+        assert_eq!(without_bom(b"\xef\xbbid"), b"\xef\xbbid", "half a mark is data");
+        assert_eq!(without_bom(b""), b"");
     }
 
     #[test]

@@ -6,3 +6,4 @@ pub mod explain;
 pub mod model;
 pub mod observation;
 pub mod observation_json;
+pub mod status;

@@ -22,7 +22,6 @@
 //! its thresholds each value falls in ([`Model::predict_with_bins`]), which the
 //! drift statistics count against the profile.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -394,7 +393,7 @@ impl Model {
         };
         let explainer = v2.then(|| build_explainer(doc.init_raw_score, &trees, &compiled));
 
-        let sha256 = hex(&Sha256::digest(bytes));
+        let sha256 = hex::encode(Sha256::digest(bytes));
         let mut ranges = [(0.0, 0.0); FEATURE_COUNT];
         for (r, f) in ranges.iter_mut().zip(&doc.features) {
             *r = (f.min, f.max);
@@ -776,13 +775,6 @@ fn neumaier_sum(values: impl Iterator<Item = f64>) -> f64 {
     sum + c
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -815,6 +807,19 @@ mod tests {
         let m = Model::embedded().unwrap();
         assert!(m.info().tree_count > 0);
         assert!(m.info().version.starts_with("breast-cancer-gbc-"));
+    }
+
+    #[test]
+    fn the_version_names_the_artifact_by_the_lowercase_hex_of_its_sha256() {
+        let m = Model::from_json_bytes(export_with(&format!("[{STUMP}]")).as_bytes()).unwrap();
+        let digest = Sha256::digest(export_with(&format!("[{STUMP}]")).as_bytes());
+        let sha = &m.info().sha256;
+        assert_eq!(sha.len(), 64);
+        for (i, byte) in digest.iter().enumerate() {
+            assert_eq!(u8::from_str_radix(&sha[2 * i..2 * i + 2], 16).unwrap(), *byte);
+        }
+        assert_eq!(sha.to_ascii_lowercase(), *sha);
+        assert_eq!(m.info().version, format!("t-{}", &sha[..12]));
     }
 
     #[test]

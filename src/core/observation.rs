@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use super::csv_reader::without_bom;
+
 /// Number of features the model and the API contract use.
 pub const FEATURE_COUNT: usize = 5;
 
@@ -35,24 +37,34 @@ pub fn feature_by_api_name(key: &str) -> Option<usize> {
     FEATURES.iter().position(|f| f.api_name == key)
 }
 
-/// Finds a feature by a CSV header: API or dataset name, ignoring case and
-/// surrounding spaces.
+/// Finds a feature by a CSV header: API or dataset name, ignoring case,
+/// surrounding spaces and a byte-order mark ([`without_bom`]).
 pub fn feature_by_header(header: &str) -> Option<usize> {
-    // A byte-order mark may survive on the first header (e.g. Step Functions items).
-    let h = header.trim_start_matches('\u{feff}').trim();
+    // A mark is whole UTF-8 characters: what is left is still a str.
+    let marks = header.len() - without_bom(header.as_bytes()).len();
+    let h = header[marks..].trim();
     FEATURES.iter().position(|f| f.api_name.eq_ignore_ascii_case(h) || f.dataset_name.eq_ignore_ascii_case(h))
+}
+
+/// A cell with nothing in it: empty, or white space only. Such a cell is a
+/// missing value on every path that reads cells (CSV rows, Distributed Map
+/// items), never "not a number".
+pub fn is_blank(text: &str) -> bool {
+    // O(1) for a number: trim stops at the first and the last character.
+    text.trim().is_empty()
 }
 
 /// A raw value for one feature, as an adapter found it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldInput<'a> {
-    /// The key or cell is absent (an empty CSV cell counts as absent).
+    /// The key or cell is absent.
     Missing,
     /// JSON `null`.
     Null,
     /// A JSON number.
     Number(f64),
-    /// Text that should hold a number (a CSV cell).
+    /// Text that should hold a number (a CSV cell, a Distributed Map value); a
+    /// blank one ([`is_blank`]) is missing.
     Text(&'a str),
     /// A JSON value of another type: "a string", "a boolean", "an array", "an object".
     WrongType(&'static str),
@@ -224,10 +236,10 @@ fn check(input: FieldInput<'_>) -> Result<f64, Problem> {
 
 /// Text of a CSV cell: a decimal number, surrounding spaces allowed.
 fn parse_number_text(text: &str) -> Result<f64, Problem> {
-    let t = text.trim_ascii();
-    if t.is_empty() {
+    if is_blank(text) {
         return Err(Problem::Missing);
     }
+    let t = text.trim_ascii();
     // fast-float2: the same correctly rounded result as str::parse, faster
     // (the batch hot path parses five cells a row). Like str::parse it accepts
     // "inf", "NaN", "infinity": name them precisely.
@@ -328,6 +340,19 @@ mod tests {
     }
 
     #[test]
+    fn a_blank_cell_is_missing_whatever_its_white_space() {
+        for blank in ["", " ", "\t", "\r\n", "\u{a0}", "\u{3000} \u{2009}"] {
+            assert!(is_blank(blank), "{blank:?}");
+            assert_eq!(problem(FieldInput::Text(blank)), Problem::Missing, "{blank:?}");
+        }
+        for text in ["0", " 1 ", ".", "\u{fffd}"] {
+            assert!(!is_blank(text), "{text:?}");
+        }
+        // Only a blank cell: a number padded with other white space is not one.
+        assert_eq!(problem(FieldInput::Text("\u{a0}1")), Problem::NotANumber);
+    }
+
+    #[test]
     fn messages_never_echo_the_value() {
         let r = Observation::from_inputs(&with(0, FieldInput::Text("123456.789xyz"))).unwrap_err();
         assert!(!r.reason().contains("123456"));
@@ -338,6 +363,7 @@ mod tests {
         assert_eq!(feature_by_header("  Mean Concave Points "), Some(0));
         assert_eq!(feature_by_header("WORSTAREA"), Some(3));
         assert_eq!(feature_by_header("\u{feff}worst area"), Some(3));
+        assert_eq!(feature_by_header("\u{feff}\u{feff} Worst Area"), Some(3));
         assert_eq!(feature_by_header("worst_area"), None);
         assert_eq!(feature_by_api_name("worstArea"), Some(3));
         assert_eq!(feature_by_api_name("worstarea"), None);

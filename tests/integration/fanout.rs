@@ -122,7 +122,7 @@ proptest! {
 
         let mut scored = Vec::new();
         for chunk in items_of(&text).chunks(batch) {
-            scored.extend(scorer::adapters::step_functions::score_items(&model, chunk.to_vec()).0);
+            scored.extend(scorer::adapters::step_functions::score_items(&model, chunk.iter().cloned().map(Value::Object).collect()).0);
         }
         prop_assert_eq!(scored.len(), whole.len());
         for (item, row) in scored.iter().zip(&whole) {

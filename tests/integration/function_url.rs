@@ -3,8 +3,9 @@
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse;
 use scorer::config::BatchConfig;
+use scorer::contract::invocation::Invocation;
 use scorer::core::model::Model;
-use scorer::handler::{App, Invocation};
+use scorer::handler::App;
 use serde_json::{json, Value};
 
 use crate::helpers::{base64_event, function_url_event, read_json, VALID_BODY};

@@ -6,6 +6,7 @@ use scorer::core::batch::score_csv;
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 use scorer::core::observation_json::parse_observation_json;
+use scorer::core::status::Status;
 use std::sync::OnceLock;
 
 fn model() -> &'static Model {
@@ -53,7 +54,7 @@ proptest! {
 
         let Message::Observations(items) = classify(&json) else { panic!("an observation message") };
         let line = result_line(model, "m", 0, items.into_iter().next().unwrap());
-        prop_assert_eq!(line.status, "200");
+        prop_assert_eq!(line.status, Status::Ok);
         prop_assert_eq!(line.probability, Some(direct.probability));
     }
 

@@ -17,8 +17,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use scorer::config::BatchConfig;
+use scorer::contract::invocation::Invocation;
 use scorer::core::model::Model;
-use scorer::handler::{App, Invocation};
+use scorer::handler::App;
 use serde_json::{json, Value};
 
 const CSV: &str = "id,meanConcavePoints,worstRadius,worstTexture,worstArea,worstConcavePoints\n\

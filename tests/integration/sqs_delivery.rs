@@ -22,7 +22,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use scorer::adapters::sqs::results_key;
 use scorer::cli::worker::{work, Args, BatchHandler};
-use scorer::handler::Invocation;
+use scorer::contract::invocation::Invocation;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;

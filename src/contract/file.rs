@@ -1,0 +1,110 @@
+//! What happened to one file: the `.summary.json` written beside its output,
+//! the S3 notification's answer, and what SQS and Batch Operations decide
+//! their retries from. Every route that scores files (S3 notifications, SQS,
+//! S3 Batch Operations) reports with these.
+
+use serde::Serialize;
+
+use crate::core::batch::BatchCounts;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Location {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// What happened to one record (`status` in the answer and the summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// Scored: the output and its summary are written.
+    Scored,
+    /// The file is unusable as a whole (not CSV, a column missing, ...).
+    Rejected,
+    /// No such key or version (deleted after the event).
+    Missing,
+    /// Could not finish before the invocation deadline: stopped cleanly (or
+    /// refused before reading, by its size) and not retried.
+    TimedOut,
+    /// A failure outside the file (S3 unavailable, a permission missing):
+    /// the route retries it.
+    Failed,
+    /// Not ours to score (outside the input prefix, our own output, a test
+    /// event): logged, no summary.
+    Skipped,
+}
+
+impl FileStatus {
+    pub const ALL: [FileStatus; 6] = [
+        FileStatus::Scored,
+        FileStatus::Rejected,
+        FileStatus::Missing,
+        FileStatus::TimedOut,
+        FileStatus::Failed,
+        FileStatus::Skipped,
+    ];
+
+    /// As the summary spells it (the `Files_<status>` metric too).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Scored => "scored",
+            FileStatus::Rejected => "rejected",
+            FileStatus::Missing => "missing",
+            FileStatus::TimedOut => "timed_out",
+            FileStatus::Failed => "failed",
+            FileStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl Serialize for FileStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a file `failed`: each route retries both, but says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// S3 unavailable, throttled, a network error: a retry may succeed.
+    Transient,
+    /// The function's role lacks a permission (403 AccessDenied): an operator
+    /// must fix the role; the reason names the permission.
+    Configuration,
+}
+
+/// What happened to one record. Also the content of the `.summary.json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileReport {
+    pub status: FileStatus,
+    /// For `failed` files: transient or a configuration error. Not serialized.
+    #[serde(skip)]
+    pub failure: Option<FailureKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Location>,
+    /// Where the output goes; the summary is `<output key>.summary.json`.
+    /// Only a `scored` file has an object there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<BatchCounts>,
+    pub model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_etag: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_serialize_as_the_contract_spells_them() {
+        for s in FileStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(FileStatus::TimedOut.as_str(), "timed_out");
+    }
+}
