@@ -1,6 +1,10 @@
 //! Exact parity with sklearn on the golden files written by models/train.py:
-//! labels identical, probabilities within 1e-12.
+//! labels identical, probabilities within 1e-12, through `Model::predict` and
+//! through the CSV pipeline (`score_csv`: parsing, blocks, formatting).
 
+use std::io::Read;
+
+use scorer::core::batch::score_csv;
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 
@@ -59,4 +63,66 @@ fn ten_thousand_random_observations_match_sklearn() {
 #[test]
 fn observations_on_and_beside_every_split_threshold_match_sklearn() {
     check("thresholds.csv", 38 * 4 * 3);
+}
+
+/// Hands out the input in reads of irregular sizes, so records straddle every
+/// buffer boundary.
+struct Irregular<'a> {
+    data: &'a [u8],
+    reads: usize,
+}
+
+impl Read for Irregular<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reads += 1;
+        let n = (self.reads * 7919 % 4093 + 1).min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// The golden file itself through `score_csv`: its feature columns are read
+/// as any CSV's (sklearn's own columns pass through), and the appended
+/// columns must carry sklearn's answers.
+fn check_through_the_csv_pipeline(name: &str, min_rows: usize) {
+    let model = Model::embedded().unwrap();
+    let rows = golden(name);
+    assert!(rows.len() >= min_rows, "{name}: {} rows", rows.len());
+    let input = std::fs::read(root().join("tests/golden").join(name)).unwrap();
+    let mut out = Vec::new();
+    let counts = score_csv(&model, Irregular { data: &input, reads: 0 }, &mut out, |_| {}).unwrap();
+    assert_eq!((counts.rows as usize, counts.scored as usize), (rows.len(), rows.len()), "{name}");
+
+    let mut reader = csv::Reader::from_reader(&out[..]);
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(headers[7..], ["prediction", "probability", "status", "reason"], "{name}");
+    let mut worst = 0.0f64;
+    let mut read = 0;
+    for (i, (record, g)) in reader.records().zip(&rows).enumerate() {
+        let record = record.unwrap();
+        assert_eq!((&record[9], &record[10]), ("200", "OK"), "{name} row {i}");
+        assert_eq!(record[7].parse::<u8>().unwrap(), g.label, "{name} row {i}: label");
+        let probability: f64 = record[8].parse().unwrap();
+        let diff = (probability - g.probability).abs();
+        assert!(diff <= 1e-12, "{name} row {i}: probability off by {diff:e}");
+        // The text round-trips: the very value Model::predict gives.
+        let direct = model.predict(&Observation::from_values(g.values).unwrap());
+        assert_eq!(probability, direct.probability, "{name} row {i}: formatting");
+        worst = worst.max(diff);
+        read += 1;
+    }
+    assert_eq!(read, rows.len(), "{name}: rows out");
+    eprintln!("{name} through score_csv: {read} rows, largest probability difference {worst:e}");
+}
+
+#[test]
+fn ten_thousand_random_observations_match_sklearn_through_the_csv_pipeline() {
+    check_through_the_csv_pipeline("random.csv", 10_000);
+}
+
+#[test]
+fn dataset_rows_and_threshold_neighbours_match_sklearn_through_the_csv_pipeline() {
+    check_through_the_csv_pipeline("dataset.csv", 569);
+    check_through_the_csv_pipeline("thresholds.csv", 38 * 4 * 3);
 }

@@ -58,13 +58,93 @@ proptest! {
         prop_assert_eq!(line.probability, Some(direct.probability));
     }
 
+}
+
+/// What sklearn refuses after its float32 cast: 2^128 - 2^103 and above round to infinity.
+const FLOAT32_OVERFLOW: f64 = 3.4028235677973366e38;
+
+/// A value the model can meet for `feature`, all of them valid: any finite
+/// non-negative float32 (drawn by bit pattern, so every magnitude is as
+/// likely), float64 values between two float32 neighbours (the cast decides),
+/// the training range, and each of the feature's split thresholds (the
+/// model's bin edges) with its float32 neighbours, where a comparison goes
+/// one way or the other.
+fn reachable_value(feature: usize) -> impl Strategy<Value = f64> {
+    let thresholds = model().bin_edges(feature).to_vec();
+    let (lo, hi) = model().info().ranges[feature];
+    let largest_accepted = f64::from_bits(FLOAT32_OVERFLOW.to_bits() - 1);
+    prop_oneof![
+        // Below +infinity's bit pattern: every finite non-negative float32, subnormals included.
+        (0u32..0x7f80_0000).prop_map(|bits| f64::from(f32::from_bits(bits))),
+        (0u32..0x7f7f_ffff, 0.0..1.0f64).prop_map(|(bits, t)| {
+            let (a, b) = (f64::from(f32::from_bits(bits)), f64::from(f32::from_bits(bits + 1)));
+            a + (b - a) * t
+        }),
+        lo..=hi,
+        (prop::sample::select(thresholds), -2i32..=2, any::<bool>()).prop_map(|(threshold, ulps, as_f64)| {
+            if as_f64 && ulps == 0 {
+                return threshold;
+            }
+            let mut x = threshold as f32;
+            for _ in 0..ulps.unsigned_abs() {
+                x = if ulps > 0 { x.next_up() } else { x.next_down() };
+            }
+            f64::from(x).max(0.0)
+        }),
+        Just(0.0),
+        Just(-0.0),
+        Just(largest_accepted),
+    ]
+}
+
+fn reachable_observation() -> impl Strategy<Value = [f64; 5]> {
+    [reachable_value(0), reachable_value(1), reachable_value(2), reachable_value(3), reachable_value(4)]
+}
+
+/// A value that must be rejected, and the code it must be rejected with.
+fn invalid_value() -> impl Strategy<Value = (f64, &'static str)> {
+    prop_oneof![
+        Just((f64::NAN, "not_finite")),
+        Just((-f64::NAN, "not_finite")),
+        Just((f64::INFINITY, "not_finite")),
+        Just((f64::NEG_INFINITY, "not_finite")),
+        // Every finite negative float64 (-0.0 is a valid zero).
+        (1u64..0x7ff0_0000_0000_0000).prop_map(|bits| (-f64::from_bits(bits), "negative")),
+        (FLOAT32_OVERFLOW.to_bits()..=f64::MAX.to_bits()).prop_map(|bits| (f64::from_bits(bits), "too_large")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Every generated observation reaches the model (none is rejected first).
     #[test]
-    fn the_model_never_panics_and_stays_a_probability(values in prop::array::uniform5(any::<f64>())) {
-        if let Ok(obs) = Observation::from_values(values) {
-            let p = model().predict(&obs);
-            prop_assert!((0.0..=1.0).contains(&p.probability));
-            prop_assert_eq!(p.label, model().predict_exact(&obs).label);
-        }
+    fn the_model_never_panics_and_agrees_with_the_tree_walk_on_every_value_it_can_meet(values in reachable_observation()) {
+        let obs = Observation::from_values(values);
+        prop_assert!(obs.is_ok(), "{:?} was rejected: {:?}", values, obs);
+        let obs = obs.unwrap();
+        let p = model().predict(&obs);
+        prop_assert!((0.0..=1.0).contains(&p.probability));
+        let exact = model().predict_exact(&obs);
+        prop_assert_eq!(p.label, exact.label);
+        prop_assert!((p.probability - exact.probability).abs() <= 1e-12, "{} vs {}", p.probability, exact.probability);
+        prop_assert_eq!(model().predict_with_bins(&obs).0, p);
+    }
+
+    #[test]
+    fn every_invalid_value_is_rejected_naming_its_field_and_rule(
+        valid in reachable_observation(),
+        position in 0usize..5,
+        (bad, code) in invalid_value(),
+    ) {
+        let mut values = valid;
+        values[position] = bad;
+        let rejection = Observation::from_values(values);
+        prop_assert!(rejection.is_err(), "{:?} was accepted", values);
+        let rejection = rejection.unwrap_err();
+        prop_assert_eq!(rejection.errors().len(), 1);
+        prop_assert_eq!(rejection.errors()[0].feature, position);
+        prop_assert_eq!(rejection.errors()[0].problem.code(), code);
     }
 }
 
