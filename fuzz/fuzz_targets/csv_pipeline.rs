@@ -14,7 +14,6 @@
 //!                 coverage instrumentation a pass takes ~0.7 s per MB).
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::OnceLock;
 
@@ -24,41 +23,8 @@ use scorer::core::batch::{score_csv, BatchError, MAX_RECORD_BYTES, RESULT_COLUMN
 use scorer::core::model::Model;
 
 /// Counts live heap bytes and their peak (the fuzzer runs one input at a time).
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            PEAK.fetch_max(CURRENT.fetch_add(layout.size(), Relaxed) + layout.size(), Relaxed);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            PEAK.fetch_max(CURRENT.fetch_add(layout.size(), Relaxed) + layout.size(), Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(p, layout) };
-        CURRENT.fetch_sub(layout.size(), Relaxed);
-    }
-    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, layout, new_size) };
-        if !q.is_null() {
-            PEAK.fetch_max(CURRENT.fetch_add(new_size, Relaxed) + new_size, Relaxed);
-            CURRENT.fetch_sub(layout.size(), Relaxed);
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
 /// The pipeline's documented bound (README "Limits"; tests/memory checks it too).
 const PEAK_BOUND: usize = 16 * 1024 * 1024;
@@ -137,10 +103,7 @@ fuzz_target!(|raw: &[u8]| {
 
     // The output is the caller's (a Vec here grows with the input); the
     // pipeline's own memory is what is bounded: measured with a sink.
-    let before = CURRENT.load(Relaxed);
-    PEAK.store(before, Relaxed);
-    let sunk = score_csv(model(), data, std::io::sink(), |_| {});
-    let peak = PEAK.load(Relaxed) - before;
+    let (sunk, peak) = counting_alloc::peak_during(|| score_csv(model(), data, std::io::sink(), |_| {}));
     assert!(peak < PEAK_BOUND, "peak allocation {peak} bytes for {} input bytes", data.len());
 
     let (input_records, header_width, longest) = reference(data);

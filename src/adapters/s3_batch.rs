@@ -339,6 +339,12 @@ fn body_chunks(
     }))
 }
 
+/// The content type of every scored CSV, single PutObject or multipart.
+const OUTPUT_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
+/// The metadata key (`x-amz-meta-model-version`) naming the model on every
+/// object the function writes: scored CSVs and SQS results objects.
+pub const MODEL_VERSION_METADATA: &str = "model-version";
+
 /// Metadata every output object carries, single PutObject or multipart.
 struct Lineage<'a> {
     model_version: &'a str,
@@ -347,7 +353,7 @@ struct Lineage<'a> {
 
 impl Lineage<'_> {
     fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        [("model-version", Some(self.model_version)), ("source-etag", self.source_etag)]
+        [(MODEL_VERSION_METADATA, Some(self.model_version)), ("source-etag", self.source_etag)]
             .into_iter()
             .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
     }
@@ -374,7 +380,7 @@ impl Pending {
     ) -> Result<(), ObjectError> {
         match self {
             Pending::Single(bytes) => {
-                let mut put = client.put_object().bucket(bucket).key(key).content_type("text/csv; charset=utf-8");
+                let mut put = client.put_object().bucket(bucket).key(key).content_type(OUTPUT_CONTENT_TYPE);
                 for (k, v) in meta.pairs() {
                     put = put.metadata(k, v);
                 }
@@ -421,7 +427,7 @@ async fn upload(
         return Ok(Pending::Single(first));
     };
 
-    let mut create = client.create_multipart_upload().bucket(bucket).key(key).content_type("text/csv; charset=utf-8");
+    let mut create = client.create_multipart_upload().bucket(bucket).key(key).content_type(OUTPUT_CONTENT_TYPE);
     for (k, v) in meta.pairs() {
         create = create.metadata(k, v);
     }

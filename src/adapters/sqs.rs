@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::result_queue::{self, Written};
+use super::s3_batch::MODEL_VERSION_METADATA;
 use super::s3_event::{self, EventBridgeDetail, Notification, Records};
 use super::{s3, Context};
 use crate::contract::answer::{Answer, ErrorItem, PredictionField};
@@ -250,7 +251,8 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
         .count("BatchItemFailures", failed.len() as u64);
     let mut by_code: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for line in results.iter().flat_map(|r| &r.lines).filter(|l| l.status != Status::Ok) {
-        *by_code.entry(line.errors.first().map_or("not_an_object", |e| e.code)).or_default() += 1;
+        // A line without field errors is a body that is not an observation object.
+        *by_code.entry(line.errors.first().map_or(BodyError::NOT_AN_OBJECT, |e| e.code)).or_default() += 1;
     }
     for (code, n) in by_code {
         metrics.count(format!("Rejected_{code}"), n);
@@ -329,7 +331,7 @@ async fn write_results<'a>(ctx: &Context<'_>, results: &mut [MessageResults<'a>]
                 .bucket(bucket)
                 .key(&key)
                 .content_type("application/x-ndjson")
-                .metadata("model-version", model_version)
+                .metadata(MODEL_VERSION_METADATA, model_version)
                 .body(ByteStream::from(body))
                 .send()
                 .await;

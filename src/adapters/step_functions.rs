@@ -3,8 +3,9 @@
 //! `{"Items": [{column: value, ...}], "BatchInput": {...}}`. Each item is a
 //! CSV row as an object of strings; it goes through the same
 //! [`Observation::from_inputs`] as a CSV cell and comes back with its fields
-//! plus `prediction`, `probability`, `status`, `reason`, in order. A bad row
-//! is an item with status 400, never a failed batch.
+//! plus `prediction`, `probability`, `status`, `reason`, in order. A bad row,
+//! or an item that is not an object, is an item with status 400, never a
+//! failed batch.
 
 use serde_json::{Map, Value};
 
@@ -31,7 +32,7 @@ pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>
                     let result = observation_of(&item);
                     (item, result)
                 }
-                _ => (Map::new(), Err((BodyError::NotAnObject("").code(), NOT_AN_OBJECT.to_owned()))),
+                _ => (Map::new(), Err((BodyError::NOT_AN_OBJECT, NOT_AN_OBJECT.to_owned()))),
             };
             let (prediction, probability, status, reason) = match result {
                 Ok(obs) => {

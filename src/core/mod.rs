@@ -1,4 +1,5 @@
-//! The core: parsing, validation and prediction. No AWS, no I/O.
+//! The core: parsing, validation, prediction, explanation and the CSV
+//! pipeline. No AWS, and no I/O but the `Read` and `Write` it is handed.
 
 pub mod batch;
 pub mod csv_reader;

@@ -33,11 +33,15 @@ pub enum BodyError {
 }
 
 impl BodyError {
+    /// The code of an input that is not an observation object at all (also
+    /// the Distributed Map's and the queue's, for items and lines).
+    pub const NOT_AN_OBJECT: &'static str = "not_an_object";
+
     pub fn code(&self) -> &'static str {
         match self {
             BodyError::Empty => "empty_body",
             BodyError::NotJson { .. } => "not_json",
-            BodyError::NotAnObject(_) => "not_an_object",
+            BodyError::NotAnObject(_) => Self::NOT_AN_OBJECT,
             BodyError::InvalidId => "invalid_id",
         }
     }

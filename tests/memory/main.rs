@@ -4,50 +4,13 @@
 //! Its own test binary: a counting global allocator sees every allocation of
 //! the process, so these tests take a lock and run one at a time.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use scorer::core::batch::{score_csv, BatchError, MAX_RECORD_BYTES};
 use scorer::core::model::Model;
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            PEAK.fetch_max(CURRENT.fetch_add(layout.size(), Relaxed) + layout.size(), Relaxed);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            PEAK.fetch_max(CURRENT.fetch_add(layout.size(), Relaxed) + layout.size(), Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(p, layout) };
-        CURRENT.fetch_sub(layout.size(), Relaxed);
-    }
-    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, layout, new_size) };
-        if !q.is_null() {
-            // Counted as both blocks alive at once, as a moving realloc has them.
-            PEAK.fetch_max(CURRENT.fetch_add(new_size, Relaxed) + new_size, Relaxed);
-            CURRENT.fetch_sub(layout.size(), Relaxed);
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "../support/counting_alloc.rs"]
+mod counting_alloc;
 
 /// The pipeline's bound (core::batch, BLOCKS_QUEUED): at most four blocks of
 /// about 3 MiB, the writer's record, 256 KiB buffers in and out. Peak
@@ -69,10 +32,8 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 /// allocation during the call.
 fn peak_while_scoring(input: &[u8]) -> (Result<u64, BatchError>, usize) {
     let model = model();
-    let before = CURRENT.load(Relaxed);
-    PEAK.store(before, Relaxed);
-    let result = score_csv(model, input, std::io::sink(), |_| {}).map(|c| c.rows);
-    let peak = PEAK.load(Relaxed) - before;
+    let (result, peak) =
+        counting_alloc::peak_during(|| score_csv(model, input, std::io::sink(), |_| {}).map(|c| c.rows));
     eprintln!("peak allocation: {peak} bytes for {} input bytes", input.len());
     (result, peak)
 }
