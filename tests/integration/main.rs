@@ -8,6 +8,7 @@ mod fanout;
 mod function_url;
 mod helpers;
 mod lambda;
+mod layers;
 mod parity;
 mod privacy;
 mod properties;
