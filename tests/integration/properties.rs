@@ -131,20 +131,23 @@ proptest! {
         prop_assert_eq!(model().predict_with_bins(&obs).0, p);
     }
 
+    /// One to five values made invalid: each is named, with its rule, and no other.
     #[test]
     fn every_invalid_value_is_rejected_naming_its_field_and_rule(
         valid in reachable_observation(),
-        position in 0usize..5,
-        (bad, code) in invalid_value(),
+        positions in prop::sample::subsequence((0..5).collect::<Vec<usize>>(), 1..=5),
+        bad in prop::array::uniform5(invalid_value()),
     ) {
         let mut values = valid;
-        values[position] = bad;
+        for &p in &positions {
+            values[p] = bad[p].0;
+        }
         let rejection = Observation::from_values(values);
         prop_assert!(rejection.is_err(), "{:?} was accepted", values);
-        let rejection = rejection.unwrap_err();
-        prop_assert_eq!(rejection.errors().len(), 1);
-        prop_assert_eq!(rejection.errors()[0].feature, position);
-        prop_assert_eq!(rejection.errors()[0].problem.code(), code);
+        let named: Vec<(usize, &str)> =
+            rejection.unwrap_err().errors().iter().map(|e| (e.feature, e.problem.code())).collect();
+        let expected: Vec<(usize, &str)> = positions.iter().map(|&p| (p, bad[p].1)).collect();
+        prop_assert_eq!(named, expected);
     }
 }
 
