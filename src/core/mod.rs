@@ -1,6 +1,7 @@
 //! The core: parsing, validation and prediction. No AWS, no I/O.
 
 pub mod batch;
+pub mod drift;
 pub mod explain;
 pub mod model;
 pub mod observation;
