@@ -36,7 +36,7 @@ pub const PSI_FLOOR: f64 = 1e-4;
 pub const DEFAULT_PSI_THRESHOLD: f64 = 0.25;
 /// Fewer scored rows than this raise no alert: the PSI of a small sample of
 /// training-like data is mostly sampling noise (see docs/drift.md).
-pub const DEFAULT_MIN_ROWS_FOR_ALERT: u64 = 100;
+pub const DEFAULT_MIN_ROWS_FOR_ALERT: u64 = 300;
 /// Fewer scored rows than this report no min, max or mean.
 pub const DEFAULT_MIN_ROWS_FOR_EXTREMES: u64 = 20;
 /// How the report's PSI values were computed, in words, for readers of the JSON.

@@ -2,6 +2,7 @@
 //! Test names are sentences; each test starts what it needs.
 
 mod cli;
+mod drift;
 mod explanations;
 mod fanout;
 mod function_url;

@@ -140,8 +140,8 @@ fn statistics_of_different_models_refuse_to_merge() {
 #[test]
 fn the_alert_names_the_features_over_the_threshold_and_only_with_enough_rows() {
     let m = model();
-    // 200 rows all far above the training maximum: every feature lands in its last bin.
-    let rows = vec![[0.5, 60.0, 80.0, 9000.0, 0.9]; 200];
+    // 400 rows all far above the training maximum: every feature lands in its last bin.
+    let rows = vec![[0.5, 60.0, 80.0, 9000.0, 0.9]; 400];
     let mut stats = DriftStats::new(&m);
     record_all(&mut stats, &m, &rows);
     let r = stats.report(&m, &DriftOptions::default());
@@ -155,12 +155,19 @@ fn the_alert_names_the_features_over_the_threshold_and_only_with_enough_rows() {
     assert!(!calm.alert && calm.alert_assessed && calm.alert_features.is_empty());
 
     // Too few rows: PSI is reported, but nothing is claimed either way.
-    let few = stats.report(&m, &DriftOptions { min_rows_for_alert: 201, ..DriftOptions::default() });
+    let few = stats.report(&m, &DriftOptions { min_rows_for_alert: 401, ..DriftOptions::default() });
     assert!(!few.alert && !few.alert_assessed && few.alert_features.is_empty());
     assert!(few.features.iter().all(|f| f.psi.is_some()));
     let metrics = few.metric_values();
     assert_eq!(metrics.alert, None);
     assert!(metrics.features.iter().all(|f| f.psi.is_none() && f.out_of_range_share == Some(1.0)));
+
+    // The default minimum: one row short of it is not assessed.
+    let mut stats = DriftStats::new(&m);
+    record_all(&mut stats, &m, &rows[..DEFAULT_MIN_ROWS_FOR_ALERT as usize - 1]);
+    assert!(!stats.report(&m, &DriftOptions::default()).alert_assessed);
+    record_all(&mut stats, &m, &rows[..1]);
+    assert!(stats.report(&m, &DriftOptions::default()).alert);
 
     let metrics = r.metric_values();
     assert_eq!(metrics.alert, Some(1.0));
@@ -207,14 +214,14 @@ fn a_version_1_export_counts_bins_but_claims_no_drift() {
         tree.as_object_mut().unwrap().remove("cover");
     }
     let v1 = Model::from_json_bytes(&serde_json::to_vec(&doc).unwrap()).unwrap();
-    let rows = vec![[0.5, 60.0, 80.0, 9000.0, 0.9]; 200];
+    let rows = vec![[0.5, 60.0, 80.0, 9000.0, 0.9]; 400];
     let mut stats = DriftStats::new(&v1);
     record_all(&mut stats, &v1, &rows);
     let r = stats.report(&v1, &DriftOptions::default());
     assert!(!r.alert && !r.alert_assessed);
     assert_eq!((r.training_rows, r.training_predicted_malignant_share), (None, None));
     assert!(r.features.iter().all(|f| f.psi.is_none() && f.bins.training_shares.is_none()));
-    assert_eq!(r.features[3].bins.counts.iter().sum::<u64>(), 200);
+    assert_eq!(r.features[3].bins.counts.iter().sum::<u64>(), 400);
     assert!(!json(&r).contains("NaN"));
     // Same bins as the version 2 model.
     assert_eq!(r.features[3].bins.edges, m.bin_edges(3));
