@@ -16,6 +16,9 @@ pub struct PageContext<'a> {
     pub model_version: Option<&'a str>,
 }
 
+/// Features with at most this many bins share a row, two to a row.
+const NARROW_BINS: usize = 6;
+
 /// PSI above this is a moderate shift (the usual convention), below it stable.
 const MODERATE_PSI: f64 = 0.1;
 
@@ -77,7 +80,7 @@ th,td{text-align:left;padding:7px 12px;border-bottom:1px solid var(--line);font-
 th{font-size:13px;color:var(--muted);font-weight:600}
 tr:last-child td{border-bottom:none}
 td.num{text-align:right}
-.features{display:grid;grid-template-columns:1fr 1fr;gap:14px}
+.features{display:grid;grid-template-columns:1fr 1fr;grid-auto-flow:row dense;gap:14px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px 6px}
 .card.wide{grid-column:1/-1}
 .card.alerting{border-color:#f0a196;box-shadow:inset 4px 0 0 var(--bad)}
@@ -223,8 +226,8 @@ fn tile(out: &mut String, key: &str, value: &str, sub: &str) {
 
 fn feature(out: &mut String, report: &DriftReport, f: &FeatureDrift) {
     let alerting = report.alert_features.contains(&f.name);
-    // Many bins need the full width to stay legible.
-    let wide = f.bins.counts.len() > 8;
+    // Many bins need the full width for their labels to stay legible.
+    let wide = f.bins.counts.len() > NARROW_BINS;
     let class = match (wide, alerting) {
         (true, true) => "card wide alerting",
         (true, false) => "card wide",
@@ -441,7 +444,10 @@ fn opt_pct(share: Option<f64>) -> String {
 }
 
 fn fmt_psi(psi: f64) -> String {
-    if psi >= 10.0 {
+    if (psi * 100.0 - (psi * 100.0).round()).abs() < 1e-9 {
+        // A round threshold (0.25, 0.1) reads better without trailing zeros.
+        format!("{}", (psi * 100.0).round() / 100.0)
+    } else if psi >= 10.0 {
         format!("{psi:.1}")
     } else if psi >= 1.0 {
         format!("{psi:.2}")
@@ -521,6 +527,8 @@ mod tests {
         assert_eq!(fmt_pct(0.00001), "&lt;0.1%");
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(fmt_psi(0.41234), "0.412");
+        assert_eq!(fmt_psi(0.25), "0.25");
+        assert_eq!(fmt_psi(0.0), "0");
         assert_eq!(nice_step(0.47), 0.2);
         assert_eq!(nice_step(0.2), 0.05);
     }
