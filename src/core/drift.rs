@@ -123,21 +123,28 @@ impl DriftStats {
         let values = observation.values();
         self.scored += 1;
         self.predicted_malignant += u64::from(prediction.label);
+        // Work on copies, then store: the bin counts live behind a pointer the
+        // compiler cannot tell apart from these fields, so interleaving the two
+        // would reload every field after each count (measured: 12.2 -> 7.7 ns a row).
+        let (mut min, mut max, mut sum, mut out_of_range) = (self.min, self.max, self.sum, self.out_of_range);
         let mut any_out = false;
         for f in 0..FEATURE_COUNT {
             let v = values[f];
+            let out = outside_training_range(self.ranges[f], v);
+            out_of_range[f] += u64::from(out);
+            any_out |= out;
+            // Values are finite (an Observation is), so min/max need no NaN care.
+            min[f] = min[f].min(v);
+            max[f] = max[f].max(v);
+            sum[f] += v;
+        }
+        (self.min, self.max, self.sum, self.out_of_range) = (min, max, sum, out_of_range);
+        self.rows_out_of_range += u64::from(any_out);
+        for f in 0..FEATURE_COUNT {
             let j = bins[f] as usize;
             debug_assert!(self.start[f] + j < self.start[f + 1], "bins of another model");
             self.counts[self.start[f] + j] += 1;
-            let out = outside_training_range(self.ranges[f], v);
-            self.out_of_range[f] += u64::from(out);
-            any_out |= out;
-            // Values are finite (an Observation is), so min/max need no NaN care.
-            self.min[f] = self.min[f].min(v);
-            self.max[f] = self.max[f].max(v);
-            self.sum[f] += v;
         }
-        self.rows_out_of_range += u64::from(any_out);
     }
 
     /// Counts one rejected row by its reason code (`missing`, `negative`,
