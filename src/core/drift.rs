@@ -119,6 +119,7 @@ impl DriftStats {
     /// Counts one scored row: its observation, its prediction and the bins
     /// [`Model::predict_with_bins`] returned with it (from the same model).
     #[inline]
+    #[allow(clippy::needless_range_loop)] // five parallel arrays, one index
     pub fn record(&mut self, observation: &Observation, prediction: &Prediction, bins: &Bins) {
         let values = observation.values();
         self.scored += 1;

@@ -32,7 +32,7 @@ pub fn render(report: &DriftReport, context: &PageContext<'_>) -> String {
         Some(s) => format!("Drift report: {}", escape(s)),
         None => "Drift report".to_owned(),
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -48,7 +48,7 @@ pub fn render(report: &DriftReport, context: &PageContext<'_>) -> String {
     for f in order {
         feature(&mut out, report, f);
     }
-    out.push_str("</section>\n");
+    out.push_str("</section>");
     footer(&mut out, report);
     out.push_str("</main>\n</body>\n</html>\n");
     out
@@ -132,20 +132,20 @@ fn alert(out: &mut String, report: &DriftReport) {
                 format!("{name} (PSI {})", psi.map_or("–".into(), fmt_psi))
             })
             .collect();
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<section class=\"banner bad\"><strong>Drift alert: {}</strong><p>These features are distributed \
              differently from the training data (PSI above {threshold}), so predictions on this file may be less \
              reliable than the model's test metrics say: check units, instruments and protocol before relying on \
-             them.</p></section>\n",
+             them.</p></section>",
             named.join(", ")
         );
     } else if report.alert_assessed {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<section class=\"banner ok\"><strong>No drift alert</strong><p>Every feature's PSI is at most \
              {threshold}: the scored rows are distributed over the model's bins much like the training \
-             data.</p></section>\n"
+             data.</p></section>"
         );
     } else {
         let why = if report.training_rows.is_none() {
@@ -159,7 +159,7 @@ fn alert(out: &mut String, report: &DriftReport) {
                 thousands(report.min_rows_for_alert)
             )
         };
-        let _ = write!(out, "<section class=\"banner na\"><strong>Drift not assessed</strong><p>{why}</p></section>\n");
+        let _ = writeln!(out, "<section class=\"banner na\"><strong>Drift not assessed</strong><p>{why}</p></section>");
     }
 }
 
@@ -316,10 +316,10 @@ fn chart(out: &mut String, f: &FeatureDrift, width: f64) {
             escape(&label)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#9aa3ae\"/>\
-         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">bins of {} (the model's split thresholds)</text></svg>\n",
+         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">bins of {} (the model's split thresholds)</text></svg>",
         width - right,
         top + plot_h,
         top + plot_h,
@@ -330,14 +330,14 @@ fn chart(out: &mut String, f: &FeatureDrift, width: f64) {
 }
 
 fn footer(out: &mut String, report: &DriftReport) {
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<footer><p><b>How to read PSI</b> (population stability index): below {} the feature looks like the training \
          data; {} to {} is a moderate shift; above {} a major one, which raises the alert. Rows that could not be \
          scored do not count.</p><p><b>Convention</b>: {}.</p><p>Bins are the distinctions the model can see: a \
          value's bin decides its contribution to the score, so a shift inside one bin changes no prediction and \
          no PSI. Min, max and mean are shown from {} scored rows on. The training profile describes the {} rows \
-         of the training split of a 1990s study, not any clinic's patients.</p></footer>\n",
+         of the training split of a 1990s study, not any clinic's patients.</p></footer>",
         fmt_psi(MODERATE_PSI),
         fmt_psi(MODERATE_PSI),
         fmt_psi(report.psi_threshold),
@@ -486,7 +486,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
