@@ -88,6 +88,8 @@ pub fn metrics_enabled() -> bool {
 pub enum Unit {
     Count,
     Milliseconds,
+    /// Shares, indices, flags (EMF's "None").
+    None,
 }
 
 impl Unit {
@@ -95,22 +97,49 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
+            Unit::None => "None",
         }
     }
 }
 
-/// One EMF record: a few named values under the dimensions Service and EntryPoint.
+/// One EMF record: a few named values under the dimensions Service and
+/// EntryPoint (and one more, e.g. Feature, if [`Metrics::dimension`] is set).
 /// When metrics are off (local commands) it does nothing and allocates nothing.
 #[derive(Debug)]
 pub struct Metrics {
     entry_point: &'static str,
     enabled: bool,
+    /// A third dimension: EMF gives each record one value per dimension, so a
+    /// per-feature metric is one record per feature.
+    extra: Option<(&'static str, &'static str)>,
     values: Vec<(Cow<'static, str>, Unit, f64)>,
 }
 
 impl Metrics {
     pub fn new(entry_point: &'static str) -> Self {
-        Metrics { entry_point, enabled: metrics_enabled(), values: Vec::new() }
+        Self::with_enabled(entry_point, metrics_enabled())
+    }
+
+    fn with_enabled(entry_point: &'static str, enabled: bool) -> Self {
+        Metrics { entry_point, enabled, extra: None, values: Vec::new() }
+    }
+
+    /// Adds a third dimension (name, value) to this record, e.g. ("Feature", "worstArea").
+    pub fn dimension(&mut self, name: &'static str, value: &'static str) -> &mut Self {
+        self.extra = Some((name, value));
+        self
+    }
+
+    /// A unitless value (a share, an index, a 0/1 flag).
+    pub fn value(&mut self, name: impl Into<Cow<'static, str>>, value: f64) -> &mut Self {
+        if self.enabled {
+            self.values.push((name.into(), Unit::None, value));
+        }
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 
     pub fn count(&mut self, name: impl Into<Cow<'static, str>>, value: u64) -> &mut Self {
@@ -164,7 +193,7 @@ impl Metrics {
             #[serde(rename = "Namespace")]
             namespace: &'static str,
             #[serde(rename = "Dimensions")]
-            dimensions: [[&'static str; 2]; 1],
+            dimensions: [&'a [&'static str]; 1],
             #[serde(rename = "Metrics")]
             metrics: Definitions<'a>,
         }
@@ -179,11 +208,15 @@ impl Metrics {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let dimensions = match self.extra {
+            Some((name, _)) => ["Service", "EntryPoint", name],
+            None => ["Service", "EntryPoint", ""],
+        };
         let aws = Aws {
             timestamp,
             metrics: [Directive {
                 namespace: "Scorer",
-                dimensions: [["Service", "EntryPoint"]],
+                dimensions: [&dimensions[..if self.extra.is_some() { 3 } else { 2 }]],
                 metrics: Definitions(&self.values),
             }],
         };
@@ -192,11 +225,56 @@ impl Metrics {
         map.serialize_entry("_aws", &aws)?;
         map.serialize_entry("Service", "scorer")?;
         map.serialize_entry("EntryPoint", self.entry_point)?;
+        if let Some((name, value)) = self.extra {
+            map.serialize_entry(name, value)?;
+        }
         for (name, _, value) in &self.values {
             map.serialize_entry(name, value)?;
         }
         map.end()
     }
+}
+
+/// The drift metrics of one file or batch: `PredictedMalignantShare` and
+/// `DriftAlert` under Service/EntryPoint, and per feature `DriftPSI` and
+/// `OutOfRangeShare` under Service/EntryPoint/Feature (one record each).
+/// Values the report leaves out (too few rows) are not emitted.
+pub fn emit_drift(entry_point: &'static str, values: &crate::core::drift::DriftMetricValues) {
+    if !metrics_enabled() {
+        return;
+    }
+    for record in drift_records(entry_point, values, true) {
+        record.emit();
+    }
+}
+
+fn drift_records(
+    entry_point: &'static str,
+    values: &crate::core::drift::DriftMetricValues,
+    enabled: bool,
+) -> Vec<Metrics> {
+    let mut records = Vec::with_capacity(values.features.len() + 1);
+    let mut file = Metrics::with_enabled(entry_point, enabled);
+    if let Some(share) = values.predicted_malignant_share {
+        file.value("PredictedMalignantShare", share);
+    }
+    if let Some(alert) = values.alert {
+        file.value("DriftAlert", alert);
+    }
+    records.push(file);
+    for f in &values.features {
+        let mut record = Metrics::with_enabled(entry_point, enabled);
+        record.dimension("Feature", f.feature);
+        if let Some(psi) = f.psi {
+            record.value("DriftPSI", psi);
+        }
+        if let Some(share) = f.out_of_range_share {
+            record.value("OutOfRangeShare", share);
+        }
+        records.push(record);
+    }
+    records.retain(|r| !r.is_empty());
+    records
 }
 
 #[cfg(test)]
@@ -231,7 +309,7 @@ mod tests {
 
     #[test]
     fn emf_records_name_their_metrics_and_dimensions() {
-        let mut m = Metrics { entry_point: "sqs", enabled: true, values: Vec::new() };
+        let mut m = Metrics::with_enabled("sqs", true);
         m.count("Predictions", 3).millis("Duration", 1.5);
         let mut out = Vec::new();
         m.write_json(&mut out).unwrap();
@@ -240,5 +318,65 @@ mod tests {
         assert_eq!(v["Predictions"], 3.0);
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"], "Milliseconds");
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][1], "EntryPoint");
+    }
+
+    fn json_of(m: &Metrics) -> serde_json::Value {
+        let mut out = Vec::new();
+        m.write_json(&mut out).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn drift_metrics_are_one_record_per_feature_with_a_feature_dimension() {
+        use crate::core::drift::{DriftOptions, DriftStats};
+        use crate::core::model::Model;
+        use crate::core::observation::{Observation, FEATURES};
+        let model = Model::embedded().unwrap();
+        let mut stats = DriftStats::new(&model);
+        let obs = Observation::from_values([0.5, 60.0, 80.0, 9000.0, 0.9]).unwrap();
+        for _ in 0..400 {
+            let (p, bins) = model.predict_with_bins(&obs);
+            stats.record(&obs, &p, &bins);
+        }
+        let report = stats.report(&model, &DriftOptions::default());
+        let records = drift_records("s3", &report.metric_values(), true);
+        assert_eq!(records.len(), 1 + FEATURES.len());
+        let file = json_of(&records[0]);
+        assert_eq!(file["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Service", "EntryPoint"]]));
+        assert_eq!(file["DriftAlert"], 1.0);
+        assert_eq!(file["PredictedMalignantShare"], report.predicted_malignant_share.unwrap());
+        assert_eq!(file["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"], "None");
+        for (record, feature) in records[1..].iter().zip(&report.features) {
+            let v = json_of(record);
+            assert_eq!(
+                v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                serde_json::json!([["Service", "EntryPoint", "Feature"]])
+            );
+            assert_eq!(v["Feature"], feature.name);
+            assert_eq!(v["EntryPoint"], "s3");
+            assert_eq!(v["DriftPSI"], feature.psi.unwrap());
+            assert_eq!(v["OutOfRangeShare"], 1.0);
+            let names: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["Name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["DriftPSI", "OutOfRangeShare"]);
+        }
+
+        // A small batch: shares only, no PSI and no alert to average into noise.
+        let mut few = DriftStats::new(&model);
+        let (p, bins) = model.predict_with_bins(&obs);
+        few.record(&obs, &p, &bins);
+        let records = drift_records("sqs", &few.report(&model, &DriftOptions::default()).metric_values(), true);
+        let all: Vec<serde_json::Value> = records.iter().map(json_of).collect();
+        assert!(all.iter().all(|v| v.get("DriftPSI").is_none() && v.get("DriftAlert").is_none()));
+        assert_eq!(all[0]["PredictedMalignantShare"], 1.0);
+        // Nothing scored: nothing to emit.
+        let empty = DriftStats::new(&model).report(&model, &DriftOptions::default());
+        assert!(drift_records("sqs", &empty.metric_values(), true).is_empty());
+        // Metrics off: nothing is built.
+        assert!(drift_records("s3", &report.metric_values(), false).is_empty());
     }
 }

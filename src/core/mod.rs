@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod csv_reader;
+pub mod drift;
 pub mod explain;
 pub mod model;
 pub mod observation;

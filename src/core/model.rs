@@ -546,11 +546,16 @@ impl Model {
     /// Features whose value lies outside the range seen in training.
     pub fn out_of_range(&self, observation: &Observation) -> impl Iterator<Item = usize> + '_ {
         let values = *observation.values();
-        (0..FEATURE_COUNT).filter(move |&i| {
-            let (lo, hi) = self.info.ranges[i];
-            values[i] < lo || values[i] > hi
-        })
+        (0..FEATURE_COUNT).filter(move |&i| outside_training_range(self.info.ranges[i], values[i]))
     }
+}
+
+/// The out-of-range rule, for warnings and drift statistics alike: a value
+/// below the training minimum or above the training maximum (compared as given,
+/// not rounded to float32).
+#[inline]
+pub fn outside_training_range((min, max): (f64, f64), value: f64) -> bool {
+    value < min || value > max
 }
 
 /// sklearn compares float32(x) with float64 thresholds.

@@ -3,6 +3,7 @@
 
 mod cli;
 mod deadline;
+mod drift;
 mod explanations;
 mod fanout;
 mod function_url;
