@@ -6,26 +6,13 @@ use scorer::core::drift::{html, DriftOptions, DriftReport, DriftStats};
 use scorer::core::model::Model;
 use scorer::core::observation::{Observation, FEATURES, FEATURE_COUNT};
 
-use crate::helpers::{read_json, root};
+use crate::helpers::{dataset_values, read_json, root};
 
 const WORST_TEXTURE: usize = 2;
 const WORST_AREA: usize = 3;
 
-fn dataset() -> Vec<[f64; FEATURE_COUNT]> {
-    let mut reader = csv::Reader::from_path(root().join("tests/golden/dataset.csv")).unwrap();
-    let header = reader.headers().unwrap().clone();
-    assert_eq!(header.iter().take(FEATURE_COUNT).collect::<Vec<_>>(), FEATURES.map(|f| f.api_name));
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            std::array::from_fn(|i| r[i].parse().unwrap())
-        })
-        .collect()
-}
-
 fn training_split() -> Vec<[f64; FEATURE_COUNT]> {
-    let rows = dataset();
+    let rows = dataset_values();
     let mut reader = csv::Reader::from_path(root().join("tests/golden/training_rows.csv")).unwrap();
     let split: Vec<[f64; FEATURE_COUNT]> =
         reader.records().map(|r| rows[r.unwrap()[0].parse::<usize>().unwrap()]).collect();
@@ -129,7 +116,7 @@ fn check_against_independent_psi(name: &str, rows: &[[f64; FEATURE_COUNT]]) -> (
 
 #[test]
 fn psi_on_the_dataset_matches_an_independent_computation_and_raises_no_alert() {
-    let (report, psi) = check_against_independent_psi("dataset", &dataset());
+    let (report, psi) = check_against_independent_psi("dataset", &dataset_values());
     assert!(report.alert_assessed);
     assert!(!report.alert, "{:?}", report.alert_features);
     assert!(psi.iter().all(|&p| p < 0.1), "{psi:?}");
@@ -137,12 +124,12 @@ fn psi_on_the_dataset_matches_an_independent_computation_and_raises_no_alert() {
 
 #[test]
 fn psi_on_a_shifted_copy_matches_an_independent_computation_and_names_the_shifted_features() {
-    let (report, psi) = check_against_independent_psi("shifted", &shifted(&dataset()));
+    let (report, psi) = check_against_independent_psi("shifted", &shifted(&dataset_values()));
     assert!(report.alert && report.alert_assessed);
     assert_eq!(report.alert_features, ["worstTexture", "worstArea"]);
     assert!(psi[WORST_AREA] > 0.25 && psi[WORST_TEXTURE] > 0.25, "{psi:?}");
     // The unshifted features look exactly as in the dataset.
-    let (_, unshifted) = check_against_independent_psi("dataset", &dataset());
+    let (_, unshifted) = check_against_independent_psi("dataset", &dataset_values());
     for f in [0, 1, 4] {
         assert_eq!(psi[f], unshifted[f]);
     }
@@ -170,7 +157,7 @@ fn the_training_split_has_psi_zero_and_the_profiles_shares() {
 
 #[test]
 fn the_report_json_is_camel_case_and_complete() {
-    let report = report_of(&Model::embedded().unwrap(), &shifted(&dataset()));
+    let report = report_of(&Model::embedded().unwrap(), &shifted(&dataset_values()));
     let v = serde_json::to_value(&report).unwrap();
     for key in [
         "rows",
@@ -235,7 +222,7 @@ fn text_of(page: &str, selector: &str) -> Vec<String> {
 #[test]
 fn the_html_page_is_self_contained_and_shows_the_alert_and_every_feature() {
     let model = Model::embedded().unwrap();
-    let report = report_of(&model, &shifted(&dataset()));
+    let report = report_of(&model, &shifted(&dataset_values()));
     // A hostile file name is shown as text, never as markup.
     let source = "incoming/<script>alert(1)</script> \"lab\" & 'co'.csv";
     let context = html::PageContext { source: Some(source), model_version: Some(&model.info().version) };
@@ -261,7 +248,7 @@ fn the_html_page_is_self_contained_and_shows_the_alert_and_every_feature() {
     assert!(text_of(&page, "p.meta")[0].contains(&model.info().version));
 
     // The calm page says so, and is as self-contained.
-    let calm = html::render(&report_of(&model, &dataset()), &html::PageContext::default());
+    let calm = html::render(&report_of(&model, &dataset_values()), &html::PageContext::default());
     assert_self_contained(&calm);
     assert!(text_of(&calm, "section.banner.ok")[0].contains("No drift alert"));
     // And so is the page of a file without scored rows.

@@ -6,7 +6,7 @@ use scorer::core::model::{Model, EMBEDDED_MODEL};
 use scorer::core::observation::{Observation, FEATURES, FEATURE_COUNT};
 use serde_json::Value;
 
-use crate::helpers::root;
+use crate::helpers::{dataset_values, root};
 
 /// shap's values may differ from ours by summation order only.
 const SHAP_TOLERANCE: f64 = 1e-9;
@@ -268,17 +268,6 @@ fn a_version_1_export_carrying_covers_is_refused_rather_than_half_read() {
 
 // ---- bins and the training profile (what drift statistics reuse) -------------------
 
-fn dataset_rows() -> Vec<[f64; FEATURE_COUNT]> {
-    let mut reader = csv::Reader::from_path(root().join("tests/golden/dataset.csv")).unwrap();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            std::array::from_fn(|i| r[i].parse().unwrap())
-        })
-        .collect()
-}
-
 /// The bin by the model's rule, written as the split itself: the number of
 /// thresholds a value does not go left of (all but those with `float32(x) <= t`).
 fn bin_by_the_split_rule(edges: &[f64], x: f64) -> u32 {
@@ -308,7 +297,7 @@ fn bins_follow_the_split_rule_on_and_beside_every_threshold() {
 fn the_training_profile_is_the_training_split_binned_by_the_model() {
     let model = Model::embedded().unwrap();
     let profile = model.training_profile().unwrap();
-    let rows = dataset_rows();
+    let rows = dataset_values();
     let mut reader = csv::Reader::from_path(root().join("tests/golden/training_rows.csv")).unwrap();
     let training: Vec<usize> = reader.records().map(|r| r.unwrap()[0].parse().unwrap()).collect();
     assert_eq!(training.len(), 455);

@@ -22,6 +22,22 @@ pub fn scorer() -> Command {
     c
 }
 
+/// The feature values of the 569 dataset rows (`tests/golden/dataset.csv`,
+/// written by sklearn's training script), in model order.
+pub fn dataset_values() -> Vec<[f64; scorer::core::observation::FEATURE_COUNT]> {
+    use scorer::core::observation::{FEATURES, FEATURE_COUNT};
+    let mut reader = csv::Reader::from_path(root().join("tests/golden/dataset.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.iter().take(FEATURE_COUNT).collect::<Vec<_>>(), FEATURES.map(|f| f.api_name));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            std::array::from_fn(|i| r[i].parse().unwrap())
+        })
+        .collect()
+}
+
 pub fn read_json(path: impl AsRef<Path>) -> Value {
     let text = std::fs::read_to_string(root().join(path)).unwrap();
     serde_json::from_str(&text).unwrap()
