@@ -16,6 +16,7 @@ use crate::adapters::aws::Clients;
 use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
 use crate::adapters::{result_queue, s3, s3_batch_operations, s3_event, sqs, step_functions, Context};
 use crate::config::{BatchConfig, Skip};
+use crate::contract::answer::{explain_flag_json, EXPLAIN};
 use crate::contract::file::{FileReport, FileStatus};
 use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::core::model::Model;
@@ -30,6 +31,8 @@ pub struct Event {
     request_context: Option<RequestContext>,
     #[serde(rename = "rawPath")]
     raw_path: Option<String>,
+    #[serde(rename = "rawQueryString")]
+    raw_query_string: Option<String>,
     body: Option<String>,
     #[serde(rename = "isBase64Encoded")]
     is_base64_encoded: Option<bool>,
@@ -42,6 +45,9 @@ pub struct Event {
     /// Step Functions Distributed Map batch (ItemBatcher): rows as objects.
     #[serde(rename = "Items")]
     items: Option<Vec<serde_json::Value>>,
+    /// Its `BatchInput` (the map's ItemBatcher.BatchInput): `explain`.
+    #[serde(rename = "BatchInput")]
+    batch_input: Option<serde_json::Map<String, serde_json::Value>>,
     /// S3 Batch Operations.
     #[serde(rename = "invocationSchemaVersion")]
     invocation_schema_version: Option<String>,
@@ -178,6 +184,7 @@ impl App {
             let request = HttpRequest {
                 method: http.method.as_deref().unwrap_or(""),
                 path: event.raw_path.as_deref().or(http.path.as_deref()).unwrap_or("/"),
+                query: event.raw_query_string.as_deref().unwrap_or(""),
                 body: event.body.as_deref(),
                 is_base64_encoded: event.is_base64_encoded.unwrap_or(false),
             };
@@ -211,7 +218,9 @@ impl App {
             return Box::pin(self.handle_s3_records(vec![Ok(object)], invocation)).await;
         }
         if let Some(items) = event.items {
-            return Ok(Reply::Items(self.handle_items(items, invocation)));
+            let explain = explain_flag_json(event.batch_input.as_ref().and_then(|b| b.get(EXPLAIN)))
+                .map_err(|e| InvocationError::Unrecognised(format!("BatchInput: {e}")))?;
+            return Ok(Reply::Items(self.handle_items_with(items, explain, invocation)));
         }
         if let (Some(version), Some(tasks)) = (event.invocation_schema_version, &event.tasks) {
             let tasks: Vec<s3_batch_operations::Task> = serde_json::from_str(tasks.get()).map_err(|_| {
@@ -291,8 +300,18 @@ impl App {
         items: Vec<serde_json::Value>,
         invocation: &Invocation,
     ) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.handle_items_with(items, false, invocation)
+    }
+
+    /// [`App::handle_items`], each scored item with its explanation when `explain`.
+    pub fn handle_items_with(
+        &self,
+        items: Vec<serde_json::Value>,
+        explain: bool,
+        invocation: &Invocation,
+    ) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let started = Instant::now();
-        let (out, counts) = step_functions::score_items(&self.model, items);
+        let (out, counts) = step_functions::score_items_with(&self.model, items, explain);
         let ms = started.elapsed().as_secs_f64() * 1e3;
         let entry_point = EntryPoint::DistributedMap.as_str();
         tracing::info!(entry_point, request_id = %invocation.request_id, cold_start = invocation.cold_start, rows = counts.rows, scored = counts.scored, rejected = counts.rejected, "items scored");
@@ -308,10 +327,11 @@ impl App {
         out
     }
 
-    /// Handles one Function URL request; logs and counts its outcome (never its content).
+    /// Handles one Function URL request; logs and counts its outcome (never
+    /// its content). The answer and every log line carry the request id.
     pub fn handle_function_url(&self, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
         let started = Instant::now();
-        let (response, outcome) = function_url::handle(&self.model, request);
+        let (response, outcome) = function_url::handle(&self.model, request, &invocation.request_id);
         let micros = started.elapsed().as_micros() as u64;
         let status = response.status_code;
         let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);

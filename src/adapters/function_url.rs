@@ -4,6 +4,9 @@
 //! Contract (see README): `POST /` with an observation object answers
 //! `{"status":"200","reason":"OK","prediction":1,...}`; bad input answers a 4xx
 //! with the same shape and `"prediction":""`. The HTTP status equals `status`.
+//! `?explain=true` adds the explanation. Every answer carries the request id,
+//! in the body (`requestId`) and the `X-Request-Id` header; `GET /openapi.json`
+//! serves the contract as OpenAPI (openapi.yaml, converted at build time).
 
 use base64::Engine as _;
 use serde::ser::SerializeMap;
@@ -11,11 +14,16 @@ use serde::Serialize;
 
 use std::borrow::Cow;
 
-use crate::contract::answer::{Answer, ErrorItem, PredictionField};
+use crate::contract::answer::{
+    body_error_items, explain_flag, Answer, ErrorItem, ExplainFlagError, ExplanationField, PredictionField, EXPLAIN,
+};
 use crate::core::model::Model;
 use crate::core::observation::FEATURES;
 use crate::core::observation_json::{parse_observation_json, BodyError};
 use crate::core::status::Status;
+
+/// openapi.yaml as JSON, converted by build.rs (the binary carries no YAML parser).
+pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// Largest accepted request body, decoded. An observation is ~200 bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -27,6 +35,8 @@ pub struct HttpRequest<'a> {
     pub method: &'a str,
     /// `rawPath`.
     pub path: &'a str,
+    /// `rawQueryString` (without `?`).
+    pub query: &'a str,
     pub body: Option<&'a str>,
     pub is_base64_encoded: bool,
 }
@@ -41,12 +51,14 @@ pub struct HttpResponse {
     pub body: String,
     /// For 405: the `Allow` header.
     pub allow: Option<&'static str>,
+    /// The `X-Request-Id` header (also `requestId` in the body).
+    pub request_id: String,
 }
 
 impl HttpResponse {
     /// Headers sent with every answer. Predictions are medical data: no caching.
-    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
-        [("content-type", "application/json"), ("cache-control", "no-store")]
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [("content-type", "application/json"), ("cache-control", "no-store"), ("x-request-id", &self.request_id)]
             .into_iter()
             .chain(self.allow.map(|a| ("allow", a)))
     }
@@ -86,33 +98,68 @@ pub enum Outcome {
 }
 
 /// Handles one Function URL request. Never panics on any input and never
-/// answers 5xx for bad input.
-pub fn handle(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) {
+/// answers 5xx for bad input. `request_id` goes into every answer.
+pub fn handle(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (HttpResponse, Outcome) {
     let (method, path) = (request.method, request.path);
-    if path != "/" && !path.is_empty() {
+    let openapi = path == "/openapi.json";
+    if path != "/" && !path.is_empty() && !openapi {
         return (
-            error(Status::NotFound, "Not Found: this service answers POST / (predict) and GET / (model metadata)"),
+            error(
+                Status::NotFound,
+                "Not Found: this service answers POST / (predict), GET / (model metadata) and GET /openapi.json",
+                request_id,
+            ),
             Outcome::NotFound,
         );
     }
     match method {
-        "POST" => predict(model, request),
-        "GET" => (respond(Status::Ok, &metadata(model), None), Outcome::Metadata),
+        "GET" if openapi => (
+            HttpResponse { status_code: 200, body: OPENAPI_JSON.to_owned(), allow: None, request_id: request_id.into() },
+            Outcome::Metadata,
+        ),
+        "POST" if !openapi => predict(model, request, request_id),
+        "GET" => (respond(Status::Ok, &metadata(model, request_id), None, request_id), Outcome::Metadata),
         _ => {
             let status = Status::MethodNotAllowed;
-            let body = ErrorBody::new(status, "Method Not Allowed: use POST / to predict or GET / for model metadata");
-            (respond(status, &body, Some("GET, POST")), Outcome::MethodNotAllowed)
+            let reason = "Method Not Allowed: use POST / to predict, GET / for model metadata or GET /openapi.json";
+            let allow = if openapi { "GET" } else { "GET, POST" };
+            (respond(status, &ErrorBody::new(status, reason, request_id), Some(allow), request_id), Outcome::MethodNotAllowed)
         }
     }
 }
 
-fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) {
+/// The `explain` query parameter (`true` or `false`; absent is false). Other
+/// parameters are ignored.
+pub fn explain_query(query: &str) -> Result<bool, ExplainFlagError> {
+    let mut found = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != EXPLAIN {
+            continue;
+        }
+        if found.is_some() {
+            return Err(ExplainFlagError::Repeated);
+        }
+        let value = percent_encoding::percent_decode_str(value).decode_utf8().map_err(|_| ExplainFlagError::Invalid)?;
+        found = Some(explain_flag(&value)?);
+    }
+    Ok(found.unwrap_or(false))
+}
+
+fn predict(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (HttpResponse, Outcome) {
+    let explain = match explain_query(request.query) {
+        Ok(explain) => explain,
+        Err(e) => {
+            let body = ErrorBody { errors: vec![e.item()], ..ErrorBody::new(Status::BadRequest, e.to_string(), request_id) };
+            return (respond(Status::BadRequest, &body, None, request_id), Outcome::Rejected(ExplainFlagError::CODE));
+        }
+    };
     let raw = request.body.unwrap_or("");
     let decoded;
     let body: &[u8] = if request.is_base64_encoded {
         // Check the size before decoding so a huge body costs nothing.
         if raw.len() > MAX_BODY_BYTES.div_ceil(3) * 4 + 4 {
-            return too_large();
+            return too_large(request_id);
         }
         match base64::engine::general_purpose::STANDARD.decode(raw.trim()) {
             Ok(bytes) => {
@@ -120,23 +167,24 @@ fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) 
                 &decoded
             }
             Err(_) => {
-                let body =
-                    ErrorBody::new(Status::BadRequest, "'body' is marked base64-encoded but is not valid base64");
-                return (respond(Status::BadRequest, &body, None), Outcome::Rejected("bad_base64"));
+                let reason = "'body' is marked base64-encoded but is not valid base64";
+                let body = ErrorBody::new(Status::BadRequest, reason, request_id);
+                return (respond(Status::BadRequest, &body, None, request_id), Outcome::Rejected("bad_base64"));
             }
         }
     } else {
         raw.as_bytes()
     };
     if body.len() > MAX_BODY_BYTES {
-        return too_large();
+        return too_large(request_id);
     }
     let submission = match parse_observation_json(body) {
         Ok(s) => s,
-        Err(e) => return (body_error(&e), Outcome::Rejected(e.code())),
+        Err(e) => return (body_error(&e, request_id), Outcome::Rejected(e.code())),
     };
-    let answer = Answer::of(model, submission.observation);
+    let answer = Answer::with(model, submission.observation, explain);
     let model_version = &model.info().version;
+    let id = submission.id;
     match answer.prediction {
         PredictionField::Label(label) => {
             let outcome = Outcome::Predicted { label, out_of_range: !answer.warnings.is_empty() };
@@ -148,8 +196,11 @@ fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) 
                 label: answer.label,
                 model_version,
                 warnings: answer.warnings,
+                id,
+                explanation: answer.explanation,
+                request_id,
             };
-            (respond(body.status, &body, None), outcome)
+            (respond(body.status, &body, None, request_id), outcome)
         }
         PredictionField::Empty => {
             // A rejection names at least one field.
@@ -160,38 +211,36 @@ fn predict(model: &Model, request: &HttpRequest<'_>) -> (HttpResponse, Outcome) 
                 prediction: answer.prediction,
                 errors: answer.errors,
                 model_version: Some(model_version),
+                id,
+                request_id,
             };
-            (respond(body.status, &body, None), Outcome::Rejected(code))
+            (respond(body.status, &body, None, request_id), Outcome::Rejected(code))
         }
     }
 }
 
-fn too_large() -> (HttpResponse, Outcome) {
-    (payload_too_large(), Outcome::TooLarge)
+fn too_large(request_id: &str) -> (HttpResponse, Outcome) {
+    (payload_too_large(request_id), Outcome::TooLarge)
 }
 
 /// The 413 answer, for callers that see the size before building an event (`serve`).
-pub fn payload_too_large() -> HttpResponse {
+pub fn payload_too_large(request_id: &str) -> HttpResponse {
     let reason = format!("Payload Too Large: 'body' must be at most {MAX_BODY_BYTES} bytes");
-    error(Status::PayloadTooLarge, reason)
+    error(Status::PayloadTooLarge, reason, request_id)
 }
 
 /// A plain 400 answer with a fixed reason.
-pub fn bad_request(reason: &str) -> HttpResponse {
-    error(Status::BadRequest, reason.to_owned())
+pub fn bad_request(reason: &str, request_id: &str) -> HttpResponse {
+    error(Status::BadRequest, reason.to_owned(), request_id)
 }
 
-fn body_error(e: &BodyError) -> HttpResponse {
-    let reason = e.to_string();
-    let mut body = ErrorBody::new(Status::BadRequest, reason.clone());
-    if matches!(e, BodyError::InvalidId) {
-        body.errors = vec![ErrorItem { field: "id", code: e.code(), message: reason }];
-    }
-    respond(body.status, &body, None)
+fn body_error(e: &BodyError, request_id: &str) -> HttpResponse {
+    let body = ErrorBody { errors: body_error_items(e), ..ErrorBody::new(Status::BadRequest, e.to_string(), request_id) };
+    respond(body.status, &body, None, request_id)
 }
 
-fn error(status: Status, reason: impl Into<Cow<'static, str>>) -> HttpResponse {
-    respond(status, &ErrorBody::new(status, reason), None)
+fn error(status: Status, reason: impl Into<Cow<'static, str>>, request_id: &str) -> HttpResponse {
+    respond(status, &ErrorBody::new(status, reason, request_id), None, request_id)
 }
 
 /// A scored observation's answer, in the order clients read it. `warnings`
@@ -208,6 +257,13 @@ struct PredictionBody<'a> {
     label: Option<&'static str>,
     model_version: &'a str,
     warnings: Vec<String>,
+    /// The request's `id`, echoed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// With `explain=true` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<ExplanationField>,
+    request_id: &'a str,
 }
 
 /// Every other answer: `prediction` is `""`; `errors` when there are field
@@ -222,16 +278,22 @@ struct ErrorBody<'a> {
     errors: Vec<ErrorItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     model_version: Option<&'a str>,
+    /// The request's `id`, echoed when it was valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    request_id: &'a str,
 }
 
-impl ErrorBody<'_> {
-    fn new(status: Status, reason: impl Into<Cow<'static, str>>) -> Self {
+impl<'a> ErrorBody<'a> {
+    fn new(status: Status, reason: impl Into<Cow<'static, str>>, request_id: &'a str) -> Self {
         ErrorBody {
             status,
             reason: reason.into(),
             prediction: PredictionField::Empty,
             errors: Vec::new(),
             model_version: None,
+            id: None,
+            request_id,
         }
     }
 }
@@ -242,6 +304,7 @@ struct MetadataBody<'a> {
     status: Status,
     reason: &'static str,
     model: ModelMetadata<'a>,
+    request_id: &'a str,
 }
 
 #[derive(Serialize)]
@@ -257,6 +320,8 @@ struct ModelMetadata<'a> {
     features: Vec<FeatureMetadata>,
     parameters: &'a serde_json::Value,
     metrics: &'a serde_json::Value,
+    /// The explanations' base value (log-odds); null when the export cannot explain.
+    base_value: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -268,7 +333,7 @@ struct FeatureMetadata {
     training_max: f64,
 }
 
-fn metadata(model: &Model) -> MetadataBody<'_> {
+fn metadata<'a>(model: &'a Model, request_id: &'a str) -> MetadataBody<'a> {
     let info = model.info();
     MetadataBody {
         status: Status::Ok,
@@ -293,16 +358,18 @@ fn metadata(model: &Model) -> MetadataBody<'_> {
                 .collect(),
             parameters: &info.parameters,
             metrics: &info.metrics,
+            base_value: info.base_value,
         },
+        request_id,
     }
 }
 
-fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>) -> HttpResponse {
+fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>, request_id: &str) -> HttpResponse {
     // Serializing these plain structs cannot fail; fall back to a fixed body anyway.
     let mut text = Vec::with_capacity(256);
     let body = match serde_json::to_writer(&mut text, body) {
         Ok(()) => String::from_utf8(text).unwrap_or_default(),
         Err(_) => r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned(),
     };
-    HttpResponse { status_code: status.code(), body, allow }
+    HttpResponse { status_code: status.code(), body, allow, request_id: request_id.to_owned() }
 }

@@ -26,7 +26,9 @@ use super::result_queue::{self, Written};
 use super::s3_batch::MODEL_VERSION_METADATA;
 use super::s3_event::{self, EventBridgeDetail, Notification, Records};
 use super::{s3, Context};
-use crate::contract::answer::{Answer, ErrorItem, PredictionField};
+use crate::contract::answer::{
+    explain_flag_json, Answer, ErrorItem, ExplainFlagError, ExplanationField, PredictionField, EXPLAIN,
+};
 use crate::contract::file::Location;
 use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::core::model::Model;
@@ -39,11 +41,25 @@ use crate::telemetry::Metrics;
 #[derive(Debug)]
 pub enum Message {
     /// One observation object or an array of them (each parsed or rejected).
-    Observations(Vec<Result<Submission, BodyError>>),
+    Observations(Vec<Observed>),
     /// An S3 notification (direct, or an EventBridge "Object Created" event).
     Files(Records),
     /// Nothing we can act on: retried, then dead-lettered.
     Unintelligible(&'static str),
+}
+
+/// One observation of a message: the object as parsed (or why not), and its
+/// `explain` field (`true` adds the explanation HTTP gives).
+#[derive(Debug)]
+pub struct Observed {
+    pub item: Result<Submission, BodyError>,
+    pub explain: Result<bool, ExplainFlagError>,
+}
+
+impl Observed {
+    fn of(raw: &str, value: &Value) -> Self {
+        Observed { item: parse_observation_json(raw.as_bytes()), explain: explain_flag_json(value.get(EXPLAIN)) }
+    }
 }
 
 /// Classifies a message body. The one place that decides what a message is.
@@ -55,10 +71,8 @@ pub fn classify(body: &str) -> Message {
         Value::Array(items) if items.is_empty() => Message::Unintelligible("an empty array"),
         // Observations are parsed again from their own text, by the same
         // function as HTTP bodies (a Value tree would hide duplicate keys).
-        Value::Array(_) => match serde_json::from_str::<Vec<&RawValue>>(body) {
-            Ok(items) => {
-                Message::Observations(items.iter().map(|i| parse_observation_json(i.get().as_bytes())).collect())
-            }
+        Value::Array(ref values) => match serde_json::from_str::<Vec<&RawValue>>(body) {
+            Ok(items) => Message::Observations(items.iter().zip(values).map(|(i, v)| Observed::of(i.get(), v)).collect()),
             Err(_) => Message::Unintelligible("the body is not JSON"),
         },
         Value::Object(ref map) => {
@@ -78,7 +92,7 @@ pub fn classify(body: &str) -> Message {
             let looks_like_observation =
                 map.contains_key("id") || FEATURES.iter().any(|f| map.contains_key(f.api_name));
             if looks_like_observation {
-                Message::Observations(vec![parse_observation_json(body.as_bytes())])
+                Message::Observations(vec![Observed::of(body, &value)])
             } else {
                 Message::Unintelligible("a JSON object with none of the observation fields")
             }
@@ -109,30 +123,18 @@ pub struct ResultLine<'a> {
     pub errors: Vec<ErrorItem>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// With `"explain": true` only: the object HTTP answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<ExplanationField>,
 }
 
 /// Scores one parsed item of a message.
-pub fn result_line<'a>(
-    model: &'a Model,
-    message_id: &'a str,
-    index: usize,
-    item: Result<Submission, BodyError>,
-) -> ResultLine<'a> {
-    let (id, answer) = match item {
-        Ok(Submission { id, observation }) => (id, Answer::of(model, observation)),
-        // Not an observation object: nothing was scored, no field to name.
-        Err(e) => {
-            let answer = Answer {
-                status: Status::BadRequest,
-                reason: Cow::Owned(e.to_string()),
-                prediction: PredictionField::Empty,
-                probability: None,
-                label: None,
-                errors: Vec::new(),
-                warnings: Vec::new(),
-            };
-            (None, answer)
-        }
+pub fn result_line<'a>(model: &'a Model, message_id: &'a str, index: usize, observed: Observed) -> ResultLine<'a> {
+    let (id, answer) = match (observed.item, observed.explain) {
+        (Ok(Submission { id, observation }), Ok(explain)) => (id, Answer::with(model, observation, explain)),
+        (Ok(Submission { id, .. }), Err(e)) => (id, Answer::bad_explain_flag(&e)),
+        // Not an observation object: nothing was scored; an invalid `id` is named as on HTTP.
+        (Err(e), _) => (None, Answer::of_body_error(&e)),
     };
     ResultLine {
         message_id,
@@ -146,6 +148,7 @@ pub fn result_line<'a>(
         model_version: &model.info().version,
         errors: answer.errors,
         warnings: answer.warnings,
+        explanation: answer.explanation,
     }
 }
 
@@ -440,7 +443,7 @@ mod tests {
         let dup = OBS.replace('}', r#","worstArea":-5}"#);
         for body in [dup.clone(), format!("[{dup}]")] {
             let Message::Observations(items) = classify(&body) else { panic!("{body}") };
-            let rejection = items.into_iter().next().unwrap().unwrap().observation.unwrap_err();
+            let rejection = items.into_iter().next().unwrap().item.unwrap().observation.unwrap_err();
             assert_eq!(rejection.errors()[0].problem, crate::core::observation::Problem::Duplicate);
         }
     }

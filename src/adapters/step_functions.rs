@@ -5,11 +5,13 @@
 //! [`Observation::from_inputs`] as a CSV cell and comes back with its fields
 //! plus `prediction`, `probability`, `status`, `reason`, in order. A bad row,
 //! or an item that is not an object, is an item with status 400, never a
-//! failed batch.
+//! failed batch. With `"explain": true` in the map's `BatchInput`, a scored
+//! item also gets `explanation`, the object HTTP answers.
 
 use serde_json::{Map, Value};
 
-use crate::contract::answer::PredictionField;
+use crate::contract::answer::{ExplanationField, PredictionField};
+use crate::core::explain::NoExplanation;
 use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
 use crate::core::model::Model;
 use crate::core::observation::{feature_by_header, FieldInput, Observation, FEATURE_COUNT};
@@ -22,6 +24,14 @@ const NOT_AN_OBJECT: &str = "the item is not an object of column values";
 /// Scores every item of a batch; returns them in order, and the counts. An
 /// item that is not an object is answered with the result fields alone.
 pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>, BatchCounts) {
+    score_items_with(model, items, false)
+}
+
+/// [`score_items`]; with `explain`, each scored item gets `explanation` after
+/// its results (on a model that cannot explain, every item is a 400
+/// `explanations_unavailable`).
+pub fn score_items_with(model: &Model, items: Vec<Value>, explain: bool) -> (Vec<Map<String, Value>>, BatchCounts) {
+    let unexplainable = (explain && !model.can_explain()).then_some(NoExplanation::NoCovers);
     let mut counts = BatchCounts::default();
     let scored = items
         .into_iter()
@@ -29,14 +39,24 @@ pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>
             counts.rows += 1;
             let (mut item, result) = match item {
                 Value::Object(item) => {
-                    let result = observation_of(&item);
+                    let result = match unexplainable {
+                        Some(e) => Err((e.code(), e.to_string())),
+                        None => observation_of(&item),
+                    };
                     (item, result)
                 }
                 _ => (Map::new(), Err((BodyError::NOT_AN_OBJECT, NOT_AN_OBJECT.to_owned()))),
             };
+            let mut explanation = None;
             let (prediction, probability, status, reason) = match result {
                 Ok(obs) => {
-                    let p = model.predict(&obs);
+                    let p = if explain {
+                        let (p, bins) = model.predict_with_bins(&obs);
+                        explanation = model.explain_with_bins(&obs, &bins).ok().map(ExplanationField);
+                        p
+                    } else {
+                        model.predict(&obs)
+                    };
                     counts.scored += 1;
                     counts.malignant += u64::from(p.label);
                     let reason = Status::Ok.reason_phrase().to_owned();
@@ -56,6 +76,10 @@ pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>
             for (name, value) in RESULT_COLUMNS.into_iter().zip(results) {
                 let key = result_key(&item, name);
                 item.insert(key, value);
+            }
+            if let Some(explanation) = explanation {
+                let key = result_key(&item, "explanation");
+                item.insert(key, serde_json::to_value(explanation).unwrap_or_default());
             }
             item
         })

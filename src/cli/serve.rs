@@ -18,6 +18,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::adapters::function_url::{self, HttpResponse, MAX_BODY_BYTES};
 use crate::contract::invocation::Invocation;
@@ -74,22 +75,38 @@ async fn serve(app: Arc<App>, port: u16) -> anyhow::Result<()> {
     }
 }
 
+/// One request, under a span carrying its request id (the Lambda runtime's
+/// `invocation` span does the same there), so every log line names it.
 async fn answer(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
     let invocation = Invocation::local();
+    let span = tracing::info_span!("request", request_id = %invocation.request_id);
+    answer_in(app, req, peer, &invocation).instrument(span).await
+}
+
+async fn answer_in(
+    app: &App,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    invocation: &Invocation,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let request_id = invocation.request_id.as_str();
     let response = match read_body(body).await {
         Body::Complete(bytes) => {
             // The very JSON a Function URL would send, through the Lambda entry point.
-            let event = to_event(&parts, bytes, peer, &invocation.request_id);
+            let event = to_event(&parts, bytes, peer, request_id);
             let json = serde_json::to_string(&event).unwrap_or_default();
-            match app.handle_json(&json, &invocation).await {
+            match app.handle_json(&json, invocation).await {
                 Ok(Reply::FunctionUrl(response)) => response,
-                Ok(_) => function_url::bad_request("not a Function URL request"),
-                Err(e) => function_url::bad_request(&e.to_string()),
+                Ok(_) => function_url::bad_request("not a Function URL request", request_id),
+                Err(e) => function_url::bad_request(&e.to_string(), request_id),
             }
         }
-        Body::TooLarge => function_url::payload_too_large(),
-        Body::Broken => function_url::bad_request("the request body could not be read"),
+        Body::TooLarge => {
+            tracing::info!(status = 413, "request body too large");
+            function_url::payload_too_large(request_id)
+        }
+        Body::Broken => function_url::bad_request("the request body could not be read", request_id),
     };
     to_http(response)
 }
@@ -152,7 +169,9 @@ fn to_http(response: HttpResponse) -> Response<Full<Bytes>> {
     let mut out = Response::new(Full::new(Bytes::new()));
     *out.status_mut() = status;
     for (name, value) in response.headers() {
-        out.headers_mut().insert(name, http::HeaderValue::from_static(value));
+        if let Ok(value) = http::HeaderValue::from_str(value) {
+            out.headers_mut().insert(name, value);
+        }
     }
     *out.body_mut() = Full::new(Bytes::from(response.body));
     out

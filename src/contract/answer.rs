@@ -8,8 +8,10 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use crate::core::explain::{Explanation, NoExplanation};
 use crate::core::model::Model;
 use crate::core::observation::{FieldError, Observation, Rejection, FEATURES};
+use crate::core::observation_json::BodyError;
 use crate::core::status::Status;
 
 /// What one observation answers, before a path gives it its shape.
@@ -28,14 +30,32 @@ pub struct Answer {
     pub errors: Vec<ErrorItem>,
     /// Scored only: one per value outside the training range.
     pub warnings: Vec<String>,
+    /// Scored and asked for only: each feature's contribution (log-odds).
+    pub explanation: Option<ExplanationField>,
 }
 
 impl Answer {
-    /// The one way an observation (or its rejection) becomes an answer.
+    /// An observation's answer without an explanation.
     pub fn of(model: &Model, observation: Result<Observation, Rejection>) -> Self {
+        Self::with(model, observation, false)
+    }
+
+    /// The one way an observation (or its rejection) becomes an answer; with
+    /// `explain`, a scored one carries its explanation, and a model that
+    /// cannot explain answers 400 `explanations_unavailable` (the request
+    /// cannot be honoured, whatever the values).
+    pub fn with(model: &Model, observation: Result<Observation, Rejection>, explain: bool) -> Self {
+        if explain && !model.can_explain() {
+            return Self::not_explainable(NoExplanation::NoCovers);
+        }
         match observation {
             Ok(observation) => {
-                let p = model.predict(&observation);
+                let (p, explanation) = if explain {
+                    let (p, bins) = model.predict_with_bins(&observation);
+                    (p, model.explain_with_bins(&observation, &bins).ok().map(ExplanationField))
+                } else {
+                    (model.predict(&observation), None)
+                };
                 Answer {
                     status: Status::Ok,
                     reason: Cow::Borrowed(Status::Ok.reason_phrase()),
@@ -44,18 +64,43 @@ impl Answer {
                     label: Some(p.label_name()),
                     errors: Vec::new(),
                     warnings: range_warnings(model, &observation),
+                    explanation,
                 }
             }
-            Err(rejection) => Answer {
-                status: Status::BadRequest,
-                reason: Cow::Owned(rejection.reason()),
-                prediction: PredictionField::Empty,
-                probability: None,
-                label: None,
-                errors: rejection.errors().iter().map(ErrorItem::from).collect(),
-                warnings: Vec::new(),
-            },
+            Err(rejection) => {
+                Self::rejected(rejection.reason(), rejection.errors().iter().map(ErrorItem::from).collect())
+            }
         }
+    }
+
+    /// A 400 answer: its reason and field errors.
+    pub fn rejected(reason: String, errors: Vec<ErrorItem>) -> Self {
+        Answer {
+            status: Status::BadRequest,
+            reason: Cow::Owned(reason),
+            prediction: PredictionField::Empty,
+            probability: None,
+            label: None,
+            errors,
+            warnings: Vec::new(),
+            explanation: None,
+        }
+    }
+
+    /// A body that is not an observation object (nothing was scored).
+    pub fn of_body_error(e: &BodyError) -> Self {
+        Self::rejected(e.to_string(), body_error_items(e))
+    }
+
+    /// `explain` was asked of a model that cannot explain.
+    pub fn not_explainable(e: NoExplanation) -> Self {
+        let message = e.to_string();
+        Self::rejected(message.clone(), vec![ErrorItem { field: EXPLAIN, code: e.code(), message }])
+    }
+
+    /// `explain` had a value other than true or false.
+    pub fn bad_explain_flag(e: &ExplainFlagError) -> Self {
+        Self::rejected(e.to_string(), vec![e.item()])
     }
 
     /// The first rejected field's code (`missing`, `negative`, ...), for logs and metrics.
@@ -92,6 +137,85 @@ pub struct ErrorItem {
 impl From<&FieldError> for ErrorItem {
     fn from(e: &FieldError) -> Self {
         ErrorItem { field: e.field(), code: e.problem.code(), message: e.to_string() }
+    }
+}
+
+/// The `errors` of a body that is not an observation: one item for an
+/// invalid `id` (the field it names), none otherwise. HTTP and SQS alike.
+pub fn body_error_items(e: &BodyError) -> Vec<ErrorItem> {
+    match e {
+        BodyError::InvalidId => vec![ErrorItem { field: "id", code: e.code(), message: e.to_string() }],
+        _ => Vec::new(),
+    }
+}
+
+/// The name of the explain option on every path (query parameter, message
+/// and BatchInput field, `errors[].field`).
+pub const EXPLAIN: &str = "explain";
+
+/// An `explain` option that is neither true nor false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ExplainFlagError {
+    #[error("'explain' must be true or false")]
+    Invalid,
+    #[error("'explain' must be given at most once")]
+    Repeated,
+}
+
+impl ExplainFlagError {
+    pub const CODE: &'static str = "invalid_explain";
+
+    pub fn item(&self) -> ErrorItem {
+        ErrorItem { field: EXPLAIN, code: Self::CODE, message: self.to_string() }
+    }
+}
+
+/// The one rule for an `explain` option written as text (a query parameter,
+/// the `EXPLAIN` variable): `true` or `false`, nothing else.
+pub fn explain_flag(text: &str) -> Result<bool, ExplainFlagError> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ExplainFlagError::Invalid),
+    }
+}
+
+/// The same rule for a JSON field (an SQS observation, a Distributed Map
+/// `BatchInput`): absent or null is false; a boolean, or the text rule
+/// (Step Functions passes execution input through as strings as often as not).
+pub fn explain_flag_json(value: Option<&serde_json::Value>) -> Result<bool, ExplainFlagError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(serde_json::Value::String(s)) => explain_flag(s),
+        Some(_) => Err(ExplainFlagError::Invalid),
+    }
+}
+
+/// The explanation as every answer shape carries it:
+/// `{"unit":"log-odds","baseValue":E,"contributions":{"meanConcavePoints":phi,…}}`,
+/// features in the model's order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExplanationField(pub Explanation);
+
+impl Serialize for ExplanationField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Contributions<'a>(&'a Explanation);
+        impl Serialize for Contributions<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(FEATURES.len()))?;
+                for (f, phi) in FEATURES.iter().zip(&self.0.contributions) {
+                    map.serialize_entry(f.api_name, phi)?;
+                }
+                map.end()
+            }
+        }
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("unit", "log-odds")?;
+        map.serialize_entry("baseValue", &self.0.base_value)?;
+        map.serialize_entry("contributions", &Contributions(&self.0))?;
+        map.end()
     }
 }
 

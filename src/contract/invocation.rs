@@ -21,13 +21,10 @@ impl Invocation {
     }
 }
 
-/// Local request ids: unique enough to follow one request through the logs.
+/// Local request ids (`serve`, `invoke`, the worker): random UUIDs, the shape
+/// of Lambda's, so a clinic quotes the same kind of id whoever answered.
 pub fn new_local_request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
-    format!("local-{t:x}-{n}")
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// The door an event came through: the `entry_point` of every log line and
