@@ -18,6 +18,8 @@ pub struct BatchConfig {
     /// deliberately optimistic, so only files that certainly cannot finish
     /// are refused; the rest are stopped cleanly if the deadline comes.
     pub max_throughput_mb_per_s: u64,
+    /// Add the explanation columns to scored S3 files (`EXPLAIN=true`).
+    pub explain: bool,
 }
 
 /// 1,000 MB/s: about three times the fastest the pipeline alone runs on a
@@ -34,6 +36,8 @@ pub enum ConfigError {
     Recursive { input: String, output: String },
     #[error("MAX_THROUGHPUT_MB_PER_S must be a whole number of MB/s above 0, not {0:?}")]
     Throughput(String),
+    #[error("EXPLAIN must be true or false, not {0:?}")]
+    Explain(String),
 }
 
 impl BatchConfig {
@@ -49,7 +53,15 @@ impl BatchConfig {
             config.max_throughput_mb_per_s =
                 v.trim().parse().ok().filter(|n: &u64| *n > 0).ok_or(ConfigError::Throughput(v))?;
         }
+        if let Some(v) = var("EXPLAIN") {
+            config.explain = crate::contract::answer::explain_flag(v.trim()).map_err(|_| ConfigError::Explain(v))?;
+        }
         Ok(config)
+    }
+
+    /// How files are scored on every S3 route.
+    pub fn score_options(&self) -> crate::core::batch::ScoreOptions {
+        crate::core::batch::ScoreOptions { explain: self.explain, ..Default::default() }
     }
 
     /// Refuses settings under which the function's output would trigger it
@@ -66,6 +78,7 @@ impl BatchConfig {
             output_bucket,
             result_queue_url,
             max_throughput_mb_per_s: DEFAULT_MAX_THROUGHPUT_MB_PER_S,
+            explain: false,
         };
         let overlap = config.output_prefix.starts_with(&config.input_prefix)
             || config.input_prefix.starts_with(&config.output_prefix);

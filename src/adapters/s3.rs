@@ -108,6 +108,7 @@ pub async fn score_one(
         &out_key,
         deadline,
         config.max_throughput_mb_per_s,
+        config.score_options(),
     )
     .await;
     let mut report = FileReport {

@@ -29,6 +29,10 @@ pub const MAX_COLUMNS: usize = 10_000;
 /// Columns appended to every row (and, by the same names, to every
 /// Distributed Map item): the CSV answer's shape.
 pub const RESULT_COLUMNS: [&str; 4] = ["prediction", "probability", "status", "reason"];
+/// With [`ScoreOptions::explain`], after the result columns: `base_value`, then
+/// `contribution_<apiName>` per feature in model order; empty on rejected rows.
+pub const BASE_VALUE_COLUMN: &str = "base_value";
+pub const CONTRIBUTION_PREFIX: &str = "contribution_";
 
 /// Counts for one file: logged and written beside the output (no data).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -60,6 +64,8 @@ pub enum BatchError {
         "the record starting on line {line} opens a quote that never closes: the rest of the file would be one field"
     )]
     UnterminatedQuote { line: u64 },
+    #[error("{0}")]
+    NoExplanation(#[from] super::explain::NoExplanation),
     #[error("reading the input failed: {0}")]
     Read(#[source] io::Error),
     #[error("writing the output failed: {0}")]
@@ -121,6 +127,8 @@ struct Block {
     fields: Fields,
     rows: Vec<Row>,
     reasons: String,
+    /// With `explain`: the contributions of each scored row, in order.
+    contributions: Vec<[f64; FEATURE_COUNT]>,
     /// Bytes read when the block's last row ended.
     bytes: u64,
 }
@@ -130,10 +138,14 @@ impl Block {
         self.fields.clear();
         self.rows.clear();
         self.reasons.clear();
+        self.contributions.clear();
     }
 
     fn used_bytes(&self) -> usize {
-        self.fields.used_bytes() + self.reasons.len() + self.rows.len() * size_of::<Row>()
+        self.fields.used_bytes()
+            + self.reasons.len()
+            + self.rows.len() * size_of::<Row>()
+            + self.contributions.len() * size_of::<[f64; FEATURE_COUNT]>()
     }
 
     /// Gives back what one large record made the block grow to.
@@ -197,9 +209,12 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
     options: &ScoreOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<ScoreOutcome, BatchError> {
-    // Options not yet honoured by the pipeline (explain, drift, delimiter)
-    // are wired by the issues that own them.
-    let _ = options;
+    // Options not yet honoured by the pipeline (drift, delimiter) are wired by
+    // the issues that own them.
+    let explain = options.explain;
+    if explain && !model.can_explain() {
+        return Err(super::explain::NoExplanation::NoCovers.into());
+    }
     let dialect = Dialect::default();
     let mut reader = RecordReader::new(input, dialect);
     let mut writer = dialect.writer(output);
@@ -215,7 +230,13 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
         for name in names() {
             writer.write_field(name).map_err(write_error)?;
         }
-        writer.write_record(RESULT_COLUMNS).map_err(write_error)?;
+        for name in RESULT_COLUMNS {
+            writer.write_field(name).map_err(write_error)?;
+        }
+        if explain {
+            write_explanation_header(&mut writer)?;
+        }
+        writer.write_record(None::<&[u8]>).map_err(write_error)?;
         (span.fields, columns)
     };
 
@@ -224,7 +245,7 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
     std::thread::scope(|scope| {
         let reading = scope.spawn(move || loop {
             let mut block = empty_rx.try_recv().unwrap_or_default();
-            let filled = fill(&mut reader, &mut block, model, &columns, width);
+            let filled = fill(&mut reader, &mut block, model, &columns, width, explain);
             let done = !matches!(filled, Ok(true));
             let sent = match filled {
                 Ok(_) if block.rows.is_empty() => Ok(()),
@@ -236,7 +257,8 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
             }
         });
         let mut counts = BatchCounts::default();
-        let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, &mut counts, &mut progress);
+        let base_value = model.info().base_value.filter(|_| explain);
+        let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, base_value, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
         let bytes = reading.join().map_err(|_| BatchError::Read(io::Error::other("the reading thread failed")))?;
@@ -256,6 +278,7 @@ fn fill<R: Read>(
     model: &Model,
     columns: &[usize; FEATURE_COUNT],
     width: usize,
+    explain: bool,
 ) -> Result<bool, BatchError> {
     block.clear();
     while block.rows.len() < BLOCK_ROWS && block.used_bytes() < BLOCK_BYTES {
@@ -271,6 +294,13 @@ fn fill<R: Read>(
         } else {
             let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(record.get(columns[f])));
             match Observation::from_inputs(&inputs) {
+                Ok(observation) if explain => {
+                    // One search for both: the bins the prediction found index the tables.
+                    let (p, bins) = model.predict_with_bins(&observation);
+                    let e = model.explain_with_bins(&observation, &bins)?;
+                    block.contributions.push(e.contributions);
+                    RowOutcome::Scored(p)
+                }
                 Ok(observation) => RowOutcome::Scored(model.predict(&observation)),
                 Err(rejection) => {
                     rejection.write_field_messages(&mut block.reasons);
@@ -295,14 +325,16 @@ fn write_blocks<W: Write>(
     full: &std::sync::mpsc::Receiver<Result<Block, BatchError>>,
     empty: &std::sync::mpsc::SyncSender<Block>,
     width: usize,
+    base_value: Option<f64>,
     counts: &mut BatchCounts,
     progress: &mut impl FnMut(u64),
 ) -> Result<(), BatchError> {
-    let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len());
+    let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + FEATURE_COUNT);
     let mut out = new_record();
     let mut number = ryu::Buffer::new();
     for block in full.iter() {
         let mut block = block?;
+        let mut contributions = block.contributions.iter();
         for (i, row) in block.rows.iter().enumerate() {
             counts.rows += 1;
             // Original columns, padded to the header's width so the output stays
@@ -322,6 +354,12 @@ fn write_blocks<W: Write>(
                     out.push_field(number.format_finite(p.probability).as_bytes());
                     out.push_field(Status::Ok.as_str().as_bytes());
                     out.push_field(Status::Ok.reason_phrase().as_bytes());
+                    if let (Some(base), Some(phi)) = (base_value, contributions.next()) {
+                        out.push_field(number.format_finite(base).as_bytes());
+                        for &c in phi {
+                            out.push_field(number.format_finite(c).as_bytes());
+                        }
+                    }
                 }
                 RowOutcome::Rejected(code) => {
                     counts.rejected += 1;
@@ -330,6 +368,9 @@ fn write_blocks<W: Write>(
                     out.push_field(b"");
                     out.push_field(Status::BadRequest.as_str().as_bytes());
                     out.push_field(block.reason(i).as_bytes());
+                    if base_value.is_some() {
+                        (0..=FEATURE_COUNT).for_each(|_| out.push_field(b""));
+                    }
                 }
             }
             writer.write_byte_record(&out).map_err(write_error)?;
@@ -342,6 +383,15 @@ fn write_blocks<W: Write>(
         recycle(&mut block);
         // The reader makes a new block if this one cannot be returned.
         let _ = empty.try_send(block);
+    }
+    Ok(())
+}
+
+/// `base_value`, `contribution_<apiName>`...: the explanation's columns.
+fn write_explanation_header<W: Write>(writer: &mut csv::Writer<W>) -> Result<(), BatchError> {
+    writer.write_field(BASE_VALUE_COLUMN).map_err(write_error)?;
+    for f in FEATURES {
+        writer.write_field(format!("{CONTRIBUTION_PREFIX}{}", f.api_name)).map_err(write_error)?;
     }
     Ok(())
 }
@@ -557,7 +607,7 @@ mod tests {
         let mut reader = RecordReader::new(&input[..], Dialect::default());
         reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
         let mut block = Block::default();
-        assert!(!fill(&mut reader, &mut block, &model, &[1, 2, 3, 4, 5], 6).unwrap());
+        assert!(!fill(&mut reader, &mut block, &model, &[1, 2, 3, 4, 5], 6, false).unwrap());
         assert_eq!(block.rows.len(), 2);
         assert_eq!(block.rows[0].span.fields, 1_000_001);
         assert!(block.fields.allocated_bytes() < 64 * 1024, "{}", block.fields.allocated_bytes());
@@ -576,7 +626,7 @@ mod tests {
             let mut reader = RecordReader::new(input, Dialect::default());
             reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
             let mut block = Block::default();
-            fill(&mut reader, &mut block, &model, &columns, 7).unwrap();
+            fill(&mut reader, &mut block, &model, &columns, 7, false).unwrap();
             block
         };
         let small = format!("id,notes,{}\n{}", &HEADER[3..], "A,n,0.1,20,20,900,0.1\n".repeat(BLOCK_ROWS + 10));
