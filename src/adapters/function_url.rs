@@ -114,7 +114,12 @@ pub fn handle(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (Ht
     }
     match method {
         "GET" if openapi => (
-            HttpResponse { status_code: 200, body: OPENAPI_JSON.to_owned(), allow: None, request_id: request_id.into() },
+            HttpResponse {
+                status_code: 200,
+                body: OPENAPI_JSON.to_owned(),
+                allow: None,
+                request_id: request_id.into(),
+            },
             Outcome::Metadata,
         ),
         "POST" if !openapi => predict(model, request, request_id),
@@ -123,7 +128,10 @@ pub fn handle(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (Ht
             let status = Status::MethodNotAllowed;
             let reason = "Method Not Allowed: use POST / to predict, GET / for model metadata or GET /openapi.json";
             let allow = if openapi { "GET" } else { "GET, POST" };
-            (respond(status, &ErrorBody::new(status, reason, request_id), Some(allow), request_id), Outcome::MethodNotAllowed)
+            (
+                respond(status, &ErrorBody::new(status, reason, request_id), Some(allow), request_id),
+                Outcome::MethodNotAllowed,
+            )
         }
     }
 }
@@ -150,7 +158,8 @@ fn predict(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (HttpR
     let explain = match explain_query(request.query) {
         Ok(explain) => explain,
         Err(e) => {
-            let body = ErrorBody { errors: vec![e.item()], ..ErrorBody::new(Status::BadRequest, e.to_string(), request_id) };
+            let body =
+                ErrorBody { errors: vec![e.item()], ..ErrorBody::new(Status::BadRequest, e.to_string(), request_id) };
             return (respond(Status::BadRequest, &body, None, request_id), Outcome::Rejected(ExplainFlagError::CODE));
         }
     };
@@ -235,7 +244,8 @@ pub fn bad_request(reason: &str, request_id: &str) -> HttpResponse {
 }
 
 fn body_error(e: &BodyError, request_id: &str) -> HttpResponse {
-    let body = ErrorBody { errors: body_error_items(e), ..ErrorBody::new(Status::BadRequest, e.to_string(), request_id) };
+    let body =
+        ErrorBody { errors: body_error_items(e), ..ErrorBody::new(Status::BadRequest, e.to_string(), request_id) };
     respond(body.status, &body, None, request_id)
 }
 

@@ -72,7 +72,9 @@ pub fn classify(body: &str) -> Message {
         // Observations are parsed again from their own text, by the same
         // function as HTTP bodies (a Value tree would hide duplicate keys).
         Value::Array(ref values) => match serde_json::from_str::<Vec<&RawValue>>(body) {
-            Ok(items) => Message::Observations(items.iter().zip(values).map(|(i, v)| Observed::of(i.get(), v)).collect()),
+            Ok(items) => {
+                Message::Observations(items.iter().zip(values).map(|(i, v)| Observed::of(i.get(), v)).collect())
+            }
             Err(_) => Message::Unintelligible("the body is not JSON"),
         },
         Value::Object(ref map) => {

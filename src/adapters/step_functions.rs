@@ -11,8 +11,8 @@
 use serde_json::{Map, Value};
 
 use crate::contract::answer::{ExplanationField, PredictionField};
-use crate::core::explain::NoExplanation;
 use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
+use crate::core::explain::NoExplanation;
 use crate::core::model::Model;
 use crate::core::observation::{feature_by_header, FieldInput, Observation, FEATURE_COUNT};
 use crate::core::observation_json::BodyError;

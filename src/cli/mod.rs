@@ -1,6 +1,7 @@
 //! The command line: `serve`, `invoke`, and (with AWS_LAMBDA_RUNTIME_API set
 //! and no command) the Lambda runtime. Each command is one module.
 
+mod explain;
 mod invoke;
 mod score;
 mod serve;
@@ -38,6 +39,8 @@ enum Command {
     Invoke(invoke::Args),
     /// Score a CSV file (or stdin) row by row; rejected rows stay in the output with status 400.
     Score(score::Args),
+    /// Explain one observation (JSON): its prediction and how each value moved it, as a text waterfall.
+    Explain(explain::Args),
     /// Poll an SQS queue and handle its messages like the Lambda function (for ECS, Kubernetes, a laptop).
     Worker(worker::Args),
 }
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Invoke(args) => invoke::run(args),
         Command::Score(args) => score::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::Worker(args) => worker::run(args),
     };
     match result {

@@ -61,7 +61,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        score_csv_with(&model, input, file, &options, on_progress).map(|o| o.counts).map(|c| (c, path.display().to_string()))
+        score_csv_with(&model, input, file, &options, on_progress)
+            .map(|o| o.counts)
+            .map(|c| (c, path.display().to_string()))
     } else {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
         score_to_file(&model, input, path, &options, on_progress)?
