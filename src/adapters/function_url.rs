@@ -106,7 +106,7 @@ pub fn handle(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (Ht
         return (
             error(
                 Status::NotFound,
-                "Not Found: this service answers POST / (predict), GET / (model metadata) and GET /openapi.json",
+                "Not Found: this service answers POST / (predict) and GET / (model metadata)",
                 request_id,
             ),
             Outcome::NotFound,
@@ -126,7 +126,7 @@ pub fn handle(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (Ht
         "GET" => (respond(Status::Ok, &metadata(model, request_id), None, request_id), Outcome::Metadata),
         _ => {
             let status = Status::MethodNotAllowed;
-            let reason = "Method Not Allowed: use POST / to predict, GET / for model metadata or GET /openapi.json";
+            let reason = "Method Not Allowed: use POST / to predict or GET / for model metadata";
             let allow = if openapi { "GET" } else { "GET, POST" };
             (
                 respond(status, &ErrorBody::new(status, reason, request_id), Some(allow), request_id),

@@ -8,7 +8,7 @@ use scorer::core::model::Model;
 use scorer::handler::App;
 use serde_json::{json, Value};
 
-use crate::helpers::{base64_event, function_url_event, read_json, VALID_BODY};
+use crate::helpers::{base64_event, function_url_event, read_json, record_reply, VALID_BODY};
 
 fn app() -> App {
     App::new(Model::embedded().unwrap(), BatchConfig::from_env().unwrap())
@@ -21,14 +21,21 @@ fn call(event: &Value) -> (i64, Value) {
     let reply =
         rt.block_on(app().handle_json(&event.to_string(), &Invocation::local())).expect("a Function URL answer");
     let reply = serde_json::to_value(reply).unwrap();
+    record_reply(event, &reply);
     // The answer is exactly what aws_lambda_events models as a Function URL response.
     let typed: LambdaFunctionUrlResponse = serde_json::from_value(reply.clone()).expect("Function URL response shape");
     assert_eq!(typed.status_code, reply["statusCode"].as_i64().unwrap());
     let status = reply["statusCode"].as_i64().unwrap();
     assert_eq!(reply["headers"]["content-type"], "application/json");
     let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+    if event["rawPath"] == "/openapi.json" && status == 200 {
+        return (status, body);
+    }
     assert_eq!(body["status"], json!(status.to_string()), "status field equals the HTTP status");
     assert!(body["reason"].is_string());
+    // Every answer names its request, in the body and the header alike.
+    assert_eq!(body["requestId"], reply["headers"]["x-request-id"], "{body}");
+    assert!(body["requestId"].as_str().is_some_and(|id| !id.is_empty()), "{body}");
     (status, body)
 }
 
@@ -212,4 +219,132 @@ fn events_that_are_not_function_url_requests_fail_the_invocation() {
         let err = rt.block_on(app().handle_json(&event.to_string(), &Invocation::local())).unwrap_err();
         assert!(err.to_string().contains("unrecognised event"), "{err}");
     }
+}
+
+fn with_query(mut event: Value, query: &str) -> Value {
+    event["rawQueryString"] = json!(query);
+    event
+}
+
+#[test]
+fn explain_true_adds_the_explanation_in_model_order_and_nothing_else_changes() {
+    let (_, plain) = post(VALID_BODY);
+    let (status, body) = call(&with_query(function_url_event("POST", "/", Some(VALID_BODY)), "explain=true"));
+    assert_eq!(status, 200);
+    let explanation = body["explanation"].as_object().expect("an explanation");
+    assert_eq!(explanation["unit"], "log-odds");
+    let names: Vec<&str> = explanation["contributions"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(names, ["meanConcavePoints", "worstRadius", "worstTexture", "worstArea", "worstConcavePoints"]);
+    // base + Σ contributions is the log-odds of the probability given.
+    let raw = explanation["baseValue"].as_f64().unwrap()
+        + explanation["contributions"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum::<f64>();
+    let p = body["probability"].as_f64().unwrap();
+    assert!((1.0 / (1.0 + (-raw).exp()) - p).abs() < 1e-12, "{raw} vs {p}");
+    for key in ["status", "reason", "prediction", "probability", "label", "modelVersion", "warnings"] {
+        assert_eq!(body[key], plain[key], "{key}");
+    }
+    assert!(plain.get("explanation").is_none(), "opt-in: {plain}");
+    let (_, off) = call(&with_query(function_url_event("POST", "/", Some(VALID_BODY)), "explain=false&other=1"));
+    assert!(off.get("explanation").is_none(), "{off}");
+    // GET / gives the same base value.
+    let (_, meta) = call(&function_url_event("GET", "/", None));
+    assert_eq!(meta["model"]["baseValue"], explanation["baseValue"]);
+}
+
+#[test]
+fn an_explain_value_other_than_true_or_false_is_a_clear_400() {
+    for query in ["explain=yes", "explain=1", "explain", "explain=TRUE", "explain=true&explain=true", "explain=%ZZ"] {
+        let (status, body) = call(&with_query(function_url_event("POST", "/", Some(VALID_BODY)), query));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["prediction"], "");
+        assert_eq!(body["errors"][0]["field"], "explain", "{query}: {body}");
+        assert_eq!(body["errors"][0]["code"], "invalid_explain", "{query}: {body}");
+        assert!(body["reason"].as_str().unwrap().starts_with("'explain' must be"), "{body}");
+    }
+    // Percent-encoded `true` is `true`.
+    let (status, _) = call(&with_query(function_url_event("POST", "/", Some(VALID_BODY)), "explain=%74rue"));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_version_1_model_answers_explanations_unavailable_and_still_predicts() {
+    let v1 = App::new(crate::explain_paths::version_1_model(), BatchConfig::from_env().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ask = |query: &str| {
+        let event = with_query(function_url_event("POST", "/", Some(VALID_BODY)), query);
+        let reply = rt.block_on(v1.handle_json(&event.to_string(), &Invocation::local())).unwrap();
+        let reply = serde_json::to_value(reply).unwrap();
+        record_reply(&event, &reply);
+        let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+        (reply["statusCode"].as_i64().unwrap(), body)
+    };
+    let (status, body) = ask("explain=true");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"],
+        json!([{"field": "explain", "code": "explanations_unavailable", "message": body["reason"]}])
+    );
+    assert!(body["reason"].as_str().unwrap().contains("format version 1"), "{body}");
+    assert_eq!(ask("").0, 200);
+}
+
+#[test]
+fn every_answer_carries_its_own_request_id_in_body_and_header() {
+    let mut seen = std::collections::HashSet::new();
+    let big = format!("{{\"id\":\"{}\"}}", "x".repeat(20_000));
+    for event in [
+        function_url_event("POST", "/", Some(VALID_BODY)),
+        function_url_event("POST", "/", Some(r#"{"worstArea": 1}"#)),
+        function_url_event("POST", "/", Some(&big)),
+        function_url_event("GET", "/", None),
+        function_url_event("PUT", "/", Some(VALID_BODY)),
+        function_url_event("POST", "/nope", Some(VALID_BODY)),
+    ] {
+        let (_, body) = call(&event);
+        let id = body["requestId"].as_str().unwrap().to_owned();
+        assert!(uuid_shaped(&id), "{id}");
+        assert!(seen.insert(id), "request ids are unique");
+    }
+}
+
+fn uuid_shaped(id: &str) -> bool {
+    let parts: Vec<usize> = id.split('-').map(str::len).collect();
+    parts == [8, 4, 4, 4, 12] && id.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+}
+
+#[test]
+fn the_request_id_is_the_invocations_and_the_id_is_echoed_when_valid() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let invocation = Invocation { request_id: "c0ffee00-1111-4222-8333-444455556666".into(), ..Invocation::local() };
+    let run = |body: &str| {
+        let event = function_url_event("POST", "/", Some(body));
+        let reply =
+            serde_json::to_value(rt.block_on(app().handle_json(&event.to_string(), &invocation)).unwrap()).unwrap();
+        record_reply(&event, &reply);
+        assert_eq!(reply["headers"]["x-request-id"], "c0ffee00-1111-4222-8333-444455556666");
+        serde_json::from_str::<Value>(reply["body"].as_str().unwrap()).unwrap()
+    };
+    let body = run(&VALID_BODY.replace('{', r#"{"id":"lab-0001","#));
+    assert_eq!((body["id"].clone(), body["requestId"].clone()), (json!("lab-0001"), json!(invocation.request_id)));
+    let body = run(&VALID_BODY.replace('{', r#"{"id":42,"#));
+    assert_eq!(body["id"], json!("42"));
+    // A rejected observation still echoes its id; an invalid id is named, not echoed.
+    let body = run(r#"{"id":"lab-0002","worstArea":-1}"#);
+    assert_eq!((body["status"].clone(), body["id"].clone()), (json!("400"), json!("lab-0002")));
+    let body = run(&VALID_BODY.replace('{', r#"{"id":[1],"#));
+    assert_eq!(body["errors"][0]["field"], "id");
+    assert!(body.get("id").is_none(), "{body}");
+    let body = run(VALID_BODY);
+    assert!(body.get("id").is_none(), "{body}");
+}
+
+#[test]
+fn get_openapi_json_serves_the_contract() {
+    let (status, body) = call(&function_url_event("GET", "/openapi.json", None));
+    assert_eq!(status, 200);
+    assert_eq!(body["openapi"], "3.1.0");
+    assert!(body["paths"]["/"]["post"].is_object(), "{body}");
+    // Equal to openapi.yaml as an independent YAML reader sees it: tests/openapi_check.py --answers.
+    let (status, _) = call(&function_url_event("POST", "/openapi.json", Some("{}")));
+    assert_eq!(status, 405);
 }

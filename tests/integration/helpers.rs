@@ -211,3 +211,44 @@ pub fn sample_event(name: &str, bucket: &str) -> Value {
     let text = std::fs::read_to_string(root().join("events").join(name)).unwrap();
     serde_json::from_str(&text.replace("scorer-demo", bucket)).unwrap()
 }
+
+/// Records an HTTP answer for `tests/openapi_check.py --answers` when
+/// SCORER_CONTRACT_ANSWERS names a file (tests/run.sh sets it): every answer
+/// the contract tests receive is then validated against openapi.yaml.
+pub fn record_answer(method: &str, path: &str, status: u16, headers: &[(String, String)], body: &str) {
+    use std::io::Write as _;
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let Some(file) = std::env::var_os("SCORER_CONTRACT_ANSWERS") else { return };
+    let headers: serde_json::Map<String, Value> =
+        headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), Value::from(v.as_str()))).collect();
+    let line = json!({"method": method, "path": path, "status": status, "headers": headers, "body": body});
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).expect("open the answers file");
+    writeln!(f, "{line}").expect("record an answer");
+}
+
+/// Records a Function URL reply (the handler's JSON answer) for the event that produced it.
+pub fn record_reply(event: &Value, reply: &Value) {
+    let method = event["requestContext"]["http"]["method"].as_str().unwrap_or("");
+    let path = event["rawPath"].as_str().unwrap_or("/");
+    let headers: Vec<(String, String)> = reply["headers"]
+        .as_object()
+        .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned())).collect())
+        .unwrap_or_default();
+    let status = reply["statusCode"].as_u64().unwrap_or(0) as u16;
+    record_answer(method, path, status, &headers, reply["body"].as_str().unwrap_or(""));
+}
+
+/// Records a response `scorer serve` gave, and returns its status, headers and body.
+pub fn record_ureq(
+    method: &str,
+    path: &str,
+    mut r: ureq::http::Response<ureq::Body>,
+) -> (u16, Vec<(String, String)>, String) {
+    let status = r.status().as_u16();
+    let headers: Vec<(String, String)> =
+        r.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+    let body = r.body_mut().read_to_string().unwrap();
+    record_answer(method, path, status, &headers, &body);
+    (status, headers, body)
+}

@@ -49,9 +49,11 @@ fn has(lines: &[Value], test: impl Fn(&Value) -> bool) -> bool {
     lines.iter().any(test)
 }
 
+/// With `"explain": true`: explanations are on wherever a path offers them
+/// (HTTP ignores the key; its requests ask with `?explain=true` too).
 fn observation(id: &str) -> Value {
     json!({"id": id, "meanConcavePoints": 0.01357913, "worstRadius": 15.0, "worstTexture": 20.0,
-           "worstArea": 1234.5678901, "worstConcavePoints": 0.1})
+           "worstArea": 1234.5678901, "worstConcavePoints": 0.1, "explain": true})
 }
 
 fn marked_bodies() -> Vec<String> {
@@ -93,6 +95,9 @@ fn marked_events(bucket: &str) -> Vec<(&'static str, Value)> {
     let mut events = Vec::new();
     for body in marked_bodies() {
         events.push(("function_url", function_url_event("POST", "/", Some(&body))));
+        let mut explained = function_url_event("POST", "/", Some(&body));
+        explained["rawQueryString"] = json!("explain=true");
+        events.push(("function_url", explained));
         events.push(("function_url", base64_event(body.as_bytes())));
     }
     events.push(("s3", s3_event(&[(bucket, "incoming/marked.csv")])));
@@ -111,6 +116,7 @@ fn marked_events(bucket: &str) -> Vec<(&'static str, Value)> {
         "GARBAGE-MARKER",
         {"sample_id": "SAMPLE-MARKER", "worst area": 1234.5678901}
     ]);
+    map["BatchInput"] = json!({"explain": true});
     events.push(("distributed_map", map));
     let mut batch = sample_event("s3-batch-operations.json", bucket);
     batch["tasks"][0]["s3Key"] = json!("incoming/marked.csv");
@@ -137,6 +143,7 @@ async fn the_lambda_function_logs_no_patient_data_at_any_log_level() {
         let what = format!("Lambda at {variable}={level}");
         let mut env = base_env.clone();
         env.push((variable, level.clone()));
+        env.push(("EXPLAIN", "true".into()));
         let (out, err) = (dir.path().join(format!("{level}.out")), dir.path().join(format!("{level}.err")));
         {
             let api = RuntimeApi::start().await;
@@ -234,6 +241,7 @@ async fn score_and_serve_log_no_patient_data_at_any_log_level() {
             .arg(&csv)
             .arg("-o")
             .arg(dir.path().join("out.csv"))
+            .arg("--explain")
             .env("LOG_LEVEL", level)
             .output()
             .unwrap();
@@ -254,8 +262,12 @@ async fn score_and_serve_log_no_patient_data_at_any_log_level() {
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
         let server = Running { child };
         let url = line.trim().trim_start_matches("listening on ").to_owned();
+        let mut request_ids = Vec::new();
         for body in marked_bodies() {
-            agent.post(&url).send(body.as_str()).unwrap();
+            for target in [url.clone(), format!("{url}?explain=true")] {
+                let answer = agent.post(&target).send(body.as_str()).unwrap();
+                request_ids.push(answer.headers()["x-request-id"].to_str().unwrap().to_owned());
+            }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         drop(server);
@@ -263,6 +275,10 @@ async fn score_and_serve_log_no_patient_data_at_any_log_level() {
         assert_clean(&format!("serve at {level}: logs"), &logs);
         if matches!(level, "trace" | "debug") {
             assert!(logs.contains("prediction"), "serve at {level} logs its requests:\n{logs}");
+            // Each request's log lines carry the id its answer gave (X-Request-Id).
+            for id in &request_ids {
+                assert!(logs.contains(id.as_str()), "serve at {level}: no log line names request {id}:\n{logs}");
+            }
         }
     }
 }
