@@ -8,9 +8,12 @@
    a wrong status) do not: the schemas are tight enough to catch drift.
 3. With --answers FILE: each line of FILE is a recorded answer,
    {"method": "POST", "path": "/", "status": 200, "headers": {...}, "body": "<JSON text>"},
-   checked against the operation's response (schema and required headers).
+   checked against the operation's response (schema and required headers);
+   a served /openapi.json must equal this document as PyYAML reads it.
+   With --require-all, FILE must also hold at least the answers of every kind
+   in REQUIRED (so the check cannot pass on an empty or partial recording).
 
-Usage: python tests/openapi_check.py [--answers FILE] [--write-json OUT]
+Usage: python tests/openapi_check.py [--answers FILE [--require-all]] [--write-json OUT]
 Requires .ci/requirements-openapi.txt.
 """
 from __future__ import annotations
@@ -113,11 +116,16 @@ class Contract:
 
     def check_answer(self, answer: dict) -> list[str]:
         method, path, status = answer["method"], answer["path"], answer["status"]
-        response, schema = self.response(method, path, status)
+        try:
+            response, schema = self.response(method, path, status)
+        except KeyError as e:
+            return [f"{method} {path} -> {status}: not in the document ({e})"]
         body = answer["body"]
         if isinstance(body, str):
             body = json.loads(body)
         problems = [f"body: {e.message} at {list(e.absolute_path)}" for e in self.validator(schema).iter_errors(body)]
+        if path == "/openapi.json" and status == 200 and body != self.doc:
+            problems.append("the served document differs from openapi.yaml")
         headers = {k.lower(): v for k, v in answer.get("headers", {}).items()}
         if headers.get("content-type") != "application/json":
             problems.append(f"content-type is {headers.get('content-type')!r}")
@@ -173,41 +181,79 @@ def forbidden_answers(contract: Contract):
     yield "prediction as a string", ok, edit(good, lambda v: v.update(prediction="1"))
     yield "a probability above 1", ok, edit(good, lambda v: v.update(probability=1.5))
     yield "no warnings", ok, edit(good, lambda v: v.pop("warnings"))
+    yield "no request id", ok, edit(good, lambda v: v.pop("requestId"))
+    yield "an empty request id", ok, edit(good, lambda v: v.update(requestId=""))
+    yield "an id that is an object", ok, edit(good, lambda v: v.update(id={"a": 1}))
     yield "a contribution missing", ok, edit(good, lambda v: v["explanation"]["contributions"].pop("worstArea"))
     yield "an unknown contribution", ok, edit(good, lambda v: v["explanation"]["contributions"].update(area=1.0))
     yield "a unit other than log-odds", ok, edit(good, lambda v: v["explanation"].update(unit="probability"))
     yield "no base value", ok, edit(good, lambda v: v["explanation"].pop("baseValue"))
     yield "a 400 answer with 200's schema", ok, {"status": "400", "reason": "x", "prediction": ""}
-    yield "a 400 with a prediction", bad, {"status": "400", "reason": "x", "prediction": 1}
-    yield "a 400 saying 404", bad, {"status": "404", "reason": "x", "prediction": ""}
+    yield "a 400 with a prediction", bad, {"status": "400", "reason": "x", "prediction": 1, "requestId": "r"}
+    yield "a 400 saying 404", bad, {"status": "404", "reason": "x", "prediction": "", "requestId": "r"}
     yield "an error code the contract lacks", bad, {
         "status": "400",
         "reason": "x",
         "prediction": "",
+        "requestId": "r",
         "errors": [{"field": "worstArea", "code": "bad", "message": "m"}],
     }
-    yield "an empty errors list", bad, {"status": "400", "reason": "x", "prediction": "", "errors": []}
+    yield "an empty errors list", bad, {"status": "400", "reason": "x", "prediction": "", "requestId": "r", "errors": []}
     yield "a 404 with errors", not_found, {
         "status": "404",
         "reason": "x",
         "prediction": "",
+        "requestId": "r",
         "errors": [{"field": "id", "code": "invalid_id", "message": "m"}],
     }
     yield "a 405 with a model version", not_allowed, {
         "status": "405",
         "reason": "x",
         "prediction": "",
+        "requestId": "r",
         "modelVersion": "breast-cancer-gbc-0123456789ab",
     }
+    yield "a 400 without a request id", bad, {"status": "400", "reason": "x", "prediction": ""}
+    yield "metadata without a request id", meta, edit(metadata, lambda v: v.pop("requestId"))
     yield "metadata without baseValue", meta, edit(metadata, lambda v: v["model"].pop("baseValue"))
     yield "metadata with four features", meta, edit(metadata, lambda v: v["model"]["features"].pop())
     yield "metadata with a short sha256", meta, edit(metadata, lambda v: v["model"].update(sha256="999de189"))
+
+
+def kind(answer: dict) -> str:
+    """What REQUIRED counts: method, path (other paths as /{path}), status; explained 200s apart."""
+    path = answer["path"] if answer["path"] in ("/", "/openapi.json") else "/{path}"
+    label = f"{answer['method'] if answer['status'] not in (404, 405) else '*'} {path} {answer['status']}"
+    body = answer["body"]
+    if answer["status"] == 200 and path == "/" and answer["method"] == "POST":
+        parsed = json.loads(body) if isinstance(body, str) else body
+        if "explanation" in parsed:
+            label += " explained"
+        if "id" in parsed:
+            label += " with id"
+    return label
+
+
+# The least a full test run records, per kind of answer.
+REQUIRED = {
+    "POST / 200": 5,
+    "POST / 200 explained": 20,
+    "POST / 200 with id": 1,
+    "POST / 400": 10,
+    "POST / 413": 2,
+    "GET / 200": 2,
+    "GET /openapi.json 200": 2,
+    "* / 405": 2,
+    "* /openapi.json 405": 1,
+    "* /{path} 404": 2,
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--doc", default=str(ROOT / "openapi.yaml"))
     parser.add_argument("--answers", help="JSON lines of recorded answers to check against the document")
+    parser.add_argument("--require-all", action="store_true", help="fail unless --answers holds every kind in REQUIRED")
     parser.add_argument("--write-json", help="also write the document as JSON (what GET /openapi.json serves)")
     args = parser.parse_args()
 
@@ -235,10 +281,17 @@ def main() -> int:
 
     if args.answers:
         lines = [line for line in Path(args.answers).read_text().splitlines() if line.strip()]
+        counts: dict[str, int] = {}
         for line in lines:
-            failures += contract.check_answer(json.loads(line))
-        print(f"checked {len(lines)} recorded answers")
+            answer = json.loads(line)
+            failures += contract.check_answer(answer)
+            counts[kind(answer)] = counts.get(kind(answer), 0) + 1
+        print(f"checked {len(lines)} recorded answers: " + ", ".join(f"{k}: {n}" for k, n in sorted(counts.items())))
         checks += len(lines)
+        if args.require_all:
+            for k, least in REQUIRED.items():
+                if counts.get(k, 0) < least:
+                    failures.append(f"recorded answers: {counts.get(k, 0)} of kind {k!r}, at least {least} expected")
 
     if args.write_json:
         Path(args.write_json).write_text(json.dumps(doc, indent=2) + "\n")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): installs the Python test tools if missing, starts
-# moto server (S3/SQS) on 127.0.0.1, lints the SAM template, checks openapi.yaml, runs cargo test.
+# moto server (S3/SQS) on 127.0.0.1, lints the SAM template, checks openapi.yaml, runs cargo test,
+# then validates every HTTP answer the tests recorded against openapi.yaml.
 # If moto cannot start, this fails: no test is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,5 +46,19 @@ done
 curl -s -o /dev/null "http://127.0.0.1:$port/" || { echo "FAIL: moto server did not answer"; cat target/moto.log; exit 1; }
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
 
+# The contract tests record every HTTP answer they receive here; afterwards
+# each is validated against openapi.yaml. A full run (no filter) must have
+# recorded every kind of answer (--require-all), so the check cannot pass empty.
+export SCORER_CONTRACT_ANSWERS="$PWD/target/contract-answers.jsonl"
+rm -f "$SCORER_CONTRACT_ANSWERS"
+
 echo "== cargo test"
 cargo test --locked "$@"
+
+if [ $# -eq 0 ]; then
+    echo "== every recorded HTTP answer against openapi.yaml"
+    target/test-tools/openapi/bin/python tests/openapi_check.py --answers "$SCORER_CONTRACT_ANSWERS" --require-all
+elif [ -s "$SCORER_CONTRACT_ANSWERS" ]; then
+    echo "== the HTTP answers these tests recorded against openapi.yaml"
+    target/test-tools/openapi/bin/python tests/openapi_check.py --answers "$SCORER_CONTRACT_ANSWERS"
+fi
