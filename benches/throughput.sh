@@ -28,4 +28,5 @@ for rows in $ROWS; do
     cat "$file" >/dev/null # warm the page cache for both runs
     measure "bare csv read loop" "$rows" "$bytes" target/release/examples/csv_read_baseline "$file"
     measure "scorer score" "$rows" "$bytes" target/release/scorer score "$file" -o /dev/null --quiet
+    measure "scorer score --explain" "$rows" "$bytes" target/release/scorer score "$file" -o /dev/null --quiet --explain
 done

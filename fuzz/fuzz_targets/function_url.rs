@@ -3,13 +3,14 @@
 //! event envelope (`scorer::handler::Event`) must deserialize any bytes
 //! without panicking; a POST body answers exactly the same sent plain or
 //! base64-encoded; and a marker planted in the body (every `#` becomes one)
-//! never appears in an answer, whatever the body.
+//! never appears in an answer outside the echoed `id`, whatever the body.
 //!
 //! Input layout (so seeds can be written by hand, see README.md):
 //!   byte 0      flags: bit0 isBase64Encoded, bit1 body is None,
 //!               bits2-3 method (0 POST, 1 GET, 2-3 next line of the input),
 //!               bits4-5 path   (0 "/",  1 "",  2-3 next line of the input),
-//!               bit6 repeat the body (count from byte 1) to reach large sizes
+//!               bit6 repeat the body (count from byte 1) to reach large sizes,
+//!               bit7 query `explain=true`
 //!   [byte 1]    repeat count, only when bit6 is set
 //!   rest        UTF-8 (lossily decoded): optional method line, optional path
 //!               line, then the body.
@@ -79,10 +80,11 @@ fuzz_target!(|data: &[u8]| {
     let request = HttpRequest {
         method,
         path,
+        query: if flags & 0x80 != 0 { "explain=true" } else { "" },
         body: if flags & 0x02 != 0 { None } else { Some(body_text) },
         is_base64_encoded: flags & 0x01 != 0,
     };
-    let (response, outcome) = handle(model(), &request);
+    let (response, outcome) = handle(model(), &request, "fuzz-request");
 
     let status = response.status_code;
     assert!(
@@ -103,6 +105,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let body: serde_json::Value = serde_json::from_str(&response.body)
         .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {:?}", response.body));
+    if path == "/openapi.json" && status == 200 {
+        return; // the OpenAPI document, not an answer
+    }
+    assert_eq!(body["requestId"], "fuzz-request", "every answer names its request: {}", response.body);
     let code = status.to_string();
     assert_eq!(
         body.get("status").and_then(serde_json::Value::as_str),
@@ -116,10 +122,15 @@ fuzz_target!(|data: &[u8]| {
     let Some(body) = request.body.filter(|_| method == "POST" && !request.is_base64_encoded) else { return };
     // The same body base64-encoded answers exactly as the plain one.
     let encoded = base64::engine::general_purpose::STANDARD.encode(body);
-    let (as_base64, _) = handle(model(), &HttpRequest { body: Some(&encoded), is_base64_encoded: true, ..request });
+    let (as_base64, _) =
+        handle(model(), &HttpRequest { body: Some(&encoded), is_base64_encoded: true, ..request }, "fuzz-request");
     assert_eq!(as_base64, response, "a base64 body answers differently from the plain one");
-    // A planted marker is never echoed (the answer carries no `id`).
+    // A planted marker is never echoed, but in the `id` the caller sent (echoed on purpose).
     let planted = body.replace('#', MARKER);
-    let (answer, _) = handle(model(), &HttpRequest { body: Some(&planted), ..request });
-    assert!(!answer.body.contains(MARKER), "the answer echoes the body: {}", answer.body);
+    let (answer, _) = handle(model(), &HttpRequest { body: Some(&planted), ..request }, "fuzz-request");
+    let mut answer: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON answer");
+    if let Some(map) = answer.as_object_mut() {
+        map.remove("id");
+    }
+    assert!(!answer.to_string().contains(MARKER), "the answer echoes the body: {answer}");
 });
