@@ -78,8 +78,7 @@ pub fn waterfall(model: &Model, observation: &Observation, answer: &Answer) -> S
     let _ = writeln!(out, "{label} ({}), probability of malignancy {probability:.4}", u8::from(label == "malignant"));
     let _ = writeln!(out, "model {}\n", model.info().version);
     let _ = writeln!(out, "How each value moved the score (log-odds) away from the training average:\n");
-    let _ =
-        writeln!(out, "  {:<20} {:>9} {:>9}  {:>w$}│{}", "", "value", "log-odds", "← benign", "malignant →", w = HALF);
+    let _ = writeln!(out, "  {:<20} {:>9} {:>9}  {:>w$}│malignant →", "", "value", "log-odds", "← benign", w = HALF);
     let _ = writeln!(
         out,
         "  {:<30} {:>9.4}  {:>w$}│",
