@@ -284,3 +284,35 @@ async fn sqs_observations_with_explain_get_shap_contributions_in_their_results_o
     assert_eq!(line["errors"][0]["code"], "explanations_unavailable", "{line}");
     assert_eq!(results(&s3, &bucket, 1).await[0]["status"], "200");
 }
+
+#[tokio::test]
+async fn explain_true_on_lambda_gives_s3_files_the_columns_score_explain_writes() {
+    let endpoint = moto_endpoint();
+    let s3 = s3_client(&endpoint);
+    let bucket = unique_bucket("scorer-explain-s3");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let sample = root().join("samples/bad-rows.csv");
+    let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&sample).unwrap());
+    s3.put_object().bucket(&bucket).key("incoming/x.csv").body(body).send().await.unwrap();
+
+    let api = crate::runtime_api::RuntimeApi::start().await;
+    let mut env = crate::helpers::aws_env(&endpoint);
+    env.push(("EXPLAIN", "true".into()));
+    let _f = crate::helpers::start_lambda(&api, &env);
+    let answer = api.invoke(&crate::helpers::s3_event(&[(&bucket, "incoming/x.csv")])).await.response();
+    assert_eq!(answer["files"][0]["status"], "scored", "{answer}");
+    let got = s3.get_object().bucket(&bucket).key("scored/x.csv").send().await.unwrap();
+    let scored = got.body.collect().await.unwrap().into_bytes().to_vec();
+    let local = scorer().arg("score").arg(&sample).args(["-o", "-", "--quiet", "--explain"]).output().unwrap();
+    assert!(local.status.success());
+    assert_eq!(String::from_utf8_lossy(&scored), String::from_utf8_lossy(&local.stdout));
+    assert!(String::from_utf8_lossy(&scored).lines().next().unwrap().ends_with(",contribution_worstConcavePoints"));
+}
+
+#[tokio::test]
+async fn an_explain_setting_other_than_true_or_false_stops_the_function_at_start_up() {
+    let api = crate::runtime_api::RuntimeApi::start().await;
+    let out = scorer().envs(api.lambda_env()).env("EXPLAIN", "yes").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EXPLAIN must be true or false"), "{out:?}");
+}
