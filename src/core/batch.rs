@@ -332,6 +332,8 @@ fn write_blocks<W: Write>(
     let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + FEATURE_COUNT);
     let mut out = new_record();
     let mut number = ryu::Buffer::new();
+    // The same for every row: formatted once.
+    let base_text = base_value.map(|b| number.format_finite(b).to_owned());
     for block in full.iter() {
         let mut block = block?;
         let mut contributions = block.contributions.iter();
@@ -354,8 +356,8 @@ fn write_blocks<W: Write>(
                     out.push_field(number.format_finite(p.probability).as_bytes());
                     out.push_field(Status::Ok.as_str().as_bytes());
                     out.push_field(Status::Ok.reason_phrase().as_bytes());
-                    if let (Some(base), Some(phi)) = (base_value, contributions.next()) {
-                        out.push_field(number.format_finite(base).as_bytes());
+                    if let (Some(base), Some(phi)) = (base_text.as_deref(), contributions.next()) {
+                        out.push_field(base.as_bytes());
                         for &c in phi {
                             out.push_field(number.format_finite(c).as_bytes());
                         }
@@ -368,7 +370,7 @@ fn write_blocks<W: Write>(
                     out.push_field(b"");
                     out.push_field(Status::BadRequest.as_str().as_bytes());
                     out.push_field(block.reason(i).as_bytes());
-                    if base_value.is_some() {
+                    if base_text.is_some() {
                         (0..=FEATURE_COUNT).for_each(|_| out.push_field(b""));
                     }
                 }
