@@ -117,6 +117,25 @@ impl FileReport {
     }
 }
 
+/// The drift of one SQS batch's observation messages: the summary object
+/// beside their results objects (`sqs/batch-<requestId>.summary.json`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchSummary<'a> {
+    pub request_id: &'a str,
+    /// Observation messages in the batch (each has its results object).
+    pub messages: usize,
+    pub model_version: &'a str,
+    pub drift: &'a DriftReport,
+}
+
+impl BatchSummary<'_> {
+    /// Serialised as a file's summary is.
+    pub fn summary_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec_pretty(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
