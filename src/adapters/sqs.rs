@@ -178,7 +178,9 @@ fn record_drift(model: &Model, stats: &mut DriftStats, item: &Result<Submission,
             let (prediction, bins) = model.predict_with_bins(observation);
             stats.record(observation, &prediction, &bins);
         }
-        Ok(Submission { observation: Err(rejection), .. }) => stats.record_rejected(rejection.errors()[0].problem.code()),
+        Ok(Submission { observation: Err(rejection), .. }) => {
+            stats.record_rejected(rejection.errors()[0].problem.code())
+        }
         Err(_) => stats.record_rejected(BodyError::NOT_AN_OBJECT),
     }
 }

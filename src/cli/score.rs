@@ -114,7 +114,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn file_report(model: &Model, result: &Scored, drift: Option<&DriftOptions>, seconds: f64) -> FileReport {
     let (status, reason, counts, stats) = match result {
         Ok((outcome, _)) => (FileStatus::Scored, None, Some(outcome.counts.clone()), outcome.drift.as_ref()),
-        Err(e) if e.is_bad_input() => (FileStatus::Rejected, Some(format!("the file cannot be scored: {e}")), None, None),
+        Err(e) if e.is_bad_input() => {
+            (FileStatus::Rejected, Some(format!("the file cannot be scored: {e}")), None, None)
+        }
         Err(e) => (FileStatus::Failed, Some(e.to_string()), None, None),
     };
     FileReport {
