@@ -164,11 +164,12 @@ pub fn results_key(output_prefix: &str, message_id: &str) -> String {
     format!("{output_prefix}sqs/{}.jsonl", utf8_percent_encode(message_id, KEY_SAFE))
 }
 
-/// Where a batch's drift summary goes, beside its results objects:
-/// `OUTPUT_PREFIX` + `sqs/batch-<requestId>.summary.json`. One per delivery
+/// Where a batch's drift summary goes, beside its results objects but not
+/// among them (a consumer reads everything under `sqs/` as result lines):
+/// `OUTPUT_PREFIX` + `sqs-batches/<requestId>.summary.json`. One per delivery
 /// of a batch (a redelivered message counts again in the batch that brings it).
 pub fn batch_summary_key(output_prefix: &str, request_id: &str) -> String {
-    format!("{output_prefix}sqs/batch-{}.summary.json", utf8_percent_encode(request_id, KEY_SAFE))
+    format!("{output_prefix}sqs-batches/{}.summary.json", utf8_percent_encode(request_id, KEY_SAFE))
 }
 
 /// Counts one item of an observation message into the batch's drift statistics.
@@ -522,7 +523,7 @@ mod tests {
         assert_eq!(results_key("scored/", "../a b/c"), "scored/sqs/%2E%2E%2Fa%20b%2Fc.jsonl");
         assert_ne!(results_key("scored/", "a/b"), results_key("scored/", "a%2Fb"));
         let request = "c0ffee00-0000-4000-8000-000000000002";
-        assert_eq!(batch_summary_key("scored/", request), format!("scored/sqs/batch-{request}.summary.json"));
+        assert_eq!(batch_summary_key("scored/", request), format!("scored/sqs-batches/{request}.summary.json"));
         assert_ne!(batch_summary_key("scored/", id), results_key("scored/", id));
     }
 }

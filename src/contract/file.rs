@@ -118,7 +118,7 @@ impl FileReport {
 }
 
 /// The drift of one SQS batch's observation messages: the summary object
-/// beside their results objects (`sqs/batch-<requestId>.summary.json`).
+/// beside their results objects (`sqs-batches/<requestId>.summary.json`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchSummary<'a> {

@@ -166,7 +166,7 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
     event["Records"][0]["body"] = json!(Value::Array(observations).to_string());
     let answer = api.invoke(&event).await.response();
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
-    let summaries = keys(&s3, &bucket, "scored/sqs/batch-").await;
+    let summaries = keys(&s3, &bucket, "scored/sqs-batches/").await;
     assert_eq!(summaries.len(), 1, "one summary for the batch: {summaries:?}");
     assert!(summaries[0].ends_with(".summary.json"));
     let batch: Value = serde_json::from_slice(&get(&s3, &bucket, &summaries[0]).await).unwrap();
