@@ -128,6 +128,7 @@ pub const ROUTE_HINT: &str = "Files this large belong on the Step Functions Dist
 
 /// Scores `object` into `out_bucket/out_key`, all or nothing, stopping
 /// cleanly [`DEADLINE_MARGIN`] before `deadline`.
+#[allow(clippy::too_many_arguments)] // each is a separate fact about this one object
 pub async fn score_object(
     client: &Client,
     model: Arc<Model>,
