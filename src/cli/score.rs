@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::contract::file::{FileReport, FileStatus};
+use crate::contract::file::{unusable_file_reason, FileReport, FileStatus};
 use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
 use crate::core::drift::DriftOptions;
 use crate::core::model::Model;
@@ -114,9 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn file_report(model: &Model, result: &Scored, drift: Option<&DriftOptions>, seconds: f64) -> FileReport {
     let (status, reason, counts, stats) = match result {
         Ok((outcome, _)) => (FileStatus::Scored, None, Some(outcome.counts.clone()), outcome.drift.as_ref()),
-        Err(e) if e.is_bad_input() => {
-            (FileStatus::Rejected, Some(format!("the file cannot be scored: {e}")), None, None)
-        }
+        Err(e) if e.is_bad_input() => (FileStatus::Rejected, Some(unusable_file_reason(e)), None, None),
         Err(e) => (FileStatus::Failed, Some(e.to_string()), None, None),
     };
     FileReport {

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::core::batch::BatchCounts;
+use crate::core::batch::{BatchCounts, BatchError};
 use crate::core::drift::html::{self, PageContext};
 use crate::core::drift::DriftReport;
 
@@ -115,6 +115,11 @@ impl FileReport {
         let context = PageContext { source, model_version: Some(&self.model_version) };
         self.drift.as_ref().map(|d| html::render(d, &context))
     }
+}
+
+/// The reason a `rejected` file's summary gives, on S3 and in `score --report`.
+pub fn unusable_file_reason(e: &BatchError) -> String {
+    format!("the file cannot be scored: {e}")
 }
 
 /// The drift of one SQS batch's observation messages: the summary object

@@ -296,3 +296,30 @@ async fn with_drift_off_a_file_gets_no_drift_object_no_page_and_no_drift_metrics
     assert!(emf.iter().any(|m| m["RowsScored"] == 569.0));
     assert!(emf.iter().all(|m| m.get("DriftAlert").is_none() && m.get("OutOfRangeShare").is_none()), "{emf:?}");
 }
+
+#[test]
+fn score_report_of_an_unusable_file_says_why_as_the_s3_summary_does_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("no-columns.csv");
+    std::fs::write(&input, "id,worst area\n1,2\n").unwrap();
+    let report = dir.path().join("report.json");
+    let out = scorer()
+        .arg("score")
+        .arg(&input)
+        .arg("-o")
+        .arg(dir.path().join("out.csv"))
+        .args(["--quiet", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let summary: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(summary["status"], "rejected");
+    let reason = summary["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the file cannot be scored: the header has no column for: meanConcavePoints"),
+        "{reason}"
+    );
+    assert!(summary.get("drift").is_none() && summary.get("rows").is_none(), "{summary}");
+    assert!(!dir.path().join("out.csv").exists());
+}
