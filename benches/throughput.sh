@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Batch throughput, measured (not a test): `scorer score` on generated CSVs of
-# ROWS rows (five full-precision floats, ~95 bytes a row) against a bare
-# csv-crate read loop over the same file, with peak RSS from /usr/bin/time.
+# ROWS rows (five full-precision floats, ~95 bytes a row), with the drift
+# statistics (the default) and without, against a bare csv-crate read loop
+# over the same file, with peak RSS from /usr/bin/time.
 #   bash benches/throughput.sh                # 1M and 10M rows
 #   ROWS="1000000" bash benches/throughput.sh
 set -euo pipefail
@@ -28,4 +29,5 @@ for rows in $ROWS; do
     cat "$file" >/dev/null # warm the page cache for both runs
     measure "bare csv read loop" "$rows" "$bytes" target/release/examples/csv_read_baseline "$file"
     measure "scorer score" "$rows" "$bytes" target/release/scorer score "$file" -o /dev/null --quiet
+    measure "scorer score --no-drift" "$rows" "$bytes" target/release/scorer score "$file" -o /dev/null --quiet --no-drift
 done

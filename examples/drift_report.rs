@@ -1,6 +1,7 @@
-//! The drift report of a CSV file, before `scorer score --report/--html` is
-//! wired: reads the file like the batch pipeline (columns by name, cells as
-//! text), feeds `DriftStats`, writes the JSON report and the HTML page.
+//! The drift report of a CSV file, with columns shifted at will (`scorer score
+//! --report/--html` gives the same report of the file as it is): reads the
+//! file like the batch pipeline (columns by name, cells as text), feeds
+//! `DriftStats`, writes the JSON report and the HTML page.
 //! `docs/drift_screenshot.sh` uses it for the README's screenshots.
 //!
 //!   cargo run --example drift_report -- samples/wdbc.csv --json r.json --html r.html

@@ -1,7 +1,9 @@
 //! Settings from the environment, checked once at start-up.
 
+use crate::core::drift::DriftOptions;
+
 /// Where batch input is read and scored output written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BatchConfig {
     /// Keys under this prefix ending in `.csv` are inputs (`INPUT_PREFIX`, default `incoming/`).
     pub input_prefix: String,
@@ -18,6 +20,9 @@ pub struct BatchConfig {
     /// deliberately optimistic, so only files that certainly cannot finish
     /// are refused; the rest are stopped cleanly if the deadline comes.
     pub max_throughput_mb_per_s: u64,
+    /// The drift report of every file and batch, and what makes its alert
+    /// ([`drift_from_env`]); `None` when `DRIFT=off`.
+    pub drift: Option<DriftOptions>,
 }
 
 /// 1,000 MB/s: about three times the fastest the pipeline alone runs on a
@@ -34,6 +39,36 @@ pub enum ConfigError {
     Recursive { input: String, output: String },
     #[error("MAX_THROUGHPUT_MB_PER_S must be a whole number of MB/s above 0, not {0:?}")]
     Throughput(String),
+    #[error("DRIFT must be on or off, not {0:?}")]
+    Drift(String),
+    #[error("DRIFT_PSI_THRESHOLD must be a number above 0, not {0:?}")]
+    PsiThreshold(String),
+}
+
+/// The drift settings every path reads (Lambda, worker, `scorer score`):
+/// `DRIFT` (`on`, the default, or `off`) and `DRIFT_PSI_THRESHOLD` (the PSI
+/// above which a feature raises the alert, default 0.25). `None` means off.
+pub fn drift_from_env() -> Result<Option<DriftOptions>, ConfigError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    drift_options(var("DRIFT").as_deref(), var("DRIFT_PSI_THRESHOLD").as_deref())
+}
+
+fn drift_options(drift: Option<&str>, threshold: Option<&str>) -> Result<Option<DriftOptions>, ConfigError> {
+    match drift.map(|d| d.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("on") => {}
+        Some("off") => return Ok(None),
+        Some(_) => return Err(ConfigError::Drift(drift.unwrap_or_default().to_owned())),
+    }
+    let mut options = DriftOptions::default();
+    if let Some(t) = threshold {
+        options.psi_threshold = t
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| ConfigError::PsiThreshold(t.to_owned()))?;
+    }
+    Ok(Some(options))
 }
 
 impl BatchConfig {
@@ -49,6 +84,7 @@ impl BatchConfig {
             config.max_throughput_mb_per_s =
                 v.trim().parse().ok().filter(|n: &u64| *n > 0).ok_or(ConfigError::Throughput(v))?;
         }
+        config.drift = drift_from_env()?;
         Ok(config)
     }
 
@@ -66,6 +102,7 @@ impl BatchConfig {
             output_bucket,
             result_queue_url,
             max_throughput_mb_per_s: DEFAULT_MAX_THROUGHPUT_MB_PER_S,
+            drift: Some(DriftOptions::default()),
         };
         let overlap = config.output_prefix.starts_with(&config.input_prefix)
             || config.input_prefix.starts_with(&config.output_prefix);
@@ -145,6 +182,19 @@ mod tests {
 
     fn cfg(input: &str, output: &str, bucket: Option<&str>) -> Result<BatchConfig, ConfigError> {
         BatchConfig::new(input.into(), output.into(), bucket.map(Into::into), None)
+    }
+
+    #[test]
+    fn drift_is_on_by_default_off_by_name_and_its_threshold_must_be_a_positive_number() {
+        assert_eq!(drift_options(None, None), Ok(Some(DriftOptions::default())));
+        assert_eq!(drift_options(Some(" ON "), None), Ok(Some(DriftOptions::default())));
+        assert_eq!(drift_options(Some("off"), Some("0.1")), Ok(None));
+        assert_eq!(drift_options(Some("Off"), None), Ok(None));
+        assert_eq!(drift_options(None, Some("0.1")).unwrap().unwrap().psi_threshold, 0.1);
+        assert_eq!(drift_options(Some("no"), None), Err(ConfigError::Drift("no".into())));
+        for bad in ["0", "-1", "NaN", "inf", "x"] {
+            assert_eq!(drift_options(None, Some(bad)), Err(ConfigError::PsiThreshold(bad.into())), "{bad}");
+        }
     }
 
     #[test]

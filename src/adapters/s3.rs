@@ -10,14 +10,15 @@ use std::time::{Instant, SystemTime};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
-use super::s3_batch::{millis, score_object, write_error, ObjectError};
+use super::s3_batch::{millis, score_object, write_error, Lineage, ObjectError};
 use super::s3_event::{ObjectRef, Records};
 use super::Context;
 use crate::config::{BatchConfig, Scope, Skip};
 use crate::contract::file::{FailureKind, FileReport, FileStatus, Location};
 use crate::contract::invocation::EntryPoint;
+use crate::core::batch::ScoreOptions;
 use crate::core::model::Model;
-use crate::telemetry::Metrics;
+use crate::telemetry::{self, Metrics};
 
 /// Reports for every record.
 pub struct Outcome {
@@ -75,6 +76,7 @@ pub fn skipped(model: &Model, object: Option<&ObjectRef>, skip: Skip) -> FileRep
         model_version: model.info().version.clone(),
         input_etag: None,
         duration_ms: 0,
+        drift: None,
     }
 }
 
@@ -100,6 +102,7 @@ pub async fn score_one(
     deadline: Option<SystemTime>,
 ) -> FileReport {
     let started = Instant::now();
+    let options = ScoreOptions { drift: config.drift.is_some(), ..ScoreOptions::default() };
     let result = score_object(
         client,
         Arc::clone(model),
@@ -108,6 +111,7 @@ pub async fn score_one(
         &out_key,
         deadline,
         config.max_throughput_mb_per_s,
+        options,
     )
     .await;
     let mut report = FileReport {
@@ -120,11 +124,13 @@ pub async fn score_one(
         model_version: model.info().version.clone(),
         input_etag: object.etag.clone(),
         duration_ms: 0,
+        drift: None,
     };
     match result {
         Ok(scored) => {
             report.input_etag = scored.input_etag.or(report.input_etag);
             report.counts = Some(scored.counts);
+            report.drift = scored.drift.zip(config.drift.as_ref()).map(|(stats, o)| stats.report(model, o));
         }
         Err(e) => {
             (report.status, report.failure) = status_of(&e);
@@ -132,6 +138,12 @@ pub async fn score_one(
         }
     }
     report.duration_ms = millis(started);
+    // The page first: the summary, written last, says whether all went well.
+    if let Err(e) = write_page(client, &out_bucket, &out_key, &report, object).await {
+        tracing::error!(entry_point = EntryPoint::S3.as_str(), bucket = %object.bucket, key = %object.key, error = %e, "writing the drift page failed; the file will be retried");
+        (report.status, report.failure) = status_of(&e);
+        report.reason = Some(format!("writing the drift page failed: {e}"));
+    }
     // The summary goes beside the output whatever happened, so whoever waits
     // for the output learns why there is none.
     if let Err(e) = write_summary(client, &out_bucket, &out_key, &report).await {
@@ -159,6 +171,10 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
         }
     }
     metrics.emit();
+    // Per file, never per row; only a scored file's rows say anything.
+    if let (FileStatus::Scored, Some(drift)) = (report.status, &report.drift) {
+        telemetry::emit_drift(entry_point, &drift.metric_values());
+    }
     let (bucket, key, reason) = (object.bucket.as_str(), object.key.as_str(), report.reason.as_deref());
     let out_key = report.output.as_ref().map(|o| o.key.as_str());
     match (report.status, report.failure) {
@@ -200,9 +216,31 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
     }
 }
 
+/// `<output key>.report.html`: the drift report of a scored file as a page,
+/// with the output's lineage metadata. Nothing for other files.
+async fn write_page(
+    client: &Client,
+    bucket: &str,
+    out_key: &str,
+    report: &FileReport,
+    object: &ObjectRef,
+) -> Result<(), ObjectError> {
+    if report.status != FileStatus::Scored {
+        return Ok(());
+    }
+    let Some(page) = report.drift_page(Some(&object.key)) else { return Ok(()) };
+    let key = format!("{out_key}.report.html");
+    let lineage = Lineage { model_version: &report.model_version, source_etag: report.input_etag.as_deref() };
+    let mut put = client.put_object().bucket(bucket).key(&key).content_type("text/html; charset=utf-8");
+    for (k, v) in lineage.pairs() {
+        put = put.metadata(k, v);
+    }
+    put.body(ByteStream::from(page.into_bytes())).send().await.map(|_| ()).map_err(|e| write_error(e, bucket, &key))
+}
+
 async fn write_summary(client: &Client, bucket: &str, out_key: &str, report: &FileReport) -> Result<(), ObjectError> {
     let key = format!("{out_key}.summary.json");
-    let body = serde_json::to_vec_pretty(report).map_err(|e| ObjectError::Write(e.to_string()))?;
+    let body = report.summary_json().map_err(|e| ObjectError::Write(e.to_string()))?;
     client
         .put_object()
         .bucket(bucket)

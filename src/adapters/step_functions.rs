@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::contract::answer::PredictionField;
 use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
+use crate::core::drift::DriftStats;
 use crate::core::model::Model;
 use crate::core::observation::{feature_by_header, FieldInput, Observation, FEATURE_COUNT};
 use crate::core::observation_json::BodyError;
@@ -22,6 +23,15 @@ const NOT_AN_OBJECT: &str = "the item is not an object of column values";
 /// Scores every item of a batch; returns them in order, and the counts. An
 /// item that is not an object is answered with the result fields alone.
 pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>, BatchCounts) {
+    score_items_with(model, items, None)
+}
+
+/// [`score_items`], counting each item into `drift` if given.
+pub fn score_items_with(
+    model: &Model,
+    items: Vec<Value>,
+    mut drift: Option<&mut DriftStats>,
+) -> (Vec<Map<String, Value>>, BatchCounts) {
     let mut counts = BatchCounts::default();
     let scored = items
         .into_iter()
@@ -36,13 +46,23 @@ pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>
             };
             let (prediction, probability, status, reason) = match result {
                 Ok(obs) => {
-                    let p = model.predict(&obs);
+                    let p = match drift.as_deref_mut() {
+                        None => model.predict(&obs),
+                        Some(stats) => {
+                            let (p, bins) = model.predict_with_bins(&obs);
+                            stats.record(&obs, &p, &bins);
+                            p
+                        }
+                    };
                     counts.scored += 1;
                     counts.malignant += u64::from(p.label);
                     let reason = Status::Ok.reason_phrase().to_owned();
                     (PredictionField::Label(p.label), Value::from(p.probability), Status::Ok, reason)
                 }
                 Err((code, reason)) => {
+                    if let Some(stats) = drift.as_deref_mut() {
+                        stats.record_rejected(code);
+                    }
                     counts.rejected += 1;
                     *counts.rejected_by_reason.entry(code).or_default() += 1;
                     (PredictionField::Empty, Value::from(""), Status::BadRequest, reason)

@@ -20,6 +20,7 @@ use csv::ByteRecord;
 
 pub use super::csv_reader::MAX_RECORD_BYTES;
 use super::csv_reader::{without_bom, Dialect, Fields, Record, RecordError, RecordReader, RecordSpan};
+use super::drift::DriftStats;
 use super::model::{Model, Prediction};
 use super::observation::{feature_by_header, FieldInput, Observation, FEATURES, FEATURE_COUNT};
 use super::status::Status;
@@ -197,9 +198,8 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
     options: &ScoreOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<ScoreOutcome, BatchError> {
-    // Options not yet honoured by the pipeline (explain, drift, delimiter)
-    // are wired by the issues that own them.
-    let _ = options;
+    // Options not yet honoured by the pipeline (explain, delimiter) are wired
+    // by the issues that own them.
     let dialect = Dialect::default();
     let mut reader = RecordReader::new(input, dialect);
     let mut writer = dialect.writer(output);
@@ -221,10 +221,12 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
 
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
     let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Block>(BLOCKS_QUEUED + 2);
+    // Counted by the reading thread, which already holds each row's observation and bins.
+    let mut drift = options.drift.then(|| DriftStats::new(model));
     std::thread::scope(|scope| {
         let reading = scope.spawn(move || loop {
             let mut block = empty_rx.try_recv().unwrap_or_default();
-            let filled = fill(&mut reader, &mut block, model, &columns, width);
+            let filled = fill(&mut reader, &mut block, model, &columns, width, drift.as_mut());
             let done = !matches!(filled, Ok(true));
             let sent = match filled {
                 Ok(_) if block.rows.is_empty() => Ok(()),
@@ -232,30 +234,32 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
                 Err(e) => full_tx.send(Err(e)),
             };
             if done || sent.is_err() {
-                return reader.bytes_read();
+                return (reader.bytes_read(), drift);
             }
         });
         let mut counts = BatchCounts::default();
         let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
-        let bytes = reading.join().map_err(|_| BatchError::Read(io::Error::other("the reading thread failed")))?;
+        let (bytes, drift) =
+            reading.join().map_err(|_| BatchError::Read(io::Error::other("the reading thread failed")))?;
         written?;
         writer.flush().map_err(BatchError::Write)?;
         counts.bytes_in = bytes;
         progress(bytes);
-        Ok(ScoreOutcome { counts, drift: None })
+        Ok(ScoreOutcome { counts, drift })
     })
 }
 
 /// Reads rows into `block` until it is full (by rows or bytes) and scores
-/// them. Ok(false) at the end of input.
+/// them, counting each row into `drift` if given. Ok(false) at the end of input.
 fn fill<R: Read>(
     reader: &mut RecordReader<R>,
     block: &mut Block,
     model: &Model,
     columns: &[usize; FEATURE_COUNT],
     width: usize,
+    mut drift: Option<&mut DriftStats>,
 ) -> Result<bool, BatchError> {
     block.clear();
     while block.rows.len() < BLOCK_ROWS && block.used_bytes() < BLOCK_BYTES {
@@ -270,14 +274,22 @@ fn fill<R: Read>(
             RowOutcome::Rejected("wrong_field_count")
         } else {
             let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(record.get(columns[f])));
-            match Observation::from_inputs(&inputs) {
-                Ok(observation) => RowOutcome::Scored(model.predict(&observation)),
-                Err(rejection) => {
+            match (Observation::from_inputs(&inputs), drift.as_deref_mut()) {
+                (Ok(observation), None) => RowOutcome::Scored(model.predict(&observation)),
+                (Ok(observation), Some(stats)) => {
+                    let (prediction, bins) = model.predict_with_bins(&observation);
+                    stats.record(&observation, &prediction, &bins);
+                    RowOutcome::Scored(prediction)
+                }
+                (Err(rejection), _) => {
                     rejection.write_field_messages(&mut block.reasons);
                     RowOutcome::Rejected(rejection.errors()[0].problem.code())
                 }
             }
         };
+        if let (RowOutcome::Rejected(code), Some(stats)) = (outcome, drift.as_deref_mut()) {
+            stats.record_rejected(code);
+        }
         block.rows.push(Row { span, outcome, reason_end: block.reasons.len() });
     }
     Ok(true)
@@ -557,7 +569,7 @@ mod tests {
         let mut reader = RecordReader::new(&input[..], Dialect::default());
         reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
         let mut block = Block::default();
-        assert!(!fill(&mut reader, &mut block, &model, &[1, 2, 3, 4, 5], 6).unwrap());
+        assert!(!fill(&mut reader, &mut block, &model, &[1, 2, 3, 4, 5], 6, None).unwrap());
         assert_eq!(block.rows.len(), 2);
         assert_eq!(block.rows[0].span.fields, 1_000_001);
         assert!(block.fields.allocated_bytes() < 64 * 1024, "{}", block.fields.allocated_bytes());
@@ -576,7 +588,7 @@ mod tests {
             let mut reader = RecordReader::new(input, Dialect::default());
             reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
             let mut block = Block::default();
-            fill(&mut reader, &mut block, &model, &columns, 7).unwrap();
+            fill(&mut reader, &mut block, &model, &columns, 7, None).unwrap();
             block
         };
         let small = format!("id,notes,{}\n{}", &HEADER[3..], "A,n,0.1,20,20,900,0.1\n".repeat(BLOCK_ROWS + 10));
@@ -632,6 +644,32 @@ mod tests {
         let err = score_csv(&model, Stopped(input, 0), io::sink(), |_| {}).unwrap_err();
         assert!(matches!(err, BatchError::Read(ref e) if e.kind() == io::ErrorKind::Interrupted), "{err:?}");
         assert!(!err.is_bad_input());
+    }
+
+    #[test]
+    fn drift_counts_every_row_the_output_counts_and_nothing_when_off() {
+        use crate::core::drift::DriftOptions;
+        let model = Model::embedded().unwrap();
+        let input = format!(
+            "{HEADER}\nA,0.1471,25.38,17.33,2019.0,0.2654\nB,0.1,,20,900,0.1\nC,0.1,20\nD,0.04781,15.11,26.5,711.2,0.07431\n"
+        );
+        let run = |drift| {
+            let options = ScoreOptions { drift, ..ScoreOptions::default() };
+            let mut out = Vec::new();
+            let outcome = score_csv_with(&model, input.as_bytes(), &mut out, &options, |_| {}).unwrap();
+            (outcome, out)
+        };
+        let (on, out_on) = run(true);
+        let (off, out_off) = run(false);
+        assert_eq!(out_on, out_off, "the statistics never change the output");
+        assert!(off.drift.is_none());
+        let report = on.drift.unwrap().report(&model, &DriftOptions::default());
+        assert_eq!((report.rows, report.scored, report.rejected), (4, 2, 2));
+        assert_eq!(report.predicted_malignant, on.counts.malignant);
+        let by_reason: Vec<(&str, u64)> = report.rejected_by_reason.iter().map(|(c, n)| (*c, n.rows)).collect();
+        assert_eq!(by_reason, [("missing", 1), ("wrong_field_count", 1)]);
+        let area = &report.features[3];
+        assert_eq!(area.bins.counts.iter().sum::<u64>(), 2);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod cli;
 mod deadline;
 mod drift;
+mod drift_paths;
 mod explanations;
 mod fanout;
 mod function_url;
