@@ -29,9 +29,9 @@ use super::{s3, Context};
 use crate::contract::answer::{Answer, ErrorItem, PredictionField};
 use crate::contract::file::Location;
 use crate::contract::invocation::{EntryPoint, Invocation};
+use crate::core::columns::feature_by_name;
 use crate::core::model::Model;
-use crate::core::observation::FEATURES;
-use crate::core::observation_json::{parse_observation_json, BodyError, Submission};
+use crate::core::observation_json::{parse_observation_json, without_json_bom, BodyError, Submission};
 use crate::core::status::Status;
 use crate::telemetry::Metrics;
 
@@ -48,6 +48,9 @@ pub enum Message {
 
 /// Classifies a message body. The one place that decides what a message is.
 pub fn classify(body: &str) -> Message {
+    // A byte-order mark before the JSON is ignored, as on HTTP (the one rule).
+    // The mark is one whole character: what is left is still a str.
+    let body = &body[body.len() - without_json_bom(body.as_bytes()).len()..];
     let Ok(value) = serde_json::from_str::<Value>(body) else {
         return Message::Unintelligible("the body is not JSON");
     };
@@ -75,8 +78,7 @@ pub fn classify(body: &str) -> Message {
                 Some(Err(why)) => return Message::Unintelligible(why),
                 None => {}
             }
-            let looks_like_observation =
-                map.contains_key("id") || FEATURES.iter().any(|f| map.contains_key(f.api_name));
+            let looks_like_observation = map.contains_key("id") || map.keys().any(|k| feature_by_name(k).is_some());
             if looks_like_observation {
                 Message::Observations(vec![parse_observation_json(body.as_bytes())])
             } else {

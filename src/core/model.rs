@@ -548,6 +548,30 @@ impl Model {
         let values = *observation.values();
         (0..FEATURE_COUNT).filter(move |&i| outside_training_range(self.info.ranges[i], values[i]))
     }
+
+    /// The warning for feature `i` outside its training range: the one
+    /// wording every path gives (HTTP and SQS `warnings`, the CSV and
+    /// Distributed Map `warnings` column). Names the range, never the value.
+    pub fn write_range_warning(&self, i: usize, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        let (lo, hi) = self.info.ranges[i];
+        write!(
+            out,
+            "'{}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable",
+            FEATURES[i].api_name
+        )
+    }
+
+    /// Every out-of-range warning of `observation`, joined with "; " (empty
+    /// when there is none): the CSV and Distributed Map `warnings` cell.
+    pub fn write_range_warnings(&self, observation: &Observation, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        for (n, i) in self.out_of_range(observation).enumerate() {
+            if n > 0 {
+                out.write_str("; ")?;
+            }
+            self.write_range_warning(i, out)?;
+        }
+        Ok(())
+    }
 }
 
 /// The out-of-range rule, for warnings and drift statistics alike: a value
