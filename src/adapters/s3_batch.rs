@@ -31,7 +31,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::s3_event::ObjectRef;
-use crate::core::batch::{score_csv, BatchCounts, BatchError};
+use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
 use crate::core::model::Model;
 
 /// Size of each uploaded part (S3's minimum is 5 MiB; the last may be smaller).
@@ -133,6 +133,7 @@ pub async fn score_object(
     out_key: &str,
     deadline: Option<SystemTime>,
     max_mb_per_s: u64,
+    options: ScoreOptions,
 ) -> Result<Scored, ObjectError> {
     let left = match deadline {
         None => None,
@@ -146,7 +147,7 @@ pub async fn score_object(
     let stops = Stops::new();
     let (deadline, stop) = (&stops.deadline, &stops.any);
     let upload_id = Mutex::new(None::<String>);
-    let work = score_and_upload(client, model, object, out_bucket, out_key, &upload_id, &stops);
+    let work = score_and_upload(client, model, object, out_bucket, out_key, &upload_id, &stops, options);
     tokio::pin!(work);
     let result = match left {
         None => work.await,
@@ -265,6 +266,7 @@ async fn score_and_upload(
     out_key: &str,
     upload_id: &Mutex<Option<String>>,
     stops: &Stops,
+    options: ScoreOptions,
 ) -> Result<Scored, ObjectError> {
     let (deadline, stop) = (&stops.deadline, &stops.any);
     let get = client.get_object().bucket(&object.bucket).key(&object.key).set_version_id(object.version_id.clone());
@@ -283,7 +285,7 @@ async fn score_and_upload(
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(1);
     let pipeline = tokio::task::spawn_blocking(move || {
         let writer = PartWriter { tx: out_tx, buf: Vec::with_capacity(PART_SIZE + 512 * 1024) };
-        score_csv(&model, reader, writer, |_| {})
+        score_csv_with(&model, reader, writer, &options, |_| {}).map(|o| o.counts)
     });
     // Whichever side fails first stops the other at once.
     let pipeline = async {

@@ -9,7 +9,8 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::core::batch::{score_csv, BatchCounts, BatchError};
+use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
+use crate::core::csv_reader::Dialect;
 use crate::core::model::Model;
 
 #[derive(clap::Args, Debug)]
@@ -24,10 +25,15 @@ pub struct Args {
     /// Never show a progress bar.
     #[arg(long)]
     quiet: bool,
+    /// The field delimiter: ',', ';' or tab (written `tab` or `\t`). Detected
+    /// from the header when absent; a decimal comma is read in ';' files.
+    #[arg(long, value_parser = Dialect::parse_delimiter)]
+    delimiter: Option<u8>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let model = Model::from_env()?;
+    let options = ScoreOptions { delimiter: args.delimiter, ..ScoreOptions::default() };
     let started = Instant::now();
     let stdin = args.input.as_os_str() == "-";
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = if stdin {
@@ -49,17 +55,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let special = args.output.as_deref().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| !m.is_file());
     let result = if to_stdout {
         let stdout = io::stdout().lock();
-        score_csv(&model, input, stdout, on_progress).map(|c| (c, "stdout".to_owned()))
+        score_csv_with(&model, input, stdout, &options, on_progress).map(|o| (o.counts, "stdout".to_owned()))
     } else if special {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        score_csv(&model, input, file, on_progress).map(|c| (c, path.display().to_string()))
+        score_csv_with(&model, input, file, &options, on_progress).map(|o| (o.counts, path.display().to_string()))
     } else {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
-        score_to_file(&model, input, path, on_progress)?
+        score_to_file(&model, input, path, &options, on_progress)?
     };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -83,6 +89,7 @@ fn score_to_file(
     model: &Model,
     input: Box<dyn Read + Send>,
     path: &Path,
+    options: &ScoreOptions,
     on_progress: impl FnMut(u64),
 ) -> anyhow::Result<Scored> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -91,7 +98,7 @@ fn score_to_file(
         .suffix(".partial")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    let result = score_csv(model, input, temp.as_file_mut(), on_progress);
+    let result = score_csv_with(model, input, temp.as_file_mut(), options, on_progress).map(|o| o.counts);
     match result {
         Ok(counts) => {
             temp.as_file_mut().flush()?;

@@ -75,6 +75,18 @@ impl Dialect {
         Dialect::with_delimiter(if counts[best] == 0 { b',' } else { DELIMITERS[best] })
     }
 
+    /// A delimiter as people write it (`--delimiter`, `CSV_DELIMITER`): `,`,
+    /// `;`, or a tab (`tab`, `\t` or the character itself).
+    pub fn parse_delimiter(text: &str) -> Result<u8, String> {
+        match text {
+            "," => Ok(b','),
+            ";" => Ok(b';'),
+            "\t" | "\\t" => Ok(b'\t'),
+            t if t.eq_ignore_ascii_case("tab") => Ok(b'\t'),
+            _ => Err(format!("the delimiter must be ',', ';' or tab (written tab or \\t), not {text:?}")),
+        }
+    }
+
     /// A decimal comma is read in `;`-separated files only (where a comma
     /// cannot be a field separator): the European spreadsheet export.
     pub fn decimal_comma(&self) -> bool {
@@ -594,6 +606,12 @@ mod tests {
         assert!(!Dialect::detect(b"a\tb").decimal_comma());
         assert_eq!(Dialect::with_delimiter(b'\t').delimiter_name(), "tab");
         assert_eq!(Dialect::default().delimiter_name(), "','");
+        for (text, want) in [(",", b','), (";", b';'), ("tab", b'\t'), ("TAB", b'\t'), ("\\t", b'\t'), ("\t", b'\t')] {
+            assert_eq!(Dialect::parse_delimiter(text), Ok(want), "{text}");
+        }
+        for bad in ["|", "", " ", ",,", "comma"] {
+            assert!(Dialect::parse_delimiter(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
