@@ -8,6 +8,7 @@ mod explanations;
 mod fanout;
 mod function_url;
 mod helpers;
+mod inputs;
 mod lambda;
 mod layers;
 mod parity;
