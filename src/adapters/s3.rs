@@ -108,17 +108,7 @@ pub async fn score_one(
     deadline: Option<SystemTime>,
 ) -> FileReport {
     let started = Instant::now();
-    let result = score_object(
-        client,
-        Arc::clone(model),
-        object,
-        &out_bucket,
-        &out_key,
-        deadline,
-        config.max_throughput_mb_per_s,
-        config.score_options(),
-    )
-    .await;
+    let result = score_object(client, Arc::clone(model), object, &out_bucket, &out_key, deadline, config).await;
     let mut report = FileReport {
         status: FileStatus::Scored,
         failure: None,
