@@ -438,6 +438,16 @@ mod tests {
     }
 
     #[test]
+    fn observations_in_any_key_style_or_after_a_bom_are_observations() {
+        let pascal = OBS.replace("\"mean", "\"Mean").replace("\"worst", "\"Worst");
+        let snake = r#"{"mean_concave_points":0.1471,"worst_radius":25.38,"worst_texture":17.33,"worst_area":2019.0,"worst_concave_points":0.2654}"#;
+        for body in [pascal.clone(), snake.to_owned(), format!("\u{feff}{OBS}"), format!("\u{feff}[{pascal}]")] {
+            let Message::Observations(items) = classify(&body) else { panic!("{body}") };
+            assert!(items[0].as_ref().unwrap().observation.is_ok(), "{body}");
+        }
+    }
+
+    #[test]
     fn duplicate_keys_are_rejected_as_on_http() {
         let dup = OBS.replace('}', r#","worstArea":-5}"#);
         for body in [dup.clone(), format!("[{dup}]")] {
