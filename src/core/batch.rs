@@ -379,6 +379,10 @@ fn write_blocks<W: Write>(
     let mut number = ryu::Buffer::new();
     for block in full.iter() {
         let mut block = block?;
+        // All ASCII (one fast pass a block): every field is UTF-8 as it is.
+        // Otherwise each field is checked on its own (a check of a whole row
+        // would let a character split across two fields through).
+        let ascii = block.fields.as_bytes().is_ascii();
         for (i, row) in block.rows.iter().enumerate() {
             counts.rows += 1;
             // Original columns, padded to the header's width so the output stays
@@ -387,12 +391,12 @@ fn write_blocks<W: Write>(
             // quoting straight into the buffer.
             out.clear();
             let record = block.fields.record(&row.span);
-            if std::str::from_utf8(record.as_bytes()).is_ok() {
+            if ascii {
                 for j in 0..width {
                     out.push_field(record.get(j).unwrap_or(b""));
                 }
             } else {
-                // Fields that are not UTF-8 are Windows-1252 (see core::text).
+                // A field that is not UTF-8 is Windows-1252 (see core::text).
                 for j in 0..width {
                     out.push_field(field_text(record.get(j).unwrap_or(b"")).as_bytes());
                 }
@@ -840,6 +844,11 @@ mod tests {
         assert!(lines[1].starts_with("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,café,1,"), "{}", lines[1]);
         assert!(lines[2].starts_with("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,µm²,1,"), "{}", lines[2]);
         assert!(!out.starts_with('\u{feff}'), "no mark in, no mark out");
+        // A UTF-8 character split across two fields is two Windows-1252 fields, not passed through.
+        let mut split = format!("{HEADER},a,b\n").into_bytes();
+        split.extend(b"S,0.1471,25.38,17.33,2019.0,0.2654,x\xc3,\xa9y\n");
+        let (out, _) = score(&split).unwrap();
+        assert!(out.lines().nth(1).unwrap().starts_with("S,0.1471,25.38,17.33,2019.0,0.2654,xÃ,©y,1,"), "{out}");
         // A 1252 header names its columns too.
         let mut header = b"id;worst area (\xb5m\xb2);".to_vec();
         header.extend(b"mean concave points;worst radius;worst texture;worst concave points\n1;2019;0,1;25;17;0,2\n");

@@ -162,12 +162,6 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    /// Every stored field's bytes, back to back (for one UTF-8 check a row).
-    #[inline]
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
     /// Field `j`, if it was stored.
     #[inline]
     pub fn get(&self, j: usize) -> Option<&'a [u8]> {
@@ -207,6 +201,11 @@ impl Fields {
     pub fn iter<'a>(&'a self, span: &RecordSpan) -> impl Iterator<Item = &'a [u8]> + 'a {
         let record = self.record(span);
         (0..record.ends.len()).filter_map(move |j| record.get(j))
+    }
+
+    /// Every stored field's bytes, back to back.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.used]
     }
 
     /// Bytes in use (field bytes and positions).
