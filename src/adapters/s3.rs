@@ -16,7 +16,6 @@ use super::Context;
 use crate::config::{BatchConfig, Scope, Skip};
 use crate::contract::file::{FailureKind, FileReport, FileStatus, Location};
 use crate::contract::invocation::EntryPoint;
-use crate::core::batch::ScoreOptions;
 use crate::core::model::Model;
 use crate::telemetry::{self, Metrics};
 
@@ -45,6 +44,14 @@ pub async fn score_records(ctx: &Context<'_>, records: Records, deadline: Option
         let report = match record {
             Err(skip) => skipped(ctx.model, None, skip),
             Ok(object) => match ctx.config.output_for(&object.bucket, &object.key, Scope::InputPrefix) {
+                Err(skip @ (Skip::NotCsv | Skip::Folder)) => {
+                    let mut report = skipped(ctx.model, Some(&object), skip);
+                    if let Some((bucket, key)) = ctx.config.unscored_output(&object.bucket, &object.key) {
+                        report.output = Some(Location { bucket, key });
+                        summarise(ctx.clients.s3().await, &mut report, &object).await;
+                    }
+                    report
+                }
                 Err(skip) => skipped(ctx.model, Some(&object), skip),
                 Ok((out_bucket, out_key)) => {
                     let client = ctx.clients.s3().await;
@@ -102,18 +109,7 @@ pub async fn score_one(
     deadline: Option<SystemTime>,
 ) -> FileReport {
     let started = Instant::now();
-    let options = ScoreOptions { drift: config.drift.is_some(), ..ScoreOptions::default() };
-    let result = score_object(
-        client,
-        Arc::clone(model),
-        object,
-        &out_bucket,
-        &out_key,
-        deadline,
-        config.max_throughput_mb_per_s,
-        options,
-    )
-    .await;
+    let result = score_object(client, Arc::clone(model), object, &out_bucket, &out_key, deadline, config).await;
     let mut report = FileReport {
         status: FileStatus::Scored,
         failure: None,
@@ -146,7 +142,16 @@ pub async fn score_one(
     }
     // The summary goes beside the output whatever happened, so whoever waits
     // for the output learns why there is none.
-    if let Err(e) = write_summary(client, &out_bucket, &out_key, &report).await {
+    summarise(client, &mut report, object).await;
+    log_and_count(&report, object);
+    report
+}
+
+/// Writes the report as the summary at its output location; a failure to
+/// write it fails the file (retried), as the summary is its answer.
+async fn summarise(client: &Client, report: &mut FileReport, object: &ObjectRef) {
+    let Some(out) = report.output.clone() else { return };
+    if let Err(e) = write_summary(client, &out.bucket, &out.key, report).await {
         let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
         let summary_status = status_of(&e);
         tracing::error!(entry_point = EntryPoint::S3.as_str(), bucket, key, error = %e, "writing the summary failed; the file will be retried");
@@ -155,8 +160,6 @@ pub async fn score_one(
             report.reason = Some(format!("writing the summary failed: {e}"));
         }
     }
-    log_and_count(&report, object);
-    report
 }
 
 fn log_and_count(report: &FileReport, object: &ObjectRef) {

@@ -31,6 +31,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::s3_event::ObjectRef;
+use crate::config::BatchConfig;
 use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
 use crate::core::drift::DriftStats;
 use crate::core::model::Model;
@@ -136,9 +137,9 @@ pub async fn score_object(
     out_bucket: &str,
     out_key: &str,
     deadline: Option<SystemTime>,
-    max_mb_per_s: u64,
-    options: ScoreOptions,
+    config: &BatchConfig,
 ) -> Result<Scored, ObjectError> {
+    let (max_mb_per_s, options) = (config.max_throughput_mb_per_s, config.score_options());
     let left = match deadline {
         None => None,
         Some(d) => Some(time_left(d).ok_or(ObjectError::Deadline)?),
@@ -151,7 +152,8 @@ pub async fn score_object(
     let stops = Stops::new();
     let (deadline, stop) = (&stops.deadline, &stops.any);
     let upload_id = Mutex::new(None::<String>);
-    let work = score_and_upload(client, model, object, out_bucket, out_key, &upload_id, &stops, options);
+    let out = (out_bucket, out_key);
+    let work = score_and_upload(client, model, object, out, &upload_id, &stops, options);
     tokio::pin!(work);
     let result = match left {
         None => work.await,
@@ -267,8 +269,7 @@ async fn score_and_upload(
     client: &Client,
     model: Arc<Model>,
     object: &ObjectRef,
-    out_bucket: &str,
-    out_key: &str,
+    (out_bucket, out_key): (&str, &str),
     upload_id: &Mutex<Option<String>>,
     stops: &Stops,
     options: ScoreOptions,

@@ -29,10 +29,10 @@ use super::{s3, Context};
 use crate::contract::answer::{Answer, ErrorItem, PredictionField};
 use crate::contract::file::{BatchSummary, Location};
 use crate::contract::invocation::{EntryPoint, Invocation};
+use crate::core::columns::feature_by_name;
 use crate::core::drift::DriftStats;
 use crate::core::model::Model;
-use crate::core::observation::FEATURES;
-use crate::core::observation_json::{parse_observation_json, BodyError, Submission};
+use crate::core::observation_json::{parse_observation_json, without_json_bom, BodyError, Submission};
 use crate::core::status::Status;
 use crate::telemetry::{self, Metrics};
 
@@ -49,6 +49,9 @@ pub enum Message {
 
 /// Classifies a message body. The one place that decides what a message is.
 pub fn classify(body: &str) -> Message {
+    // A byte-order mark before the JSON is ignored, as on HTTP (the one rule).
+    // The mark is one whole character: what is left is still a str.
+    let body = &body[body.len() - without_json_bom(body.as_bytes()).len()..];
     let Ok(value) = serde_json::from_str::<Value>(body) else {
         return Message::Unintelligible("the body is not JSON");
     };
@@ -76,8 +79,7 @@ pub fn classify(body: &str) -> Message {
                 Some(Err(why)) => return Message::Unintelligible(why),
                 None => {}
             }
-            let looks_like_observation =
-                map.contains_key("id") || FEATURES.iter().any(|f| map.contains_key(f.api_name));
+            let looks_like_observation = map.contains_key("id") || map.keys().any(|k| feature_by_name(k).is_some());
             if looks_like_observation {
                 Message::Observations(vec![parse_observation_json(body.as_bytes())])
             } else {
@@ -503,6 +505,16 @@ mod tests {
         assert_eq!(status, [Status::Ok, Status::BadRequest, Status::BadRequest]);
         assert_eq!(lines[1].reason, "'body' must be a JSON object, not a number");
         assert_eq!(lines[2].id.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn observations_in_any_key_style_or_after_a_bom_are_observations() {
+        let pascal = OBS.replace("\"mean", "\"Mean").replace("\"worst", "\"Worst");
+        let snake = r#"{"mean_concave_points":0.1471,"worst_radius":25.38,"worst_texture":17.33,"worst_area":2019.0,"worst_concave_points":0.2654}"#;
+        for body in [pascal.clone(), snake.to_owned(), format!("\u{feff}{OBS}"), format!("\u{feff}[{pascal}]")] {
+            let Message::Observations(items) = classify(&body) else { panic!("{body}") };
+            assert!(items[0].as_ref().unwrap().observation.is_ok(), "{body}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::contract::file::{unusable_file_reason, FileReport, FileStatus};
 use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
+use crate::core::csv_reader::Dialect;
 use crate::core::drift::DriftOptions;
 use crate::core::model::Model;
 
@@ -39,6 +40,10 @@ pub struct Args {
     /// Do not gather the drift statistics (as DRIFT=off does).
     #[arg(long)]
     no_drift: bool,
+    /// The field delimiter: ',', ';' or tab (written `tab` or `\t`). Detected
+    /// from the header when absent; a decimal comma is read in ';' files.
+    #[arg(long, value_parser = Dialect::parse_delimiter)]
+    delimiter: Option<u8>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -48,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.html.is_some() && drift.is_none() {
         anyhow::bail!("--html needs the drift statistics, which DRIFT=off turns off");
     }
-    let options = ScoreOptions { drift: drift.is_some(), ..ScoreOptions::default() };
+    let options = ScoreOptions { drift: drift.is_some(), delimiter: args.delimiter, ..ScoreOptions::default() };
     let started = Instant::now();
     let stdin = args.input.as_os_str() == "-";
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = if stdin {

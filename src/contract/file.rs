@@ -30,8 +30,9 @@ pub enum FileStatus {
     /// A failure outside the file (S3 unavailable, a permission missing):
     /// the route retries it.
     Failed,
-    /// Not ours to score (outside the input prefix, our own output, a test
-    /// event): logged, no summary.
+    /// Not scored. Under the input prefix (not a .csv/.tsv/.txt key, a folder
+    /// marker): a summary says why. Not ours (outside the input prefix, our
+    /// own output, a test event): logged, no summary.
     Skipped,
 }
 

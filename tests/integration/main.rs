@@ -9,6 +9,7 @@ mod explanations;
 mod fanout;
 mod function_url;
 mod helpers;
+mod inputs;
 mod lambda;
 mod layers;
 mod parity;
