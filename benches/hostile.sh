@@ -5,7 +5,10 @@
 #   bash benches/hostile.sh                          # builds the release binary
 #   SCORER=path/to/scorer bash benches/hostile.sh    # another binary (e.g. an older build)
 #   ONLY="commas cr-only" bash benches/hostile.sh    # a subset
-# The promise under test (README "Limits"): peak RSS <= 64 MB whatever the input.
+#   VIA=s3 bash benches/hostile.sh                   # the S3 path: each file put into a moto
+#                                                    # server, one S3 event through `scorer invoke`
+# The promise under test (README "Limits"): peak RSS <= 64 MB whatever the input
+# for `score`; on the S3 path 64 MB plus the upload part buffers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${BENCH_DIR:-target/bench-data/hostile}
@@ -63,9 +66,52 @@ make_normal() { # 1M ordinary rows (~95 MB), for comparison
     "$generate" 1000000 >"$1"
 }
 
+if [[ ${VIA:-score} == s3 ]]; then
+    venv=target/test-tools/moto
+    if ! cmp -s .ci/requirements-moto.txt "$venv/requirements.txt" 2>/dev/null; then
+        python3 -m venv "$venv" && "$venv/bin/pip" install -q -r .ci/requirements-moto.txt && cp .ci/requirements-moto.txt "$venv/requirements.txt"
+    fi
+    port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+    moto=$!
+    trap 'kill $moto 2>/dev/null || true' EXIT
+    for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+        AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 LOG_LEVEL=warn
+    "$venv/bin/python" -c 'import boto3; boto3.client("s3").create_bucket(Bucket="hostile")'
+fi
+
+# run FILE: scores FILE the chosen way; peak RSS in $dir/time.txt, messages in $dir/stderr.txt.
+run() {
+    local file=$1 name
+    if [[ ${VIA:-score} != s3 ]]; then
+        /usr/bin/time -f "%M" -o "$dir/time.txt" "$SCORER" score "$file" -o /dev/null --quiet 2>"$dir/stderr.txt"
+        return
+    fi
+    name=$(basename "$file")
+    # One PutObject (moto's multipart checksums fail the SDK's validation, see moto_throughput.sh).
+    "$venv/bin/python" - "$file" "$name" <<'PY'
+import sys, boto3
+with open(sys.argv[1], "rb") as f:
+    boto3.client("s3").put_object(Bucket="hostile", Key="incoming/" + sys.argv[2], Body=f)
+PY
+    printf '{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"hostile"},"object":{"key":"incoming/%s"}}}]}' \
+        "$name" >"$dir/event.json"
+    local rc=0
+    /usr/bin/time -f "%M" -o "$dir/time.txt" "$SCORER" invoke "$dir/event.json" >"$dir/reply.json" 2>"$dir/stderr.txt" || rc=$?
+    # The outcome is the file's summary (status, counts or reason).
+    "$venv/bin/python" - "$name" >>"$dir/stderr.txt" <<'PY'
+import sys, json, boto3
+body = boto3.client("s3").get_object(Bucket="hostile", Key="scored/" + sys.argv[1] + ".summary.json")["Body"].read()
+s = json.loads(body)
+print(s.get("status"), s.get("rows", ""), s.get("reason", "") or "")
+PY
+    return $rc
+}
+
 files=(commas unclosed-quote notes big-notes wide cr-only crlf normal-1m)
 gens=(make_commas make_unclosed_quote make_notes make_big_notes make_wide make_cr_only make_crlf make_normal)
-echo "binary: $SCORER"
+echo "binary: $SCORER, via ${VIA:-score}"
 printf '%-15s %9s %5s %10s  %s\n' file MB exit "peak RSS" outcome
 for i in "${!files[@]}"; do
     name=${files[$i]}
@@ -74,7 +120,7 @@ for i in "${!files[@]}"; do
     # `yes | head` ends with SIGPIPE by design: no pipefail while generating.
     [[ -s $file ]] || (set +o pipefail; "${gens[$i]}" "$file.part" && mv "$file.part" "$file")
     rc=0
-    /usr/bin/time -f "%M" -o "$dir/time.txt" "$SCORER" score "$file" -o /dev/null --quiet 2>"$dir/stderr.txt" || rc=$?
+    run "$file" || rc=$?
     rss_kb=$(tail -n 1 "$dir/time.txt")
     # The summary or error line; the file path is left out, long reasons cut.
     outcome=$(grep -v '^Command exited' "$dir/stderr.txt" | tail -n 1 | sed "s|$file: ||; s| -> .*||" | cut -c 1-150)

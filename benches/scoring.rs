@@ -53,6 +53,9 @@ fn function_url(c: &mut Criterion) {
     let mut g = c.benchmark_group("function_url");
     g.throughput(Throughput::Elements(1));
     g.bench_function("parse_body", |b| b.iter(|| parse_observation_json(black_box(BODY.as_bytes()))));
+    // Keys that miss the exact camelCase lookup go through the column-name rule.
+    let pascal = BODY.replace("\"mean", "\"Mean").replace("\"worst", "\"Worst");
+    g.bench_function("parse_body_pascal_case", |b| b.iter(|| parse_observation_json(black_box(pascal.as_bytes()))));
     // What the Lambda runtime does per invocation, minus the HTTP hop:
     // event bytes -> handler -> response bytes.
     g.bench_function("handler_event_to_response", |b| b.iter(|| run_event(&app, &rt, &invocation, black_box(&event))));

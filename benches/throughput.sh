@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Batch throughput, measured (not a test): `scorer score` on generated CSVs of
-# ROWS rows (five full-precision floats, ~95 bytes a row) against a bare
-# csv-crate read loop over the same file, with peak RSS from /usr/bin/time.
+# ROWS rows (five full-precision floats, ~95 bytes a row), with the drift
+# statistics (the default) and without, against a bare csv-crate read loop
+# over the same file, with peak RSS from /usr/bin/time.
 #   bash benches/throughput.sh                # 1M and 10M rows
 #   ROWS="1000000" bash benches/throughput.sh
 set -euo pipefail
@@ -29,4 +30,24 @@ for rows in $ROWS; do
     measure "bare csv read loop" "$rows" "$bytes" target/release/examples/csv_read_baseline "$file"
     measure "scorer score" "$rows" "$bytes" target/release/scorer score "$file" -o /dev/null --quiet
     measure "scorer score --explain" "$rows" "$bytes" target/release/scorer score "$file" -o /dev/null --quiet --explain
+    measure "scorer score --no-drift" "$rows" "$bytes" target/release/scorer score "$file" -o /dev/null --quiet --no-drift
 done
+
+# The transcoding paths (issue 15), same rows: UTF-16 LE with a BOM and tabs
+# (Excel's "Unicode Text": one streaming decoder), and a `;`/decimal-comma
+# file with a Windows-1252 id in every row (every row takes the per-field
+# Windows-1252 decode: the worst case of that path). FORMS=0 skips them.
+if [[ ${FORMS:-1} == 1 ]]; then
+    for rows in $ROWS; do
+        file="$dir/rows-$rows.csv"
+        utf16="$dir/rows-$rows.utf16.txt"
+        cp1252="$dir/rows-$rows.1252.csv"
+        [[ -s $utf16 ]] || { printf '\xff\xfe'; tr ',' '\t' <"$file" | iconv -f UTF-8 -t UTF-16LE; } >"$utf16"
+        [[ -s $cp1252 ]] || sed -e '1s/^/id;/' -e '2,$s/^/Biopsia-Mu\xf1oz;/' -e '1!s/,/;/g' -e '1s/,/;/g' -e '2,$s/\./,/g' "$file" >"$cp1252"
+        for f in "$utf16" "$cp1252"; do
+            bytes=$(stat -c %s "$f")
+            cat "$f" >/dev/null
+            measure "scorer score $(basename "$f" | cut -d. -f2)" "$rows" "$bytes" target/release/scorer score "$f" -o /dev/null --quiet
+        done
+    done
+fi

@@ -3,8 +3,8 @@
 # copy (worst area x 1.35, worst texture + 6), and screenshots both pages with
 # headless Chromium (Debian: apt-get install -y chromium; pngquant optional) into docs/.
 #   bash docs/drift_screenshot.sh
-# Until `scorer score --report/--html` is wired, the pages come from
-# examples/drift_report.rs, which feeds the same DriftStats.
+# The pages come from examples/drift_report.rs, which can shift columns; it
+# feeds the same DriftStats and renders the same page as `scorer score --html`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v chromium >/dev/null || { echo "needs chromium (apt-get install -y chromium)"; exit 1; }

@@ -1,6 +1,7 @@
-//! The drift report of a CSV file, before `scorer score --report/--html` is
-//! wired: reads the file like the batch pipeline (columns by name, cells as
-//! text), feeds `DriftStats`, writes the JSON report and the HTML page.
+//! The drift report of a CSV file, with columns shifted at will (`scorer score
+//! --report/--html` gives the same report of the file as it is): reads the
+//! file like the batch pipeline (columns by name, cells as text), feeds
+//! `DriftStats`, writes the JSON report and the HTML page.
 //! `docs/drift_screenshot.sh` uses it for the README's screenshots.
 //!
 //!   cargo run --example drift_report -- samples/wdbc.csv --json r.json --html r.html
@@ -14,9 +15,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use scorer::core::columns::feature_by_name;
 use scorer::core::drift::{html, DriftOptions, DriftStats};
 use scorer::core::model::Model;
-use scorer::core::observation::{feature_by_api_name, feature_by_header, FieldInput, Observation, FEATURE_COUNT};
+use scorer::core::observation::{feature_by_api_name, FieldInput, Observation, FEATURE_COUNT};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -96,7 +98,7 @@ fn read_rows(path: &PathBuf) -> anyhow::Result<Vec<Result<Observation, &'static 
     let header = reader.byte_headers()?.clone();
     let mut columns = [usize::MAX; FEATURE_COUNT];
     for (i, name) in header.iter().enumerate() {
-        if let Some(f) = std::str::from_utf8(name).ok().and_then(feature_by_header) {
+        if let Some(f) = std::str::from_utf8(name).ok().and_then(feature_by_name) {
             columns[f] = i;
         }
     }

@@ -1,9 +1,15 @@
 //! Settings from the environment, checked once at start-up.
 
+use crate::core::batch::ScoreOptions;
+use crate::core::csv_reader::Dialect;
+use crate::core::drift::DriftOptions;
+
 /// Where batch input is read and scored output written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BatchConfig {
-    /// Keys under this prefix ending in `.csv` are inputs (`INPUT_PREFIX`, default `incoming/`).
+    /// Keys under this prefix ending in `.csv`, `.tsv` or `.txt` are inputs
+    /// (`INPUT_PREFIX`, default `incoming/`); other objects there get a summary
+    /// saying why they were not scored.
     pub input_prefix: String,
     /// Outputs go under this prefix (`OUTPUT_PREFIX`, default `scored/`).
     pub output_prefix: String,
@@ -20,6 +26,11 @@ pub struct BatchConfig {
     pub max_throughput_mb_per_s: u64,
     /// Add the explanation columns to scored S3 files (`EXPLAIN=true`).
     pub explain: bool,
+    /// The drift report of every file and batch, and what makes its alert
+    /// ([`drift_from_env`]); `None` when `DRIFT=off`.
+    pub drift: Option<DriftOptions>,
+    /// The CSV delimiter (`CSV_DELIMITER`: `,`, `;` or `tab`); `None` detects it from each file's header.
+    pub delimiter: Option<u8>,
 }
 
 /// 1,000 MB/s: about three times the fastest the pipeline alone runs on a
@@ -38,6 +49,38 @@ pub enum ConfigError {
     Throughput(String),
     #[error("EXPLAIN must be true or false, not {0:?}")]
     Explain(String),
+    #[error("CSV_DELIMITER: {0}")]
+    Delimiter(String),
+    #[error("DRIFT must be on or off, not {0:?}")]
+    Drift(String),
+    #[error("DRIFT_PSI_THRESHOLD must be a number above 0, not {0:?}")]
+    PsiThreshold(String),
+}
+
+/// The drift settings every path reads (Lambda, worker, `scorer score`):
+/// `DRIFT` (`on`, the default, or `off`) and `DRIFT_PSI_THRESHOLD` (the PSI
+/// above which a feature raises the alert, default 0.25). `None` means off.
+pub fn drift_from_env() -> Result<Option<DriftOptions>, ConfigError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    drift_options(var("DRIFT").as_deref(), var("DRIFT_PSI_THRESHOLD").as_deref())
+}
+
+fn drift_options(drift: Option<&str>, threshold: Option<&str>) -> Result<Option<DriftOptions>, ConfigError> {
+    match drift.map(|d| d.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("on") => {}
+        Some("off") => return Ok(None),
+        Some(_) => return Err(ConfigError::Drift(drift.unwrap_or_default().to_owned())),
+    }
+    let mut options = DriftOptions::default();
+    if let Some(t) = threshold {
+        options.psi_threshold = t
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| ConfigError::PsiThreshold(t.to_owned()))?;
+    }
+    Ok(Some(options))
 }
 
 impl BatchConfig {
@@ -56,12 +99,17 @@ impl BatchConfig {
         if let Some(v) = var("EXPLAIN") {
             config.explain = crate::contract::answer::explain_flag(v.trim()).map_err(|_| ConfigError::Explain(v))?;
         }
+        config.drift = drift_from_env()?;
+        // Not trimmed: a tab is white space.
+        if let Some(v) = std::env::var("CSV_DELIMITER").ok().filter(|v| !v.is_empty()) {
+            config.delimiter = Some(Dialect::parse_delimiter(&v).map_err(ConfigError::Delimiter)?);
+        }
         Ok(config)
     }
 
-    /// How files are scored on every S3 route.
-    pub fn score_options(&self) -> crate::core::batch::ScoreOptions {
-        crate::core::batch::ScoreOptions { explain: self.explain, ..Default::default() }
+    /// How every file of this deployment is scored.
+    pub fn score_options(&self) -> ScoreOptions {
+        ScoreOptions { explain: self.explain, delimiter: self.delimiter, drift: self.drift.is_some() }
     }
 
     /// Refuses settings under which the function's output would trigger it
@@ -79,6 +127,8 @@ impl BatchConfig {
             result_queue_url,
             max_throughput_mb_per_s: DEFAULT_MAX_THROUGHPUT_MB_PER_S,
             explain: false,
+            drift: Some(DriftOptions::default()),
+            delimiter: None,
         };
         let overlap = config.output_prefix.starts_with(&config.input_prefix)
             || config.input_prefix.starts_with(&config.output_prefix);
@@ -103,8 +153,8 @@ impl BatchConfig {
             (None, Scope::Manifest) => key,
             (None, Scope::InputPrefix) => return Err(Skip::OutsideInputPrefix),
         };
-        if scope == Scope::InputPrefix && !rest.to_ascii_lowercase().ends_with(".csv") {
-            return Err(Skip::NotCsv);
+        if scope == Scope::InputPrefix && !is_scored_name(rest) {
+            return Err(if rest.is_empty() || rest.ends_with('/') { Skip::Folder } else { Skip::NotCsv });
         }
         let out_key = format!("{}{}", self.output_prefix, rest);
         // Even with OUTPUT_BUCKET set, never write where inputs are read.
@@ -115,12 +165,44 @@ impl BatchConfig {
     }
 }
 
+/// Name endings scored under INPUT_PREFIX (any case): what spreadsheets
+/// save delimited text as (`.txt` is Excel's "Unicode Text").
+pub const SCORED_EXTENSIONS: [&str; 3] = [".csv", ".tsv", ".txt"];
+
+/// The output name a folder marker's summary takes, in the mirrored folder:
+/// `incoming/lab1/` -> `scored/lab1/_folder.summary.json`.
+pub const FOLDER_OUTPUT_NAME: &str = "_folder";
+
+fn is_scored_name(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    SCORED_EXTENSIONS
+        .iter()
+        .any(|ext| lower.ends_with(ext) && lower.len() > ext.len() && !lower.ends_with(&format!("/{ext}")))
+}
+
+impl BatchConfig {
+    /// Where the summary of an object under INPUT_PREFIX that is not scored
+    /// ([`Skip::NotCsv`], [`Skip::Folder`]) goes: as a scored file's would
+    /// (`<output key>.summary.json`), a folder marker's at
+    /// `<mirrored folder>/_folder.summary.json`. `None` if that is not
+    /// ours to write (outside the prefix, or among the inputs).
+    pub fn unscored_output(&self, bucket: &str, key: &str) -> Option<(String, String)> {
+        let out_bucket = self.output_bucket.clone().unwrap_or_else(|| bucket.to_owned());
+        let rest = key.strip_prefix(&self.input_prefix)?;
+        let name = if rest.is_empty() || rest.ends_with('/') { FOLDER_OUTPUT_NAME } else { "" };
+        let out_key = format!("{}{rest}{name}", self.output_prefix);
+        let among_inputs = out_bucket == bucket && out_key.starts_with(&self.input_prefix);
+        (!among_inputs).then_some((out_bucket, out_key))
+    }
+}
+
 /// Which objects a route scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// S3 notifications (direct, through SQS or EventBridge): the trigger
-    /// fires for every object dropped under INPUT_PREFIX, so only the `.csv`
-    /// keys there are scored; the rest are skipped.
+    /// fires for every object dropped under INPUT_PREFIX, so only the
+    /// [`SCORED_EXTENSIONS`] keys there are scored; the rest get a summary
+    /// saying why not.
     InputPrefix,
     /// S3 Batch Operations: every key the manifest names, which an operator
     /// chose; one outside INPUT_PREFIX keeps its whole key under OUTPUT_PREFIX.
@@ -134,6 +216,8 @@ pub enum Skip {
     OwnOutput,
     OutsideInputPrefix,
     NotCsv,
+    /// A folder marker (the console's "Create folder": a key ending in `/`).
+    Folder,
     NotObjectCreated,
     TestEvent,
 }
@@ -145,7 +229,12 @@ impl Skip {
                 "refused: the object is in the output location, scoring it would trigger the function again"
             }
             Skip::OutsideInputPrefix => "ignored: the key is not under INPUT_PREFIX",
-            Skip::NotCsv => "ignored: the key does not end in .csv",
+            Skip::NotCsv => {
+                "not scored: only keys ending in .csv, .tsv or .txt are scored (comma, semicolon or tab separated text)"
+            }
+            Skip::Folder => {
+                "not scored: a folder marker; drop .csv, .tsv or .txt files into the folder to have them scored"
+            }
             Skip::NotObjectCreated => "ignored: not an ObjectCreated event",
             Skip::TestEvent => "ignored: s3:TestEvent",
         }
@@ -158,6 +247,19 @@ mod tests {
 
     fn cfg(input: &str, output: &str, bucket: Option<&str>) -> Result<BatchConfig, ConfigError> {
         BatchConfig::new(input.into(), output.into(), bucket.map(Into::into), None)
+    }
+
+    #[test]
+    fn drift_is_on_by_default_off_by_name_and_its_threshold_must_be_a_positive_number() {
+        assert_eq!(drift_options(None, None), Ok(Some(DriftOptions::default())));
+        assert_eq!(drift_options(Some(" ON "), None), Ok(Some(DriftOptions::default())));
+        assert_eq!(drift_options(Some("off"), Some("0.1")), Ok(None));
+        assert_eq!(drift_options(Some("Off"), None), Ok(None));
+        assert_eq!(drift_options(None, Some("0.1")).unwrap().unwrap().psi_threshold, 0.1);
+        assert_eq!(drift_options(Some("no"), None), Err(ConfigError::Drift("no".into())));
+        for bad in ["0", "-1", "NaN", "inf", "x"] {
+            assert_eq!(drift_options(None, Some(bad)), Err(ConfigError::PsiThreshold(bad.into())), "{bad}");
+        }
     }
 
     #[test]
@@ -178,6 +280,19 @@ mod tests {
         assert_eq!(output_for("b", "scored/x.csv"), Err(Skip::OwnOutput));
         assert_eq!(output_for("b", "other/x.csv"), Err(Skip::OutsideInputPrefix));
         assert_eq!(output_for("b", "incoming/x.json"), Err(Skip::NotCsv));
+        assert_eq!(output_for("b", "incoming/lab/x.TSV").unwrap(), ("b".into(), "scored/lab/x.TSV".into()));
+        assert_eq!(output_for("b", "incoming/x.txt").unwrap(), ("b".into(), "scored/x.txt".into()));
+        for not_scored in ["incoming/x.csv.gz", "incoming/x.xlsx", "incoming/.csv", "incoming/lab/.txt", "incoming/csv"]
+        {
+            assert_eq!(output_for("b", not_scored), Err(Skip::NotCsv), "{not_scored}");
+        }
+        assert_eq!(output_for("b", "incoming/"), Err(Skip::Folder));
+        assert_eq!(output_for("b", "incoming/lab 1/"), Err(Skip::Folder));
+        // Their summaries go where a scored file's would, a folder's inside the mirrored folder.
+        assert_eq!(c.unscored_output("b", "incoming/x.json"), Some(("b".into(), "scored/x.json".into())));
+        assert_eq!(c.unscored_output("b", "incoming/"), Some(("b".into(), "scored/_folder".into())));
+        assert_eq!(c.unscored_output("b", "incoming/lab/"), Some(("b".into(), "scored/lab/_folder".into())));
+        assert_eq!(c.unscored_output("b", "other/x.json"), None);
         let c = cfg("", "", Some("out")).unwrap();
         assert_eq!(c.output_for("in", "x.csv", Scope::InputPrefix).unwrap(), ("out".into(), "x.csv".into()));
         assert_eq!(c.output_for("out", "x.csv", Scope::InputPrefix), Err(Skip::OwnOutput));

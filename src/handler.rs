@@ -19,6 +19,7 @@ use crate::config::{BatchConfig, Skip};
 use crate::contract::answer::{explain_flag_json, EXPLAIN};
 use crate::contract::file::{FileReport, FileStatus};
 use crate::contract::invocation::{EntryPoint, Invocation};
+use crate::core::drift::DriftStats;
 use crate::core::model::Model;
 use crate::telemetry::Metrics;
 
@@ -311,7 +312,8 @@ impl App {
         invocation: &Invocation,
     ) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let started = Instant::now();
-        let (out, counts) = step_functions::score_items_with(&self.model, items, explain);
+        let mut drift = self.batch.drift.map(|_| DriftStats::new(&self.model));
+        let (out, counts) = step_functions::score_items_with(&self.model, items, explain, drift.as_mut());
         let ms = started.elapsed().as_secs_f64() * 1e3;
         let entry_point = EntryPoint::DistributedMap.as_str();
         tracing::info!(entry_point, request_id = %invocation.request_id, cold_start = invocation.cold_start, rows = counts.rows, scored = counts.scored, rejected = counts.rejected, "items scored");
@@ -324,6 +326,11 @@ impl App {
             metrics.count("ColdStart", 1);
         }
         metrics.emit();
+        // The answer stays the items array (the state machine's result); the
+        // batch's drift goes to the metrics only (README: Watching the data).
+        if let Some((stats, options)) = drift.zip(self.batch.drift.as_ref()).filter(|(s, _)| s.scored() > 0) {
+            crate::telemetry::emit_drift(entry_point, &stats.report(&self.model, options).metric_values());
+        }
         out
     }
 

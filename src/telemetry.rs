@@ -235,9 +235,10 @@ impl Metrics {
     }
 }
 
-/// The drift metrics of one file or batch: `PredictedMalignantShare` and
-/// `DriftAlert` under Service/EntryPoint, and per feature `DriftPSI` and
-/// `OutOfRangeShare` under Service/EntryPoint/Feature (one record each).
+/// The drift metrics of one file or batch: `PredictedMalignantShare`,
+/// `OutOfRangeShare` (rows with any value outside) and `DriftAlert` under
+/// Service/EntryPoint, and per feature `DriftPSI` and `OutOfRangeShare` under
+/// Service/EntryPoint/Feature (one record each).
 /// Values the report leaves out (too few rows) are not emitted.
 pub fn emit_drift(entry_point: &'static str, values: &crate::core::drift::DriftMetricValues) {
     if !metrics_enabled() {
@@ -257,6 +258,9 @@ fn drift_records(
     let mut file = Metrics::with_enabled(entry_point, enabled);
     if let Some(share) = values.predicted_malignant_share {
         file.value("PredictedMalignantShare", share);
+    }
+    if let Some(share) = values.out_of_range_share {
+        file.value("OutOfRangeShare", share);
     }
     if let Some(alert) = values.alert {
         file.value("DriftAlert", alert);
@@ -345,6 +349,7 @@ mod tests {
         assert_eq!(file["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Service", "EntryPoint"]]));
         assert_eq!(file["DriftAlert"], 1.0);
         assert_eq!(file["PredictedMalignantShare"], report.predicted_malignant_share.unwrap());
+        assert_eq!(file["OutOfRangeShare"], 1.0);
         assert_eq!(file["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"], "None");
         for (record, feature) in records[1..].iter().zip(&report.features) {
             let v = json_of(record);

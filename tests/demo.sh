@@ -298,8 +298,8 @@ print(f"$ aws s3 cp s3://{bucket}/scored/wdbc.csv.summary.json -")
 print(json.dumps(summary, indent=2))
 checks = [
     ("scored/wdbc.csv has 570 lines (header + 569 rows)", len(lines) == 570),
-    ("the header ends with prediction,probability,status,reason",
-     lines[0].endswith(",prediction,probability,status,reason")),
+    ("the header ends with prediction,probability,status,reason,warnings",
+     lines[0].endswith(",prediction,probability,status,reason,warnings")),
     ("every row is scored (status 200)", all(r["status"] == "200" for r in rows)),
     ("the summary says rows 569, scored 569, rejected 0",
      summary.get("rows") == 569 and summary.get("scored") == 569 and summary.get("rejected") == 0),

@@ -10,14 +10,14 @@ use std::time::{Instant, SystemTime};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
-use super::s3_batch::{millis, score_object, write_error, ObjectError};
+use super::s3_batch::{millis, score_object, write_error, Lineage, ObjectError};
 use super::s3_event::{ObjectRef, Records};
 use super::Context;
 use crate::config::{BatchConfig, Scope, Skip};
 use crate::contract::file::{FailureKind, FileReport, FileStatus, Location};
 use crate::contract::invocation::EntryPoint;
 use crate::core::model::Model;
-use crate::telemetry::Metrics;
+use crate::telemetry::{self, Metrics};
 
 /// Reports for every record.
 pub struct Outcome {
@@ -44,6 +44,14 @@ pub async fn score_records(ctx: &Context<'_>, records: Records, deadline: Option
         let report = match record {
             Err(skip) => skipped(ctx.model, None, skip),
             Ok(object) => match ctx.config.output_for(&object.bucket, &object.key, Scope::InputPrefix) {
+                Err(skip @ (Skip::NotCsv | Skip::Folder)) => {
+                    let mut report = skipped(ctx.model, Some(&object), skip);
+                    if let Some((bucket, key)) = ctx.config.unscored_output(&object.bucket, &object.key) {
+                        report.output = Some(Location { bucket, key });
+                        summarise(ctx.clients.s3().await, &mut report, &object).await;
+                    }
+                    report
+                }
                 Err(skip) => skipped(ctx.model, Some(&object), skip),
                 Ok((out_bucket, out_key)) => {
                     let client = ctx.clients.s3().await;
@@ -75,6 +83,7 @@ pub fn skipped(model: &Model, object: Option<&ObjectRef>, skip: Skip) -> FileRep
         model_version: model.info().version.clone(),
         input_etag: None,
         duration_ms: 0,
+        drift: None,
     }
 }
 
@@ -111,11 +120,13 @@ pub async fn score_one(
         model_version: model.info().version.clone(),
         input_etag: object.etag.clone(),
         duration_ms: 0,
+        drift: None,
     };
     match result {
         Ok(scored) => {
             report.input_etag = scored.input_etag.or(report.input_etag);
             report.counts = Some(scored.counts);
+            report.drift = scored.drift.zip(config.drift.as_ref()).map(|(stats, o)| stats.report(model, o));
         }
         Err(e) => {
             (report.status, report.failure) = status_of(&e);
@@ -123,9 +134,24 @@ pub async fn score_one(
         }
     }
     report.duration_ms = millis(started);
+    // The page first: the summary, written last, says whether all went well.
+    if let Err(e) = write_page(client, &out_bucket, &out_key, &report, object).await {
+        tracing::error!(entry_point = EntryPoint::S3.as_str(), bucket = %object.bucket, key = %object.key, error = %e, "writing the drift page failed; the file will be retried");
+        (report.status, report.failure) = status_of(&e);
+        report.reason = Some(format!("writing the drift page failed: {e}"));
+    }
     // The summary goes beside the output whatever happened, so whoever waits
     // for the output learns why there is none.
-    if let Err(e) = write_summary(client, &out_bucket, &out_key, &report).await {
+    summarise(client, &mut report, object).await;
+    log_and_count(&report, object);
+    report
+}
+
+/// Writes the report as the summary at its output location; a failure to
+/// write it fails the file (retried), as the summary is its answer.
+async fn summarise(client: &Client, report: &mut FileReport, object: &ObjectRef) {
+    let Some(out) = report.output.clone() else { return };
+    if let Err(e) = write_summary(client, &out.bucket, &out.key, report).await {
         let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
         let summary_status = status_of(&e);
         tracing::error!(entry_point = EntryPoint::S3.as_str(), bucket, key, error = %e, "writing the summary failed; the file will be retried");
@@ -134,8 +160,6 @@ pub async fn score_one(
             report.reason = Some(format!("writing the summary failed: {e}"));
         }
     }
-    log_and_count(&report, object);
-    report
 }
 
 fn log_and_count(report: &FileReport, object: &ObjectRef) {
@@ -150,6 +174,10 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
         }
     }
     metrics.emit();
+    // Per file, never per row; only a scored file's rows say anything.
+    if let (FileStatus::Scored, Some(drift)) = (report.status, &report.drift) {
+        telemetry::emit_drift(entry_point, &drift.metric_values());
+    }
     let (bucket, key, reason) = (object.bucket.as_str(), object.key.as_str(), report.reason.as_deref());
     let out_key = report.output.as_ref().map(|o| o.key.as_str());
     match (report.status, report.failure) {
@@ -191,9 +219,31 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
     }
 }
 
+/// `<output key>.report.html`: the drift report of a scored file as a page,
+/// with the output's lineage metadata. Nothing for other files.
+async fn write_page(
+    client: &Client,
+    bucket: &str,
+    out_key: &str,
+    report: &FileReport,
+    object: &ObjectRef,
+) -> Result<(), ObjectError> {
+    if report.status != FileStatus::Scored {
+        return Ok(());
+    }
+    let Some(page) = report.drift_page(Some(&object.key)) else { return Ok(()) };
+    let key = format!("{out_key}.report.html");
+    let lineage = Lineage { model_version: &report.model_version, source_etag: report.input_etag.as_deref() };
+    let mut put = client.put_object().bucket(bucket).key(&key).content_type("text/html; charset=utf-8");
+    for (k, v) in lineage.pairs() {
+        put = put.metadata(k, v);
+    }
+    put.body(ByteStream::from(page.into_bytes())).send().await.map(|_| ()).map_err(|e| write_error(e, bucket, &key))
+}
+
 async fn write_summary(client: &Client, bucket: &str, out_key: &str, report: &FileReport) -> Result<(), ObjectError> {
     let key = format!("{out_key}.summary.json");
-    let body = serde_json::to_vec_pretty(report).map_err(|e| ObjectError::Write(e.to_string()))?;
+    let body = report.summary_json().map_err(|e| ObjectError::Write(e.to_string()))?;
     client
         .put_object()
         .bucket(bucket)

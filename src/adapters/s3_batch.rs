@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::s3_event::ObjectRef;
 use crate::config::BatchConfig;
 use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
+use crate::core::drift::DriftStats;
 use crate::core::model::Model;
 
 /// Size of each uploaded part (S3's minimum is 5 MiB; the last may be smaller).
@@ -56,6 +57,8 @@ const CREATE_GRACE: Duration = Duration::from_secs(2);
 pub struct Scored {
     pub counts: BatchCounts,
     pub input_etag: Option<String>,
+    /// The drift statistics of the scored rows, when asked for.
+    pub drift: Option<DriftStats>,
 }
 
 /// An S3 request the function's role was not allowed to make: a
@@ -92,7 +95,7 @@ impl std::fmt::Display for Denied {
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     /// The file itself is unusable: retrying cannot help.
-    #[error("the file cannot be scored: {0}")]
+    #[error("{}", crate::contract::file::unusable_file_reason(.0))]
     BadFile(BatchError),
     /// The object (or the version the event named) no longer exists: nothing to retry.
     #[error("{}", match .version { None => "the object no longer exists".to_owned(), Some(v) => format!("version {v} of the object no longer exists") })]
@@ -126,6 +129,7 @@ pub const ROUTE_HINT: &str = "Files this large belong on the Step Functions Dist
 
 /// Scores `object` into `out_bucket/out_key`, all or nothing, stopping
 /// cleanly [`DEADLINE_MARGIN`] before `deadline`.
+#[allow(clippy::too_many_arguments)] // each is a separate fact about this one object
 pub async fn score_object(
     client: &Client,
     model: Arc<Model>,
@@ -149,7 +153,7 @@ pub async fn score_object(
     let (deadline, stop) = (&stops.deadline, &stops.any);
     let upload_id = Mutex::new(None::<String>);
     let scoring = Scoring { model, options: config.score_options() };
-    let work = score_and_upload(client, scoring, object, out_bucket, out_key, &upload_id, &stops);
+    let work = score_and_upload(client, scoring, object, (out_bucket, out_key), &upload_id, &stops);
     tokio::pin!(work);
     let result = match left {
         None => work.await,
@@ -270,8 +274,7 @@ async fn score_and_upload(
     client: &Client,
     Scoring { model, options }: Scoring,
     object: &ObjectRef,
-    out_bucket: &str,
-    out_key: &str,
+    (out_bucket, out_key): (&str, &str),
     upload_id: &Mutex<Option<String>>,
     stops: &Stops,
 ) -> Result<Scored, ObjectError> {
@@ -292,7 +295,7 @@ async fn score_and_upload(
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(1);
     let pipeline = tokio::task::spawn_blocking(move || {
         let writer = PartWriter { tx: out_tx, buf: Vec::with_capacity(PART_SIZE + 512 * 1024) };
-        score_csv_with(&model, reader, writer, &options, |_| {}).map(|o| o.counts)
+        score_csv_with(&model, reader, writer, &options, |_| {})
     });
     // Whichever side fails first stops the other at once.
     let pipeline = async {
@@ -312,8 +315,8 @@ async fn score_and_upload(
     };
     let (uploaded, scored) = tokio::join!(uploading, pipeline);
 
-    let counts = match scored {
-        Ok(Ok(counts)) => counts,
+    let outcome = match scored {
+        Ok(Ok(outcome)) => outcome,
         Ok(Err(bad)) if bad.is_bad_input() => return Err(ObjectError::BadFile(bad)),
         // The uploader failed first (its error is the real one), the deadline
         // stopped the read, or the read itself failed.
@@ -328,7 +331,7 @@ async fn score_and_upload(
     };
     let pending = uploaded?;
     pending.finish(client, out_bucket, out_key, upload_id, &meta).await?;
-    Ok(Scored { counts, input_etag })
+    Ok(Scored { counts: outcome.counts, input_etag, drift: outcome.drift })
 }
 
 /// The S3 body as a stream of chunks that ends in an error, not an EOF, when
@@ -354,14 +357,15 @@ const OUTPUT_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 /// object the function writes: scored CSVs and SQS results objects.
 pub const MODEL_VERSION_METADATA: &str = "model-version";
 
-/// Metadata every output object carries, single PutObject or multipart.
-struct Lineage<'a> {
-    model_version: &'a str,
-    source_etag: Option<&'a str>,
+/// Metadata every output object carries, single PutObject or multipart (and
+/// the drift page beside it).
+pub struct Lineage<'a> {
+    pub model_version: &'a str,
+    pub source_etag: Option<&'a str>,
 }
 
 impl Lineage<'_> {
-    fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [(MODEL_VERSION_METADATA, Some(self.model_version)), ("source-etag", self.source_etag)]
             .into_iter()
             .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))

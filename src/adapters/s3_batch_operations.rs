@@ -128,12 +128,30 @@ fn task_result(task_id: String, report: &FileReport) -> TaskResult {
     let result_code = result_code(report);
     let result_string = match (&report.counts, &report.output) {
         (Some(c), Some(out)) if report.status == FileStatus::Scored => format!(
-            "rows={} scored={} rejected={} output=s3://{}/{}",
-            c.rows, c.scored, c.rejected, out.bucket, out.key
+            "rows={} scored={} rejected={} output=s3://{}/{}{}",
+            c.rows,
+            c.scored,
+            c.rejected,
+            out.bucket,
+            out.key,
+            drift_word(report.drift.as_ref())
         ),
         _ => report.reason.clone().unwrap_or_default(),
     };
     TaskResult { task_id, result_code, result_string }
+}
+
+/// The drift report in a word for the completion report (a CSV cell, one per
+/// task): ` drift=alert:worstTexture,worstArea`, ` drift=ok` or
+/// ` drift=not_assessed`. The whole report is in `<output>.summary.json`;
+/// an 8 KB JSON object per task would swamp the completion report.
+fn drift_word(drift: Option<&crate::core::drift::DriftReport>) -> String {
+    match drift {
+        None => String::new(),
+        Some(d) if d.alert => format!(" drift=alert:{}", d.alert_features.join(",")),
+        Some(d) if d.alert_assessed => " drift=ok".to_owned(),
+        Some(_) => " drift=not_assessed".to_owned(),
+    }
 }
 
 /// How the job treats each file status.

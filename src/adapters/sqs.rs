@@ -29,13 +29,14 @@ use super::{s3, Context};
 use crate::contract::answer::{
     explain_flag_json, Answer, ErrorItem, ExplainFlagError, ExplanationField, PredictionField, EXPLAIN,
 };
-use crate::contract::file::Location;
+use crate::contract::file::{BatchSummary, Location};
 use crate::contract::invocation::{EntryPoint, Invocation};
+use crate::core::columns::feature_by_name;
+use crate::core::drift::DriftStats;
 use crate::core::model::Model;
-use crate::core::observation::FEATURES;
-use crate::core::observation_json::{parse_observation_json, BodyError, Submission};
+use crate::core::observation_json::{parse_observation_json, without_json_bom, BodyError, Submission};
 use crate::core::status::Status;
-use crate::telemetry::Metrics;
+use crate::telemetry::{self, Metrics};
 
 /// What a message body is.
 #[derive(Debug)]
@@ -64,6 +65,9 @@ impl Observed {
 
 /// Classifies a message body. The one place that decides what a message is.
 pub fn classify(body: &str) -> Message {
+    // A byte-order mark before the JSON is ignored, as on HTTP (the one rule).
+    // The mark is one whole character: what is left is still a str.
+    let body = &body[body.len() - without_json_bom(body.as_bytes()).len()..];
     let Ok(value) = serde_json::from_str::<Value>(body) else {
         return Message::Unintelligible("the body is not JSON");
     };
@@ -91,8 +95,7 @@ pub fn classify(body: &str) -> Message {
                 Some(Err(why)) => return Message::Unintelligible(why),
                 None => {}
             }
-            let looks_like_observation =
-                map.contains_key("id") || FEATURES.iter().any(|f| map.contains_key(f.api_name));
+            let looks_like_observation = map.contains_key("id") || map.keys().any(|k| feature_by_name(k).is_some());
             if looks_like_observation {
                 Message::Observations(vec![Observed::of(body, &value)])
             } else {
@@ -168,6 +171,28 @@ pub fn results_key(output_prefix: &str, message_id: &str) -> String {
     format!("{output_prefix}sqs/{}.jsonl", utf8_percent_encode(message_id, KEY_SAFE))
 }
 
+/// Where a batch's drift summary goes, beside its results objects but not
+/// among them (a consumer reads everything under `sqs/` as result lines):
+/// `OUTPUT_PREFIX` + `sqs-batches/<requestId>.summary.json`. One per delivery
+/// of a batch (a redelivered message counts again in the batch that brings it).
+pub fn batch_summary_key(output_prefix: &str, request_id: &str) -> String {
+    format!("{output_prefix}sqs-batches/{}.summary.json", utf8_percent_encode(request_id, KEY_SAFE))
+}
+
+/// Counts one item of an observation message into the batch's drift statistics.
+fn record_drift(model: &Model, stats: &mut DriftStats, item: &Result<Submission, BodyError>) {
+    match item {
+        Ok(Submission { observation: Ok(observation), .. }) => {
+            let (prediction, bins) = model.predict_with_bins(observation);
+            stats.record(observation, &prediction, &bins);
+        }
+        Ok(Submission { observation: Err(rejection), .. }) => {
+            stats.record_rejected(rejection.errors()[0].problem.code())
+        }
+        Err(_) => stats.record_rejected(BodyError::NOT_AN_OBJECT),
+    }
+}
+
 /// One observation message's results, and where they went.
 struct MessageResults<'a> {
     message_id: &'a str,
@@ -189,6 +214,7 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
     let mut results: Vec<MessageResults> = Vec::new();
     let mut files: Vec<(&str, Records)> = Vec::new();
     let mut unintelligible = 0usize;
+    let mut drift = ctx.config.drift.map(|_| DriftStats::new(model));
     for message in &event.records {
         let id = message.message_id.as_deref().unwrap_or("");
         match classify(message.body.as_deref().unwrap_or("")) {
@@ -212,11 +238,16 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
                 );
                 failed.insert(id);
             }
-            Message::Observations(items) => results.push(MessageResults {
-                message_id: id,
-                lines: items.into_iter().enumerate().map(|(i, item)| result_line(model, id, i, item)).collect(),
-                output: None,
-            }),
+            Message::Observations(items) => {
+                if let Some(stats) = drift.as_mut() {
+                    items.iter().for_each(|observed| record_drift(model, stats, &observed.item));
+                }
+                results.push(MessageResults {
+                    message_id: id,
+                    lines: items.into_iter().enumerate().map(|(i, item)| result_line(model, id, i, item)).collect(),
+                    output: None,
+                })
+            }
             Message::Files(records) => files.push((id, records)),
         }
     }
@@ -224,6 +255,13 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
     // a long file (and its deadline).
     if !results.is_empty() {
         failed.extend(write_results(ctx, &mut results, request_id).await);
+    }
+    let drift = drift.zip(ctx.config.drift.as_ref()).map(|(stats, options)| stats.report(model, options));
+    if let Some(drift) = drift.as_ref().filter(|_| !results.is_empty()) {
+        if write_batch_summary(ctx, request_id, results.len(), drift).await.is_err() {
+            // Without it the batch's drift is lost: its observations come again.
+            failed.extend(results.iter().map(|r| r.message_id));
+        }
     }
     for (id, records) in files {
         if score_files_from_queue(ctx, records, invocation.deadline).await.is_err() {
@@ -266,6 +304,9 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
         metrics.count("ColdStart", 1);
     }
     metrics.emit();
+    if let Some(drift) = drift.as_ref().filter(|_| !results.is_empty()) {
+        telemetry::emit_drift(entry_point, &drift.metric_values());
+    }
     // In the batch's order, each message once.
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = event
@@ -299,6 +340,37 @@ async fn score_files_from_queue(ctx: &Context<'_>, records: Records, deadline: O
         return Err(());
     }
     result_queue::notify_files(ctx, &outcome.files).await.map_err(|_| ())
+}
+
+/// Writes the drift summary of the batch's observation messages
+/// ([`batch_summary_key`]). Err when it could not be written.
+async fn write_batch_summary(
+    ctx: &Context<'_>,
+    request_id: &str,
+    messages: usize,
+    drift: &crate::core::drift::DriftReport,
+) -> Result<(), ()> {
+    let entry_point = EntryPoint::Sqs.as_str();
+    let Some(bucket) = ctx.config.output_bucket.as_deref() else { return Err(()) };
+    let model_version = &ctx.model.info().version;
+    let summary = BatchSummary { request_id, messages, model_version, drift };
+    let key = batch_summary_key(&ctx.config.output_prefix, request_id);
+    let body = summary.summary_json().map_err(|_| ())?;
+    let put = ctx
+        .clients
+        .s3()
+        .await
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .content_type("application/json")
+        .metadata(MODEL_VERSION_METADATA, model_version)
+        .body(ByteStream::from(body))
+        .send()
+        .await;
+    put.map(|_| ()).map_err(|e| {
+        tracing::error!(entry_point, request_id, key, error = %DisplayErrorContext(&e), "writing the batch's drift summary failed; its observation messages will be retried");
+    })
 }
 
 /// Writes each message's results object (up to [`WRITES_IN_FLIGHT`] at a
@@ -441,6 +513,16 @@ mod tests {
     }
 
     #[test]
+    fn observations_in_any_key_style_or_after_a_bom_are_observations() {
+        let pascal = OBS.replace("\"mean", "\"Mean").replace("\"worst", "\"Worst");
+        let snake = r#"{"mean_concave_points":0.1471,"worst_radius":25.38,"worst_texture":17.33,"worst_area":2019.0,"worst_concave_points":0.2654}"#;
+        for body in [pascal.clone(), snake.to_owned(), format!("\u{feff}{OBS}"), format!("\u{feff}[{pascal}]")] {
+            let Message::Observations(items) = classify(&body) else { panic!("{body}") };
+            assert!(items[0].item.as_ref().unwrap().observation.is_ok(), "{body}");
+        }
+    }
+
+    #[test]
     fn duplicate_keys_are_rejected_as_on_http() {
         let dup = OBS.replace('}', r#","worstArea":-5}"#);
         for body in [dup.clone(), format!("[{dup}]")] {
@@ -457,5 +539,8 @@ mod tests {
         // Not an SQS id, but still one key per id, inside sqs/.
         assert_eq!(results_key("scored/", "../a b/c"), "scored/sqs/%2E%2E%2Fa%20b%2Fc.jsonl");
         assert_ne!(results_key("scored/", "a/b"), results_key("scored/", "a%2Fb"));
+        let request = "c0ffee00-0000-4000-8000-000000000002";
+        assert_eq!(batch_summary_key("scored/", request), format!("scored/sqs-batches/{request}.summary.json"));
+        assert_ne!(batch_summary_key("scored/", id), results_key("scored/", id));
     }
 }

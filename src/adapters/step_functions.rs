@@ -3,7 +3,7 @@
 //! `{"Items": [{column: value, ...}], "BatchInput": {...}}`. Each item is a
 //! CSV row as an object of strings; it goes through the same
 //! [`Observation::from_inputs`] as a CSV cell and comes back with its fields
-//! plus `prediction`, `probability`, `status`, `reason`, in order. A bad row,
+//! plus `prediction`, `probability`, `status`, `reason`, `warnings`, in order. A bad row,
 //! or an item that is not an object, is an item with status 400, never a
 //! failed batch. With `"explain": true` in the map's `BatchInput`, a scored
 //! item also gets `explanation`, the object HTTP answers.
@@ -12,9 +12,11 @@ use serde_json::{Map, Value};
 
 use crate::contract::answer::{ExplanationField, PredictionField};
 use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
+use crate::core::columns::feature_by_name;
+use crate::core::drift::DriftStats;
 use crate::core::explain::NoExplanation;
 use crate::core::model::Model;
-use crate::core::observation::{feature_by_header, FieldInput, Observation, FEATURE_COUNT};
+use crate::core::observation::{FieldInput, Observation, FEATURE_COUNT};
 use crate::core::observation_json::BodyError;
 use crate::core::status::Status;
 
@@ -24,13 +26,18 @@ const NOT_AN_OBJECT: &str = "the item is not an object of column values";
 /// Scores every item of a batch; returns them in order, and the counts. An
 /// item that is not an object is answered with the result fields alone.
 pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>, BatchCounts) {
-    score_items_with(model, items, false)
+    score_items_with(model, items, false, None)
 }
 
 /// [`score_items`]; with `explain`, each scored item gets `explanation` after
 /// its results (on a model that cannot explain, every item is a 400
-/// `explanations_unavailable`).
-pub fn score_items_with(model: &Model, items: Vec<Value>, explain: bool) -> (Vec<Map<String, Value>>, BatchCounts) {
+/// `explanations_unavailable`); each item is counted into `drift` if given.
+pub fn score_items_with(
+    model: &Model,
+    items: Vec<Value>,
+    explain: bool,
+    mut drift: Option<&mut DriftStats>,
+) -> (Vec<Map<String, Value>>, BatchCounts) {
     let unexplainable = (explain && !model.can_explain()).then_some(NoExplanation::NoCovers);
     let mut counts = BatchCounts::default();
     let scored = items
@@ -48,11 +55,16 @@ pub fn score_items_with(model: &Model, items: Vec<Value>, explain: bool) -> (Vec
                 _ => (Map::new(), Err((BodyError::NOT_AN_OBJECT, NOT_AN_OBJECT.to_owned()))),
             };
             let mut explanation = None;
-            let (prediction, probability, status, reason) = match result {
+            let (prediction, probability, status, reason, warnings) = match result {
                 Ok(obs) => {
-                    let p = if explain {
+                    let p = if explain || drift.is_some() {
                         let (p, bins) = model.predict_with_bins(&obs);
-                        explanation = model.explain_with_bins(&obs, &bins).ok().map(ExplanationField);
+                        if explain {
+                            explanation = model.explain_with_bins(&obs, &bins).ok().map(ExplanationField);
+                        }
+                        if let Some(stats) = drift.as_deref_mut() {
+                            stats.record(&obs, &p, &bins);
+                        }
                         p
                     } else {
                         model.predict(&obs)
@@ -60,19 +72,25 @@ pub fn score_items_with(model: &Model, items: Vec<Value>, explain: bool) -> (Vec
                     counts.scored += 1;
                     counts.malignant += u64::from(p.label);
                     let reason = Status::Ok.reason_phrase().to_owned();
-                    (PredictionField::Label(p.label), Value::from(p.probability), Status::Ok, reason)
+                    let mut warnings = String::new();
+                    let _ = model.write_range_warnings(&obs, &mut warnings);
+                    (PredictionField::Label(p.label), Value::from(p.probability), Status::Ok, reason, warnings)
                 }
                 Err((code, reason)) => {
+                    if let Some(stats) = drift.as_deref_mut() {
+                        stats.record_rejected(code);
+                    }
                     counts.rejected += 1;
                     *counts.rejected_by_reason.entry(code).or_default() += 1;
-                    (PredictionField::Empty, Value::from(""), Status::BadRequest, reason)
+                    (PredictionField::Empty, Value::from(""), Status::BadRequest, reason, String::new())
                 }
             };
             let prediction = match prediction {
                 PredictionField::Label(l) => Value::from(l),
                 PredictionField::Empty => Value::from(""),
             };
-            let results = [prediction, probability, Value::from(status.as_str()), Value::from(reason)];
+            let results =
+                [prediction, probability, Value::from(status.as_str()), Value::from(reason), Value::from(warnings)];
             for (name, value) in RESULT_COLUMNS.into_iter().zip(results) {
                 let key = result_key(&item, name);
                 item.insert(key, value);
@@ -99,12 +117,12 @@ fn result_key(item: &Map<String, Value>, name: &str) -> String {
     (1..).map(|n| format!("{name}.{n}")).find(|key| !item.contains_key(key)).unwrap_or_default()
 }
 
-/// Item fields by header name (API or dataset name, any case), values as
+/// Item fields by the column-name rule ([`feature_by_name`]), values as
 /// CSV cells; JSON numbers are accepted too (JSON item readers).
 fn observation_of(item: &Map<String, Value>) -> Result<Observation, (&'static str, String)> {
     let mut inputs = [FieldInput::Missing; FEATURE_COUNT];
     for (key, value) in item {
-        let Some(f) = feature_by_header(key) else { continue };
+        let Some(f) = feature_by_name(key) else { continue };
         if inputs[f] != FieldInput::Missing {
             inputs[f] = FieldInput::Duplicate;
             continue;
@@ -143,7 +161,8 @@ mod tests {
         assert_eq!((counts.rows, counts.scored, counts.rejected), (3, 1, 2));
         let keys: Vec<&str> = out[0].keys().map(String::as_str).collect();
         assert_eq!(keys[0], "sample_id");
-        assert_eq!(&keys[6..], ["prediction", "probability", "status", "reason"]);
+        assert_eq!(&keys[6..], ["prediction", "probability", "status", "reason", "warnings"]);
+        assert_eq!(out[0]["warnings"], "");
         assert_eq!(out[0]["prediction"], 1);
         assert_eq!(out[1]["status"], "400");
         assert_eq!(
@@ -162,11 +181,30 @@ mod tests {
         .unwrap();
         let (out, counts) = score_items(&model, items);
         assert_eq!((counts.rows, counts.scored, counts.rejected), (3, 0, 3));
-        let expected = serde_json::json!({"prediction":"","probability":"","status":"400","reason":NOT_AN_OBJECT});
+        let expected =
+            serde_json::json!({"prediction":"","probability":"","status":"400","reason":NOT_AN_OBJECT,"warnings":""});
         assert_eq!(Value::Object(out[0].clone()), expected);
         assert_eq!(Value::Object(out[2].clone()), expected);
         // A blank value, whatever its white space, is missing.
         assert_eq!(out[1]["reason"], "'worstConcavePoints' is missing");
+    }
+
+    #[test]
+    fn items_named_by_any_form_of_the_column_rule_score_and_carry_the_csv_warnings() {
+        let model = Model::embedded().unwrap();
+        let items: Vec<Value> = serde_json::from_str(
+            r#"[{"Mean_Concave_Points":"0.1471","worst-radius":"25.38","WorstTexture":"17.33","worst area (mm2)":"9000","worst concave points":"0.2654"},
+                {"worst_area":"1","worstArea":"2"}]"#,
+        )
+        .unwrap();
+        let (out, counts) = score_items(&model, items);
+        assert_eq!((counts.scored, counts.rejected), (1, 1));
+        let warnings = out[0]["warnings"].as_str().unwrap();
+        assert!(warnings.starts_with("'worstArea' is outside the range seen in training ("), "{warnings}");
+        let observation = Observation::from_values([0.1471, 25.38, 17.33, 9000.0, 0.2654]).unwrap();
+        let http = crate::contract::answer::range_warnings(&model, &observation).join("; ");
+        assert_eq!(warnings, http);
+        assert!(out[1]["reason"].as_str().unwrap().contains("'worstArea' is given more than once"));
     }
 
     #[test]
@@ -178,7 +216,7 @@ mod tests {
         .unwrap();
         let (out, _) = score_items(&model, items);
         let keys: Vec<&str> = out[0].keys().map(String::as_str).collect();
-        assert_eq!(keys[8..], ["prediction", "probability", "status.1", "reason.2"]);
+        assert_eq!(keys[8..], ["prediction", "probability", "status.1", "reason.2", "warnings"]);
         assert_eq!(out[0]["status"], "pending");
         assert_eq!(out[0]["reason"], "screening");
         assert_eq!(out[0]["reason.1"], "second opinion");

@@ -1,4 +1,6 @@
-//! `scorer score IN.csv [-o OUT.csv]`: the batch pipeline on local files.
+//! `scorer score IN.csv [-o OUT.csv] [--report REPORT.json] [--html REPORT.html]`:
+//! the batch pipeline on local files, with the summary and drift page the S3
+//! path writes beside its outputs.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -9,7 +11,10 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
+use crate::contract::file::{unusable_file_reason, FileReport, FileStatus};
+use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
+use crate::core::csv_reader::Dialect;
+use crate::core::drift::DriftOptions;
 use crate::core::model::Model;
 
 #[derive(clap::Args, Debug)]
@@ -28,12 +33,32 @@ pub struct Args {
     /// columns (log-odds) after the result columns.
     #[arg(long)]
     explain: bool,
+    /// Write the file's summary here: the JSON the S3 path writes as
+    /// <output>.summary.json (status, counts, reasons, model version, drift).
+    #[arg(long, value_name = "REPORT.json")]
+    report: Option<PathBuf>,
+    /// Write the drift report here as a self-contained HTML page (the S3
+    /// path's <output>.report.html).
+    #[arg(long, value_name = "REPORT.html", conflicts_with = "no_drift")]
+    html: Option<PathBuf>,
+    /// Do not gather the drift statistics (as DRIFT=off does).
+    #[arg(long)]
+    no_drift: bool,
+    /// The field delimiter: ',', ';' or tab (written `tab` or `\t`). Detected
+    /// from the header when absent; a decimal comma is read in ';' files.
+    #[arg(long, value_parser = Dialect::parse_delimiter)]
+    delimiter: Option<u8>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let model = Model::from_env()?;
+    // DRIFT and DRIFT_PSI_THRESHOLD as on Lambda; --no-drift wins.
+    let drift = if args.no_drift { None } else { crate::config::drift_from_env()? };
+    if args.html.is_some() && drift.is_none() {
+        anyhow::bail!("--html needs the drift statistics, which DRIFT=off turns off");
+    }
+    let options = ScoreOptions { explain: args.explain, drift: drift.is_some(), delimiter: args.delimiter };
     let started = Instant::now();
-    let options = ScoreOptions { explain: args.explain, ..Default::default() };
     let stdin = args.input.as_os_str() == "-";
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = if stdin {
         (Box::new(io::stdin()), None)
@@ -54,16 +79,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let special = args.output.as_deref().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| !m.is_file());
     let result = if to_stdout {
         let stdout = io::stdout().lock();
-        score_csv_with(&model, input, stdout, &options, on_progress).map(|o| o.counts).map(|c| (c, "stdout".to_owned()))
+        score_csv_with(&model, input, stdout, &options, on_progress).map(|c| (c, "stdout".to_owned()))
     } else if special {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        score_csv_with(&model, input, file, &options, on_progress)
-            .map(|o| o.counts)
-            .map(|c| (c, path.display().to_string()))
+        score_csv_with(&model, input, file, &options, on_progress).map(|c| (c, path.display().to_string()))
     } else {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
         score_to_file(&model, input, path, &options, on_progress)?
@@ -71,9 +94,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let report = file_report(&model, &result, drift.as_ref(), seconds);
+    if let Some(path) = &args.report {
+        std::fs::write(path, report.summary_json()?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let (Some(path), Some(page)) = (&args.html, report.drift_page(Some(&args.input.display().to_string()))) {
+        std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     match result {
-        Ok((counts, destination)) => {
-            eprintln!("{}", summary_line(&counts, started.elapsed().as_secs_f64(), &destination));
+        Ok((outcome, destination)) => {
+            eprintln!("{}", summary_line(&outcome.counts, seconds, &destination));
+            if let Some(drift) = report.drift.as_ref().filter(|d| d.alert) {
+                let features = drift.alert_features.join(", ");
+                eprintln!("drift alert: {features} (PSI above {}; see the report)", drift.psi_threshold);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -83,7 +118,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-type Scored = Result<(BatchCounts, String), BatchError>;
+/// The summary the S3 path writes for the same file (no bucket locations,
+/// no ETag: a local file has neither).
+fn file_report(model: &Model, result: &Scored, drift: Option<&DriftOptions>, seconds: f64) -> FileReport {
+    let (status, reason, counts, stats) = match result {
+        Ok((outcome, _)) => (FileStatus::Scored, None, Some(outcome.counts.clone()), outcome.drift.as_ref()),
+        Err(e) if e.is_bad_input() => (FileStatus::Rejected, Some(unusable_file_reason(e)), None, None),
+        Err(e) => (FileStatus::Failed, Some(e.to_string()), None, None),
+    };
+    FileReport {
+        status,
+        failure: None,
+        input: None,
+        output: None,
+        reason,
+        counts,
+        model_version: model.info().version.clone(),
+        input_etag: None,
+        duration_ms: (seconds * 1e3) as u64,
+        drift: stats.zip(drift).map(|(stats, options)| stats.report(model, options)),
+    }
+}
+
+type Scored = Result<(ScoreOutcome, String), BatchError>;
 
 /// Scores into a temporary file beside `path` and renames it into place only on success.
 fn score_to_file(
@@ -99,7 +156,7 @@ fn score_to_file(
         .suffix(".partial")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    let result = score_csv_with(model, input, temp.as_file_mut(), options, on_progress).map(|o| o.counts);
+    let result = score_csv_with(model, input, temp.as_file_mut(), options, on_progress);
     match result {
         Ok(counts) => {
             temp.as_file_mut().flush()?;

@@ -225,11 +225,9 @@ pub fn range_warnings(model: &Model, observation: &Observation) -> Vec<String> {
     model
         .out_of_range(observation)
         .map(|i| {
-            let (lo, hi) = model.info().ranges[i];
-            format!(
-                "'{}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable",
-                FEATURES[i].api_name
-            )
+            let mut warning = String::new();
+            let _ = model.write_range_warning(i, &mut warning);
+            warning
         })
         .collect()
 }

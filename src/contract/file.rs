@@ -5,7 +5,9 @@
 
 use serde::Serialize;
 
-use crate::core::batch::BatchCounts;
+use crate::core::batch::{BatchCounts, BatchError};
+use crate::core::drift::html::{self, PageContext};
+use crate::core::drift::DriftReport;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Location {
@@ -28,8 +30,9 @@ pub enum FileStatus {
     /// A failure outside the file (S3 unavailable, a permission missing):
     /// the route retries it.
     Failed,
-    /// Not ours to score (outside the input prefix, our own output, a test
-    /// event): logged, no summary.
+    /// Not scored. Under the input prefix (not a .csv/.tsv/.txt key, a folder
+    /// marker): a summary says why. Not ours (outside the input prefix, our
+    /// own output, a test event): logged, no summary.
     Skipped,
 }
 
@@ -94,6 +97,49 @@ pub struct FileReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_etag: Option<String>,
     pub duration_ms: u64,
+    /// The drift report of the scored rows (a scored file, drift on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftReport>,
+}
+
+impl FileReport {
+    /// The summary's bytes: `<output>.summary.json` on S3 and
+    /// `scorer score --report` locally. The one serialisation of a summary.
+    pub fn summary_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec_pretty(self)
+    }
+
+    /// The drift report as a page (`<output>.report.html` on S3, `scorer
+    /// score --html` locally), when there is one. `source` names the input
+    /// (an object key, a file name).
+    pub fn drift_page(&self, source: Option<&str>) -> Option<String> {
+        let context = PageContext { source, model_version: Some(&self.model_version) };
+        self.drift.as_ref().map(|d| html::render(d, &context))
+    }
+}
+
+/// The reason a `rejected` file's summary gives, on S3 and in `score --report`.
+pub fn unusable_file_reason(e: &BatchError) -> String {
+    format!("the file cannot be scored: {e}")
+}
+
+/// The drift of one SQS batch's observation messages: the summary object
+/// beside their results objects (`sqs-batches/<requestId>.summary.json`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchSummary<'a> {
+    pub request_id: &'a str,
+    /// Observation messages in the batch (each has its results object).
+    pub messages: usize,
+    pub model_version: &'a str,
+    pub drift: &'a DriftReport,
+}
+
+impl BatchSummary<'_> {
+    /// Serialised as a file's summary is.
+    pub fn summary_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec_pretty(self)
+    }
 }
 
 #[cfg(test)]

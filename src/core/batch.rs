@@ -4,7 +4,7 @@
 //! [`score_csv`]. Rows go through the same [`Observation::from_inputs`] and
 //! [`Model::predict`] as the HTTP path. Each input row appears exactly once in
 //! the output, in order, with its original columns plus `prediction`,
-//! `probability`, `status` and `reason`; a bad row is a row with status 400,
+//! `probability`, `status`, `reason` and `warnings`; a bad row is a row with status 400,
 //! never an aborted file. Only a file that is unusable as a whole (not CSV, no
 //! header, a needed column missing, a record over [`MAX_RECORD_BYTES`], a
 //! quote that never closes, a read error) fails.
@@ -14,21 +14,31 @@
 //! than the header has plus one), and rows travel in reused blocks bounded by
 //! rows and by bytes. Nothing is allocated per row on the happy path.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use csv::ByteRecord;
 
+use super::columns::match_names;
 pub use super::csv_reader::MAX_RECORD_BYTES;
 use super::csv_reader::{without_bom, Dialect, Fields, Record, RecordError, RecordReader, RecordSpan};
+use super::drift::DriftStats;
 use super::model::{Model, Prediction};
-use super::observation::{feature_by_header, FieldInput, Observation, FEATURES, FEATURE_COUNT};
+use super::observation::{FieldInput, Observation, FEATURES, FEATURE_COUNT};
 use super::status::Status;
+use super::text::{field_text, utf8_reader, Counted, InputEncoding};
 
 /// Most columns accepted in the header.
 pub const MAX_COLUMNS: usize = 10_000;
 /// Columns appended to every row (and, by the same names, to every
-/// Distributed Map item): the CSV answer's shape.
-pub const RESULT_COLUMNS: [&str; 4] = ["prediction", "probability", "status", "reason"];
+/// Distributed Map item): the CSV answer's shape. `warnings` names the
+/// features outside the training range (the HTTP answer's `warnings`, joined
+/// with "; "), empty when there is none.
+pub const RESULT_COLUMNS: [&str; 5] = ["prediction", "probability", "status", "reason", "warnings"];
+/// Input bytes read before anything else, to find the encoding and the delimiter.
+const SNIFF_BYTES: usize = 64 * 1024;
 /// With [`ScoreOptions::explain`], after the result columns: `base_value`, then
 /// `contribution_<apiName>` per feature in model order; empty on rejected rows.
 pub const BASE_VALUE_COLUMN: &str = "base_value";
@@ -52,9 +62,9 @@ pub struct BatchCounts {
 pub enum BatchError {
     #[error("the file is empty: a header row is needed")]
     Empty,
-    #[error("the header has no column for: {}; columns are matched by API name (e.g. worstArea) or dataset name (e.g. \"worst area\"), ignoring case", .0.join(", "))]
-    MissingColumns(Vec<&'static str>),
-    #[error("the header has more than one column for {0}")]
+    #[error("the header has no column for: {0}")]
+    MissingColumns(HeaderMismatch),
+    #[error("the header has more than one column for {0} (duplicate): columns name a feature whatever their case, spaces, '_' or '-' and a unit in brackets")]
     DuplicateColumn(&'static str),
     #[error("the header has {0} columns; at most {MAX_COLUMNS} are accepted")]
     TooManyColumns(usize),
@@ -70,6 +80,44 @@ pub enum BatchError {
     Read(#[source] io::Error),
     #[error("writing the output failed: {0}")]
     Write(#[source] io::Error),
+}
+
+/// What a header that lacks a feature's column looked like: counts and the
+/// dialect, never its cells (a file without a header row has data there).
+#[derive(Debug)]
+pub struct HeaderMismatch {
+    pub missing: Vec<&'static str>,
+    /// Columns the header was read as.
+    pub columns: usize,
+    /// Columns that name a feature.
+    pub found: usize,
+    pub dialect: Dialect,
+    /// The delimiter was given (`--delimiter`, `CSV_DELIMITER`), not detected.
+    pub forced: bool,
+}
+
+impl std::fmt::Display for HeaderMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (n, delimiter) = (self.columns, self.dialect.delimiter_name());
+        let how = if self.forced { "as given" } else { "detected" };
+        write!(
+            f,
+            "{}; columns are matched by API name (e.g. worstArea) or dataset name (e.g. \"worst area\"), ignoring \
+             case, spaces, '_' or '-' and a unit in brackets. The header was read as {n} column{} separated by \
+             {delimiter} ({how}): ",
+            self.missing.join(", "),
+            if n == 1 { "" } else { "s" },
+        )?;
+        match (n, self.found, self.forced) {
+            (1, _, false) => f.write_str(
+                "the header is one column: is the file separated by another character? Give it with --delimiter \
+                 or CSV_DELIMITER (',', ';' or tab)",
+            ),
+            (1, _, true) => f.write_str("the header is one column: is the delimiter given the file's?"),
+            (_, 0, _) => f.write_str("no column names a feature: is the first row a header?"),
+            (_, found, _) => write!(f, "{found} of the {n} columns name a feature; the others are passed through"),
+        }
+    }
 }
 
 impl BatchError {
@@ -209,14 +257,33 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
     options: &ScoreOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<ScoreOutcome, BatchError> {
-    // Options not yet honoured by the pipeline (drift, delimiter) are wired by
-    // the issues that own them.
     let explain = options.explain;
     if explain && !model.can_explain() {
         return Err(super::explain::NoExplanation::NoCovers.into());
     }
-    let dialect = Dialect::default();
-    let mut reader = RecordReader::new(input, dialect);
+    let mut input = input;
+    let mut output = output;
+    let head = read_head(&mut input)?;
+    let encoding = InputEncoding::sniff(&head);
+    let dialect = match options.delimiter {
+        Some(d) => Dialect::with_delimiter(d),
+        None => Dialect::detect(&encoding.decode_head(&head)),
+    };
+    // The input's own bytes, for progress and the counts (UTF-16 decodes to fewer).
+    let (head_bytes, after_head) = (head.len() as u64, Arc::new(AtomicU64::new(0)));
+    let raw = Counted { inner: input, count: Arc::clone(&after_head) };
+    let transcoded = !matches!(encoding, InputEncoding::Utf8 { .. });
+    let mut reader = RecordReader::new(utf8_reader(io::Cursor::new(head).chain(raw), encoding), dialect);
+    let input_bytes = move |reader: &RecordReader<_>| {
+        if transcoded {
+            head_bytes + after_head.load(Ordering::Relaxed)
+        } else {
+            reader.bytes_read()
+        }
+    };
+    if encoding.had_bom() {
+        output.write_all(b"\xef\xbb\xbf").map_err(BatchError::Write)?;
+    }
     let mut writer = dialect.writer(output);
 
     let (width, columns) = {
@@ -225,10 +292,11 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
         if span.fields > MAX_COLUMNS {
             return Err(BatchError::TooManyColumns(span.fields));
         }
-        let names = || header.iter(&span).enumerate().map(|(i, f)| if i == 0 { without_bom(f) } else { f });
-        let columns = match_columns(names())?;
-        for name in names() {
-            writer.write_field(name).map_err(write_error)?;
+        let names: Vec<Cow<'_, str>> =
+            header.iter(&span).enumerate().map(|(i, f)| field_text(if i == 0 { without_bom(f) } else { f })).collect();
+        let columns = match_columns(&names, dialect, options.delimiter.is_some())?;
+        for name in &names {
+            writer.write_field(name.as_bytes()).map_err(write_error)?;
         }
         for name in RESULT_COLUMNS {
             writer.write_field(name).map_err(write_error)?;
@@ -239,13 +307,18 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
         writer.write_record(None::<&[u8]>).map_err(write_error)?;
         (span.fields, columns)
     };
+    let decimal_comma = dialect.decimal_comma();
 
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
     let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Block>(BLOCKS_QUEUED + 2);
+    // Counted by the reading thread, which already holds each row's observation and bins.
+    let mut drift = options.drift.then(|| DriftStats::new(model));
     std::thread::scope(|scope| {
         let reading = scope.spawn(move || loop {
             let mut block = empty_rx.try_recv().unwrap_or_default();
-            let filled = fill(&mut reader, &mut block, model, &columns, width, explain);
+            let rules = Rules { columns: &columns, width, decimal_comma, explain };
+            let filled = fill(&mut reader, &mut block, model, &rules, drift.as_mut());
+            block.bytes = input_bytes(&reader);
             let done = !matches!(filled, Ok(true));
             let sent = match filled {
                 Ok(_) if block.rows.is_empty() => Ok(()),
@@ -253,7 +326,7 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
                 Err(e) => full_tx.send(Err(e)),
             };
             if done || sent.is_err() {
-                return reader.bytes_read();
+                return (input_bytes(&reader), drift);
             }
         });
         let mut counts = BatchCounts::default();
@@ -261,25 +334,36 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
         let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, base_value, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
-        let bytes = reading.join().map_err(|_| BatchError::Read(io::Error::other("the reading thread failed")))?;
+        let (bytes, drift) =
+            reading.join().map_err(|_| BatchError::Read(io::Error::other("the reading thread failed")))?;
         written?;
         writer.flush().map_err(BatchError::Write)?;
         counts.bytes_in = bytes;
         progress(bytes);
-        Ok(ScoreOutcome { counts, drift: None })
+        Ok(ScoreOutcome { counts, drift })
     })
 }
 
+/// How the rows of one file are read: where each feature's column is, the
+/// header's width, whether `;` files' decimal commas are read, whether each
+/// scored row is explained.
+struct Rules<'a> {
+    columns: &'a [usize; FEATURE_COUNT],
+    width: usize,
+    decimal_comma: bool,
+    explain: bool,
+}
+
 /// Reads rows into `block` until it is full (by rows or bytes) and scores
-/// them. Ok(false) at the end of input.
+/// them, counting each row into `drift` if given. Ok(false) at the end of input.
 fn fill<R: Read>(
     reader: &mut RecordReader<R>,
     block: &mut Block,
     model: &Model,
-    columns: &[usize; FEATURE_COUNT],
-    width: usize,
-    explain: bool,
+    rules: &Rules<'_>,
+    mut drift: Option<&mut DriftStats>,
 ) -> Result<bool, BatchError> {
+    let width = rules.width;
     block.clear();
     while block.rows.len() < BLOCK_ROWS && block.used_bytes() < BLOCK_BYTES {
         // Header width + 1 fields: enough to see a trailing empty field; a
@@ -292,22 +376,36 @@ fn fill<R: Read>(
             let _ = write!(block.reasons, "the row has {} fields but the header has {width}", span.fields);
             RowOutcome::Rejected("wrong_field_count")
         } else {
-            let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| cell(record.get(columns[f])));
+            let inputs: [FieldInput; FEATURE_COUNT] =
+                std::array::from_fn(|f| cell(record.get(rules.columns[f]), rules.decimal_comma));
             match Observation::from_inputs(&inputs) {
-                Ok(observation) if explain => {
-                    // One search for both: the bins the prediction found index the tables.
-                    let (p, bins) = model.predict_with_bins(&observation);
-                    let e = model.explain_with_bins(&observation, &bins)?;
-                    block.contributions.push(e.contributions);
-                    RowOutcome::Scored(p)
+                Ok(observation) => {
+                    // A scored row's text in `reasons` is its warnings.
+                    let _ = model.write_range_warnings(&observation, &mut block.reasons);
+                    if rules.explain || drift.is_some() {
+                        // One search for all: the bins the prediction found index the tables.
+                        let (prediction, bins) = model.predict_with_bins(&observation);
+                        if rules.explain {
+                            let e = model.explain_with_bins(&observation, &bins)?;
+                            block.contributions.push(e.contributions);
+                        }
+                        if let Some(stats) = drift.as_deref_mut() {
+                            stats.record(&observation, &prediction, &bins);
+                        }
+                        RowOutcome::Scored(prediction)
+                    } else {
+                        RowOutcome::Scored(model.predict(&observation))
+                    }
                 }
-                Ok(observation) => RowOutcome::Scored(model.predict(&observation)),
                 Err(rejection) => {
                     rejection.write_field_messages(&mut block.reasons);
                     RowOutcome::Rejected(rejection.errors()[0].problem.code())
                 }
             }
         };
+        if let (RowOutcome::Rejected(code), Some(stats)) = (outcome, drift.as_deref_mut()) {
+            stats.record_rejected(code);
+        }
         block.rows.push(Row { span, outcome, reason_end: block.reasons.len() });
     }
     Ok(true)
@@ -336,6 +434,10 @@ fn write_blocks<W: Write>(
     let base_text = base_value.map(|b| number.format_finite(b).to_owned());
     for block in full.iter() {
         let mut block = block?;
+        // All ASCII (one fast pass a block): every field is UTF-8 as it is.
+        // Otherwise each field is checked on its own (a check of a whole row
+        // would let a character split across two fields through).
+        let ascii = block.fields.as_bytes().is_ascii();
         let mut contributions = block.contributions.iter();
         for (i, row) in block.rows.iter().enumerate() {
             counts.rows += 1;
@@ -345,8 +447,15 @@ fn write_blocks<W: Write>(
             // quoting straight into the buffer.
             out.clear();
             let record = block.fields.record(&row.span);
-            for j in 0..width {
-                out.push_field(record.get(j).unwrap_or(b""));
+            if ascii {
+                for j in 0..width {
+                    out.push_field(record.get(j).unwrap_or(b""));
+                }
+            } else {
+                // A field that is not UTF-8 is Windows-1252 (see core::text).
+                for j in 0..width {
+                    out.push_field(field_text(record.get(j).unwrap_or(b"")).as_bytes());
+                }
             }
             match row.outcome {
                 RowOutcome::Scored(p) => {
@@ -356,6 +465,7 @@ fn write_blocks<W: Write>(
                     out.push_field(number.format_finite(p.probability).as_bytes());
                     out.push_field(Status::Ok.as_str().as_bytes());
                     out.push_field(Status::Ok.reason_phrase().as_bytes());
+                    out.push_field(block.reason(i).as_bytes());
                     if let (Some(base), Some(phi)) = (base_text.as_deref(), contributions.next()) {
                         out.push_field(base.as_bytes());
                         for &c in phi {
@@ -370,6 +480,7 @@ fn write_blocks<W: Write>(
                     out.push_field(b"");
                     out.push_field(Status::BadRequest.as_str().as_bytes());
                     out.push_field(block.reason(i).as_bytes());
+                    out.push_field(b"");
                     if base_text.is_some() {
                         (0..=FEATURE_COUNT).for_each(|_| out.push_field(b""));
                     }
@@ -406,31 +517,48 @@ fn recycle(block: &mut Block) {
 }
 
 /// A cell as the one validation path takes it (an empty one is missing there).
-fn cell(field: Option<&[u8]>) -> FieldInput<'_> {
+fn cell(field: Option<&[u8]>, decimal_comma: bool) -> FieldInput<'_> {
     match field {
         None => FieldInput::Missing,
         // Not UTF-8 cannot be a number; the cell's text is never echoed.
-        Some(bytes) => FieldInput::Text(std::str::from_utf8(bytes).unwrap_or("\u{fffd}")),
+        Some(bytes) => {
+            let text = std::str::from_utf8(bytes).unwrap_or("\u{fffd}");
+            if decimal_comma {
+                FieldInput::DecimalCommaText(text)
+            } else {
+                FieldInput::Text(text)
+            }
+        }
     }
 }
 
-fn match_columns<'a>(header: impl Iterator<Item = &'a [u8]>) -> Result<[usize; FEATURE_COUNT], BatchError> {
-    let mut columns = [usize::MAX; FEATURE_COUNT];
-    for (i, raw) in header.enumerate() {
-        let Ok(name) = std::str::from_utf8(raw) else { continue };
-        if let Some(f) = feature_by_header(name) {
-            if columns[f] != usize::MAX {
-                return Err(BatchError::DuplicateColumn(FEATURES[f].api_name));
-            }
-            columns[f] = i;
+/// The first [`SNIFF_BYTES`] of the input (fewer if it is shorter). Every
+/// read error fails the file, `Interrupted` included (see RecordReader::refill).
+fn read_head(input: &mut impl Read) -> Result<Vec<u8>, BatchError> {
+    let mut head = vec![0; SNIFF_BYTES];
+    let mut n = 0;
+    while n < SNIFF_BYTES {
+        match input.read(&mut head[n..]).map_err(BatchError::Read)? {
+            0 => break,
+            read => n += read,
         }
     }
+    head.truncate(n);
+    Ok(head)
+}
+
+/// Each feature's column, by the one column-name rule.
+fn match_columns(names: &[Cow<'_, str>], dialect: Dialect, forced: bool) -> Result<[usize; FEATURE_COUNT], BatchError> {
+    let found = match_names(names.iter().map(|n| Some(n.as_ref())))
+        .map_err(|d| BatchError::DuplicateColumn(FEATURES[d.feature].api_name))?;
     let missing: Vec<&'static str> =
-        (0..FEATURE_COUNT).filter(|&f| columns[f] == usize::MAX).map(|f| FEATURES[f].api_name).collect();
+        (0..FEATURE_COUNT).filter(|&f| found[f].is_none()).map(|f| FEATURES[f].api_name).collect();
     if missing.is_empty() {
-        Ok(columns)
+        Ok(found.map(|c| c.unwrap_or(usize::MAX)))
     } else {
-        Err(BatchError::MissingColumns(missing))
+        let columns = names.len();
+        let found = FEATURE_COUNT - missing.len();
+        Err(BatchError::MissingColumns(HeaderMismatch { missing, columns, found, dialect, forced }))
     }
 }
 
@@ -459,9 +587,9 @@ mod tests {
         let input = format!("{HEADER}\nS1,0.1471,25.38,17.33,2019.0,0.2654\nS2,0.04781,15.11,26.5,711.2,0.07431\n");
         let (out, counts) = score(input.as_bytes()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], format!("{HEADER},prediction,probability,status,reason"));
+        assert_eq!(lines[0], format!("{HEADER},prediction,probability,status,reason,warnings"));
         assert!(lines[1].starts_with("S1,0.1471,25.38,17.33,2019.0,0.2654,1,0.9"), "{}", lines[1]);
-        assert!(lines[1].ends_with(",200,OK"));
+        assert!(lines[1].ends_with(",200,OK,"));
         assert!(lines[2].starts_with("S2,0.04781,15.11,26.5,711.2,0.07431,0,0.0"), "{}", lines[2]);
         assert_eq!((counts.rows, counts.scored, counts.rejected, counts.malignant), (2, 2, 0, 1));
     }
@@ -500,7 +628,8 @@ mod tests {
                      \"x, \"\"quoted\"\"\",2019,25.38,17.33,0.1471,0.2654\r\n";
         let (out, counts) = score(input.as_bytes()).unwrap();
         assert_eq!(counts.scored, 1, "{out}");
-        assert!(out.starts_with("\"Sample, ID\",WORSTAREA , worstRadius"), "{out}");
+        // The input's byte-order mark is given back (issue 15: Excel then reads UTF-8).
+        assert!(out.starts_with("\u{feff}\"Sample, ID\",WORSTAREA , worstRadius"), "{out}");
         assert!(out.contains("\"x, \"\"quoted\"\"\",2019,25.38,17.33,0.1471,0.2654,1,"), "{out}");
     }
 
@@ -609,7 +738,8 @@ mod tests {
         let mut reader = RecordReader::new(&input[..], Dialect::default());
         reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
         let mut block = Block::default();
-        assert!(!fill(&mut reader, &mut block, &model, &[1, 2, 3, 4, 5], 6, false).unwrap());
+        let rules = Rules { columns: &[1, 2, 3, 4, 5], width: 6, decimal_comma: false, explain: false };
+        assert!(!fill(&mut reader, &mut block, &model, &rules, None).unwrap());
         assert_eq!(block.rows.len(), 2);
         assert_eq!(block.rows[0].span.fields, 1_000_001);
         assert!(block.fields.allocated_bytes() < 64 * 1024, "{}", block.fields.allocated_bytes());
@@ -628,7 +758,8 @@ mod tests {
             let mut reader = RecordReader::new(input, Dialect::default());
             reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
             let mut block = Block::default();
-            fill(&mut reader, &mut block, &model, &columns, 7, false).unwrap();
+            let rules = Rules { columns: &columns, width: 7, decimal_comma: false, explain: false };
+            fill(&mut reader, &mut block, &model, &rules, None).unwrap();
             block
         };
         let small = format!("id,notes,{}\n{}", &HEADER[3..], "A,n,0.1,20,20,900,0.1\n".repeat(BLOCK_ROWS + 10));
@@ -656,10 +787,13 @@ mod tests {
         let input = format!("{HEADER},status,reason\nA,0.1471,25.38,17.33,2019.0,0.2654,pending,screening\n");
         let (out, _) = score(input.as_bytes()).unwrap();
         let mut lines = out.lines();
-        assert_eq!(lines.next().unwrap(), format!("{HEADER},status,reason,prediction,probability,status,reason"));
+        assert_eq!(
+            lines.next().unwrap(),
+            format!("{HEADER},status,reason,prediction,probability,status,reason,warnings")
+        );
         let row = lines.next().unwrap();
         assert!(row.starts_with("A,0.1471,25.38,17.33,2019.0,0.2654,pending,screening,1,0.9"), "{row}");
-        assert!(row.ends_with(",200,OK"), "{row}");
+        assert!(row.ends_with(",200,OK,"), "{row}");
     }
 
     #[test]
@@ -684,6 +818,168 @@ mod tests {
         let err = score_csv(&model, Stopped(input, 0), io::sink(), |_| {}).unwrap_err();
         assert!(matches!(err, BatchError::Read(ref e) if e.kind() == io::ErrorKind::Interrupted), "{err:?}");
         assert!(!err.is_bad_input());
+    }
+
+    fn score_with(input: &[u8], delimiter: Option<u8>) -> Result<(String, BatchCounts), BatchError> {
+        let model = Model::embedded().unwrap();
+        let mut out = Vec::new();
+        let options = ScoreOptions { delimiter, ..ScoreOptions::default() };
+        let outcome = score_csv_with(&model, input, &mut out, &options, |_| {})?;
+        Ok((String::from_utf8(out).expect("the output is UTF-8"), outcome.counts))
+    }
+
+    fn utf16(text: &str, little_endian: bool) -> Vec<u8> {
+        let mut out = if little_endian { vec![0xff, 0xfe] } else { vec![0xfe, 0xff] };
+        for unit in text.encode_utf16() {
+            out.extend(if little_endian { unit.to_le_bytes() } else { unit.to_be_bytes() });
+        }
+        out
+    }
+
+    #[test]
+    fn out_of_range_features_are_named_in_the_warnings_column_as_http_names_them() {
+        let input =
+            format!("{HEADER}\nA,0.1471,25.38,17.33,9000,0.2654\nB,0.1471,25.38,17.33,2019.0,0.2654\nC,x,1,1,1,1\n");
+        let (out, _) = score(input.as_bytes()).unwrap();
+        let rows: Vec<csv::StringRecord> =
+            csv::Reader::from_reader(out.as_bytes()).records().map(Result::unwrap).collect();
+        let model = Model::embedded().unwrap();
+        let far = Observation::from_values([0.1471, 25.38, 17.33, 9000.0, 0.2654]).unwrap();
+        let mut http = String::new();
+        model.write_range_warnings(&far, &mut http).unwrap();
+        assert!(http.starts_with("'worstArea' is outside the range seen in training"), "{http}");
+        assert_eq!((&rows[0][8], &rows[0][10]), ("200", http.as_str()));
+        assert_eq!((&rows[1][8], &rows[1][10]), ("200", ""));
+        assert_eq!((&rows[2][8], &rows[2][10]), ("400", ""));
+    }
+
+    #[test]
+    fn semicolon_files_with_decimal_commas_units_and_crlf_score_like_the_comma_file() {
+        let (want, _) = score(format!("{HEADER}\nS1,0.1471,25.38,17.33,2019.0,0.2654\n").as_bytes()).unwrap();
+        let want_row = want.lines().nth(1).unwrap().split_once(",0.2654,").unwrap().1.to_owned();
+        let input = "id;Mean Concave Points;worst_radius (mm);WORST-TEXTURE;worst area (\u{b5}m\u{b2});worst concave points\r\n\
+                     S1;0,1471;25,38;17,33;2019,0;0,2654\r\nS2;1.234,5;25,38;17,33;2019;0,2654\r\nS3;0,1;1,234,5;1;1;1\r\n";
+        let (out, counts) = score(input.as_bytes()).unwrap();
+        assert_eq!((counts.scored, counts.rejected), (1, 2), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].ends_with(";prediction;probability;status;reason;warnings"), "{}", lines[0]);
+        assert_eq!(lines[1], format!("S1;0,1471;25,38;17,33;2019,0;0,2654;{}", want_row.replace(',', ";")));
+        assert!(lines[2].contains(";400;'meanConcavePoints' has a thousands separator"), "{}", lines[2]);
+        assert!(lines[3].contains(";400;'worstRadius' has a thousands separator"), "{}", lines[3]);
+        assert_eq!(counts.rejected_by_reason["ambiguous_number"], 2);
+        // Tab files read commas as text: a decimal comma there is not a number.
+        let tab = format!("{}\nS1\t0,1471\t25.38\t17.33\t2019.0\t0.2654\n", HEADER.replace(',', "\t"));
+        let (out, counts) = score(tab.as_bytes()).unwrap();
+        assert_eq!(counts.rejected_by_reason["not_a_number"], 1, "{out}");
+    }
+
+    #[test]
+    fn a_given_delimiter_wins_over_detection_and_a_wrong_one_says_what_was_seen() {
+        let input = format!("{HEADER}\nS1,0.1471,25.38,17.33,2019.0,0.2654\n");
+        let err = score_with(input.as_bytes(), Some(b';')).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("The header was read as 1 column separated by ';' (as given)"), "{text}");
+        assert!(text.contains("is the delimiter given the file's?"), "{text}");
+        let (_, counts) = score_with(input.as_bytes(), Some(b',')).unwrap();
+        assert_eq!(counts.scored, 1);
+        // A `|`-separated file is one column to the detector: the error points at the delimiter.
+        let err = score(input.replace(',', "|").as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("the header has no column for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints;"), "{err}");
+        assert!(err.contains("read as 1 column separated by ',' (detected): the header is one column: is the file separated by another character? Give it with --delimiter or CSV_DELIMITER"), "{err}");
+        // A headerless file: no cell of the first row is echoed.
+        let err = score(b"Patient-Secret,0.1,20,20,900,0.1\n").unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "6 columns separated by ',' (detected): no column names a feature: is the first row a header?"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("Secret") && !err.contains("900"), "{err}");
+        let err = score(b"id,worst_area,worst radius,x\n").unwrap_err().to_string();
+        assert!(err.contains("2 of the 4 columns name a feature"), "{err}");
+    }
+
+    #[test]
+    fn two_columns_naming_one_feature_by_the_rule_are_a_duplicate() {
+        for extra in ["worst_area", "WORST-AREA (mm2)", "WorstArea"] {
+            let input = format!("{HEADER},{extra}\n");
+            let err = score(input.as_bytes()).unwrap_err();
+            assert!(matches!(err, BatchError::DuplicateColumn("worstArea")), "{extra}: {err:?}");
+            assert!(err.to_string().contains("(duplicate)"));
+        }
+    }
+
+    #[test]
+    fn windows_1252_fields_come_out_as_utf8_and_utf8_fields_are_kept() {
+        let mut input = format!("{HEADER},note\n").into_bytes();
+        input.extend(b"Biopsia-Mu\xf1oz,0.1471,25.38,17.33,2019.0,0.2654,caf\xe9\n");
+        input.extend("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,µm²\n".as_bytes());
+        let (out, counts) = score(&input).unwrap();
+        assert_eq!(counts.scored, 2);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[1].starts_with("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,café,1,"), "{}", lines[1]);
+        assert!(lines[2].starts_with("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,µm²,1,"), "{}", lines[2]);
+        assert!(!out.starts_with('\u{feff}'), "no mark in, no mark out");
+        // A UTF-8 character split across two fields is two Windows-1252 fields, not passed through.
+        let mut split = format!("{HEADER},a,b\n").into_bytes();
+        split.extend(b"S,0.1471,25.38,17.33,2019.0,0.2654,x\xc3,\xa9y\n");
+        let (out, _) = score(&split).unwrap();
+        assert!(out.lines().nth(1).unwrap().starts_with("S,0.1471,25.38,17.33,2019.0,0.2654,xÃ,©y,1,"), "{out}");
+        // A 1252 header names its columns too.
+        let mut header = b"id;worst area (\xb5m\xb2);".to_vec();
+        header.extend(b"mean concave points;worst radius;worst texture;worst concave points\n1;2019;0,1;25;17;0,2\n");
+        let (out, counts) = score(&header).unwrap();
+        assert_eq!(counts.scored, 1, "{out}");
+        assert!(out.starts_with("id;worst area (µm²);"), "{out}");
+    }
+
+    #[test]
+    fn utf16_files_with_a_mark_score_like_utf8_and_come_out_as_utf8_with_a_mark() {
+        let text = format!("{}\r\nMuñoz\t0.1471\t25.38\t17.33\t2019.0\t0.2654\r\n", HEADER.replace(',', "\t"));
+        let (want, _) = score(text.as_bytes()).unwrap();
+        for little_endian in [true, false] {
+            let input = utf16(&text, little_endian);
+            let (out, counts) = score(&input).unwrap();
+            assert_eq!(counts.scored, 1);
+            assert_eq!(counts.bytes_in, input.len() as u64, "the input's own bytes are counted");
+            assert_eq!(out, format!("\u{feff}{want}"));
+        }
+        // A UTF-8 mark in, a UTF-8 mark out.
+        let (out, _) = score(format!("\u{feff}{text}").as_bytes()).unwrap();
+        assert_eq!(out, format!("\u{feff}{want}"));
+    }
+
+    #[test]
+    fn an_open_quote_in_utf16_is_still_a_bounded_file_error() {
+        let input = utf16(&format!("{HEADER}\n\"{}", ",".repeat(MAX_RECORD_BYTES)), true);
+        let err = score(&input).unwrap_err();
+        assert!(matches!(err, BatchError::RecordTooLong { line: 2 }), "{err:?}");
+    }
+
+    #[test]
+    fn drift_counts_every_row_the_output_counts_and_nothing_when_off() {
+        use crate::core::drift::DriftOptions;
+        let model = Model::embedded().unwrap();
+        let input = format!(
+            "{HEADER}\nA,0.1471,25.38,17.33,2019.0,0.2654\nB,0.1,,20,900,0.1\nC,0.1,20\nD,0.04781,15.11,26.5,711.2,0.07431\n"
+        );
+        let run = |drift| {
+            let options = ScoreOptions { drift, ..ScoreOptions::default() };
+            let mut out = Vec::new();
+            let outcome = score_csv_with(&model, input.as_bytes(), &mut out, &options, |_| {}).unwrap();
+            (outcome, out)
+        };
+        let (on, out_on) = run(true);
+        let (off, out_off) = run(false);
+        assert_eq!(out_on, out_off, "the statistics never change the output");
+        assert!(off.drift.is_none());
+        let report = on.drift.unwrap().report(&model, &DriftOptions::default());
+        assert_eq!((report.rows, report.scored, report.rejected), (4, 2, 2));
+        assert_eq!(report.predicted_malignant, on.counts.malignant);
+        let by_reason: Vec<(&str, u64)> = report.rejected_by_reason.iter().map(|(c, n)| (*c, n.rows)).collect();
+        assert_eq!(by_reason, [("missing", 1), ("wrong_field_count", 1)]);
+        let area = &report.features[3];
+        assert_eq!(area.bins.counts.iter().sum::<u64>(), 2);
     }
 
     #[test]

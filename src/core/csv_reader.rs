@@ -30,7 +30,8 @@ const DISCARD_BYTES: usize = 64 * 1024;
 const DISCARD_FIELDS: usize = 1024;
 
 /// The CSV dialect, in one place: the reader and the writer are both built
-/// from it. Today RFC 4180 with `,`; any line end (LF, CRLF, CR) ends a record.
+/// from it. RFC 4180 with `,`, `;` or tab between fields; any line end (LF,
+/// CRLF, CR) ends a record. The output is written in the input's dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialect {
     pub delimiter: u8,
@@ -43,7 +44,63 @@ impl Default for Dialect {
     }
 }
 
+/// Delimiters that can be detected from the header.
+pub const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
+
 impl Dialect {
+    /// A dialect with `delimiter` and the usual quote.
+    pub fn with_delimiter(delimiter: u8) -> Self {
+        Dialect { delimiter, ..Dialect::default() }
+    }
+
+    /// The dialect of a file whose first bytes (UTF-8) are `head`: the
+    /// delimiter of [`DELIMITERS`] found most often outside quotes in the
+    /// first record (the header); `,` when none is found or on a tie.
+    pub fn detect(head: &[u8]) -> Self {
+        let mut counts = [0usize; DELIMITERS.len()];
+        let mut quoted = false;
+        for &b in head {
+            match b {
+                b'"' => quoted = !quoted,
+                b'\n' | b'\r' if !quoted => break,
+                _ if !quoted => {
+                    if let Some(i) = DELIMITERS.iter().position(|&d| d == b) {
+                        counts[i] += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let best = (0..DELIMITERS.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
+        Dialect::with_delimiter(if counts[best] == 0 { b',' } else { DELIMITERS[best] })
+    }
+
+    /// A delimiter as people write it (`--delimiter`, `CSV_DELIMITER`): `,`,
+    /// `;`, or a tab (`tab`, `\t` or the character itself).
+    pub fn parse_delimiter(text: &str) -> Result<u8, String> {
+        match text {
+            "," => Ok(b','),
+            ";" => Ok(b';'),
+            "\t" | "\\t" => Ok(b'\t'),
+            t if t.eq_ignore_ascii_case("tab") => Ok(b'\t'),
+            _ => Err(format!("the delimiter must be ',', ';' or tab (written tab or \\t), not {text:?}")),
+        }
+    }
+
+    /// A decimal comma is read in `;`-separated files only (where a comma
+    /// cannot be a field separator): the European spreadsheet export.
+    pub fn decimal_comma(&self) -> bool {
+        self.delimiter == b';'
+    }
+
+    /// How the delimiter is named in messages.
+    pub fn delimiter_name(&self) -> String {
+        match self.delimiter {
+            b'\t' => "tab".to_owned(),
+            d => format!("'{}'", d.escape_ascii()),
+        }
+    }
+
     fn parser(&self) -> csv_core::Reader {
         // csv-core's default terminator (CRLF) ends a record at \n, \r\n or a bare \r.
         csv_core::ReaderBuilder::new().delimiter(self.delimiter).quote(self.quote).build()
@@ -144,6 +201,11 @@ impl Fields {
     pub fn iter<'a>(&'a self, span: &RecordSpan) -> impl Iterator<Item = &'a [u8]> + 'a {
         let record = self.record(span);
         (0..record.ends.len()).filter_map(move |j| record.get(j))
+    }
+
+    /// Every stored field's bytes, back to back.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.used]
     }
 
     /// Bytes in use (field bytes and positions).
@@ -527,6 +589,28 @@ mod tests {
         let input = b"\xef\xbb\xbf\"a, b\",c\n1,2\n";
         assert_eq!(records(input, 1, 10).unwrap()[0].0, [b"a, b".to_vec(), b"c".to_vec()]);
         assert!(records(b"\xef\xbb\xbf", 1, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_delimiter_is_the_one_found_most_often_outside_quotes_in_the_header() {
+        let detect = |head: &[u8]| Dialect::detect(head).delimiter;
+        assert_eq!(detect(b"id,worst area,worst radius\n1;2;3;4;5\n"), b',');
+        assert_eq!(detect(b"id;worst area (mm2);\"a,b,c\"\r\n1,5;2,5\r\n"), b';');
+        assert_eq!(detect(b"id\tworst area\tx,y\n"), b'\t');
+        assert_eq!(detect(b"\"a;b;c\",d\n"), b',');
+        assert_eq!(detect(b"one column\n"), b',');
+        assert_eq!(detect(b""), b',');
+        assert_eq!(detect(b"a;b,c\n"), b',', "a tie goes to the comma");
+        assert!(Dialect::detect(b"a;b").decimal_comma());
+        assert!(!Dialect::detect(b"a\tb").decimal_comma());
+        assert_eq!(Dialect::with_delimiter(b'\t').delimiter_name(), "tab");
+        assert_eq!(Dialect::default().delimiter_name(), "','");
+        for (text, want) in [(",", b','), (";", b';'), ("tab", b'\t'), ("TAB", b'\t'), ("\\t", b'\t'), ("\t", b'\t')] {
+            assert_eq!(Dialect::parse_delimiter(text), Ok(want), "{text}");
+        }
+        for bad in ["|", "", " ", ",,", "comma"] {
+            assert!(Dialect::parse_delimiter(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

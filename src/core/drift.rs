@@ -35,7 +35,7 @@ pub const PSI_FLOOR: f64 = 1e-4;
 /// The usual "major shift" line.
 pub const DEFAULT_PSI_THRESHOLD: f64 = 0.25;
 /// Fewer scored rows than this raise no alert: the PSI of a small sample of
-/// training-like data is mostly sampling noise (see docs/drift.md).
+/// training-like data is mostly sampling noise (README: Watching the data).
 pub const DEFAULT_MIN_ROWS_FOR_ALERT: u64 = 300;
 /// Fewer scored rows than this report no min, max or mean.
 pub const DEFAULT_MIN_ROWS_FOR_EXTREMES: u64 = 20;
@@ -398,6 +398,9 @@ pub struct BinTable {
 pub struct DriftMetricValues {
     /// `PredictedMalignantShare` (dimensions Service, EntryPoint).
     pub predicted_malignant_share: Option<f64>,
+    /// `OutOfRangeShare` of rows with any value outside the training range
+    /// (dimensions Service, EntryPoint); whenever a row was scored.
+    pub out_of_range_share: Option<f64>,
     /// `DriftAlert`, 1 or 0 (dimensions Service, EntryPoint); only when assessed.
     pub alert: Option<f64>,
     /// One record per feature (dimensions Service, EntryPoint, Feature).
@@ -421,6 +424,7 @@ impl DriftReport {
     pub fn metric_values(&self) -> DriftMetricValues {
         DriftMetricValues {
             predicted_malignant_share: self.predicted_malignant_share,
+            out_of_range_share: self.out_of_range_share,
             alert: self.alert_assessed.then_some(if self.alert { 1.0 } else { 0.0 }),
             features: self
                 .features

@@ -2,6 +2,7 @@
 //! pipeline. No AWS, and no I/O but the `Read` and `Write` it is handed.
 
 pub mod batch;
+pub mod columns;
 pub mod csv_reader;
 pub mod drift;
 pub mod explain;
@@ -9,3 +10,4 @@ pub mod model;
 pub mod observation;
 pub mod observation_json;
 pub mod status;
+pub mod text;

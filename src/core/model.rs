@@ -324,6 +324,10 @@ pub struct Model {
     /// Version 2 exports only.
     explainer: Option<Explainer>,
     profile: Option<TrainingProfile>,
+    /// Each feature's out-of-range warning, written once at load: the batch
+    /// path gives one to most rows of some files, and formatting the range's
+    /// floats for each cost a third more CPU on benches/throughput.sh's file.
+    range_warnings: [String; FEATURE_COUNT],
 }
 
 impl Model {
@@ -411,7 +415,14 @@ impl Model {
             format_version: doc.format_version,
             base_value: explainer.as_ref().map(|e| e.base_value),
         };
-        Ok(Model { info, init: doc.init_raw_score, trees, compiled, explainer, profile })
+        let range_warnings = std::array::from_fn(|i| {
+            let (lo, hi) = info.ranges[i];
+            format!(
+                "'{}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable",
+                FEATURES[i].api_name
+            )
+        });
+        Ok(Model { info, init: doc.init_raw_score, trees, compiled, explainer, profile, range_warnings })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -547,6 +558,25 @@ impl Model {
     pub fn out_of_range(&self, observation: &Observation) -> impl Iterator<Item = usize> + '_ {
         let values = *observation.values();
         (0..FEATURE_COUNT).filter(move |&i| outside_training_range(self.info.ranges[i], values[i]))
+    }
+
+    /// The warning for feature `i` outside its training range: the one
+    /// wording every path gives (HTTP and SQS `warnings`, the CSV and
+    /// Distributed Map `warnings` column). Names the range, never the value.
+    pub fn write_range_warning(&self, i: usize, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        out.write_str(&self.range_warnings[i])
+    }
+
+    /// Every out-of-range warning of `observation`, joined with "; " (empty
+    /// when there is none): the CSV and Distributed Map `warnings` cell.
+    pub fn write_range_warnings(&self, observation: &Observation, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        for (n, i) in self.out_of_range(observation).enumerate() {
+            if n > 0 {
+                out.write_str("; ")?;
+            }
+            self.write_range_warning(i, out)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,8 +7,6 @@
 
 use std::fmt;
 
-use super::csv_reader::without_bom;
-
 /// Number of features the model and the API contract use.
 pub const FEATURE_COUNT: usize = 5;
 
@@ -32,18 +30,10 @@ pub const FEATURES: [Feature; FEATURE_COUNT] = [
 pub const MISSING_VALUES_REASON: &str =
     "'body' must contain values for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints";
 
-/// Finds a feature by its API name (exact, as JSON keys are).
+/// Finds a feature by its exact API name: the JSON fast path, tried before
+/// the column-name rule ([`super::columns::feature_by_name`]).
 pub fn feature_by_api_name(key: &str) -> Option<usize> {
     FEATURES.iter().position(|f| f.api_name == key)
-}
-
-/// Finds a feature by a CSV header: API or dataset name, ignoring case,
-/// surrounding spaces and a byte-order mark ([`without_bom`]).
-pub fn feature_by_header(header: &str) -> Option<usize> {
-    // A mark is whole UTF-8 characters: what is left is still a str.
-    let marks = header.len() - without_bom(header.as_bytes()).len();
-    let h = header[marks..].trim();
-    FEATURES.iter().position(|f| f.api_name.eq_ignore_ascii_case(h) || f.dataset_name.eq_ignore_ascii_case(h))
 }
 
 /// A cell with nothing in it: empty, or white space only. Such a cell is a
@@ -65,6 +55,9 @@ pub enum FieldInput<'a> {
     /// Text that should hold a number (a CSV cell, a Distributed Map value); a
     /// blank one ([`is_blank`]) is missing.
     Text(&'a str),
+    /// Text from a file whose decimal separator may be a comma (a
+    /// `;`-separated file): see [`parse_decimal_comma_text`].
+    DecimalCommaText(&'a str),
     /// A JSON value of another type: "a string", "a boolean", "an array", "an object".
     WrongType(&'static str),
     /// The key appeared more than once in one JSON object.
@@ -82,6 +75,9 @@ pub enum Problem {
     Negative,
     TooLarge,
     Duplicate,
+    /// Both `.` and `,`, or several `,`, in a decimal-comma file: thousands
+    /// separators, which cannot be told from a decimal separator for sure.
+    AmbiguousNumber,
 }
 
 impl Problem {
@@ -96,6 +92,7 @@ impl Problem {
             Problem::Negative => "negative",
             Problem::TooLarge => "too_large",
             Problem::Duplicate => "duplicate",
+            Problem::AmbiguousNumber => "ambiguous_number",
         }
     }
 }
@@ -125,6 +122,11 @@ impl fmt::Display for FieldError {
             Problem::Negative => write!(f, "'{name}' must not be negative"),
             Problem::TooLarge => write!(f, "'{name}' is too large (it must fit in a 32-bit float, at most 3.4e38)"),
             Problem::Duplicate => write!(f, "'{name}' is given more than once"),
+            Problem::AmbiguousNumber => write!(
+                f,
+                "'{name}' has a thousands separator ('.' and ',' together, or several ','), which is ambiguous: \
+                 write it without one, e.g. 1234,5"
+            ),
         }
     }
 }
@@ -217,6 +219,7 @@ fn check(input: FieldInput<'_>) -> Result<f64, Problem> {
         FieldInput::Duplicate => return Err(Problem::Duplicate),
         FieldInput::Number(v) => v,
         FieldInput::Text(text) => parse_number_text(text)?,
+        FieldInput::DecimalCommaText(text) => parse_decimal_comma_text(text)?,
     };
     if !value.is_finite() {
         Err(Problem::NotFinite)
@@ -246,6 +249,28 @@ fn parse_number_text(text: &str) -> Result<f64, Problem> {
         Err(_) if is_blank(t) => Err(Problem::Missing),
         Err(_) => Err(Problem::NotANumber),
     }
+}
+
+/// Text of a cell in a decimal-comma (`;`-separated) file. Accepted: what
+/// [`parse_number_text`] accepts (`0.1471`, `1e3`), and the same with one
+/// comma as the decimal separator instead of a point (`0,1471`, `2019,0`,
+/// `1,5e3`). Refused as ambiguous: a point and a comma together (`1.234,5`,
+/// `1,234.5`) and several commas (`1,234,567`), which are thousands
+/// separators. A single comma is always the decimal separator (`1,234` is
+/// 1.234).
+pub fn parse_decimal_comma_text(text: &str) -> Result<f64, Problem> {
+    let t = text.trim_ascii();
+    let Some(comma) = t.find(',') else { return parse_number_text(t) };
+    if t.contains('.') || t[comma + 1..].contains(',') {
+        return Err(Problem::AmbiguousNumber);
+    }
+    // A number is short: a longer cell is not one (and needs no copy).
+    let mut buf = [0u8; 64];
+    let Some(copy) = buf.get_mut(..t.len()) else { return Err(Problem::NotANumber) };
+    copy.copy_from_slice(t.as_bytes());
+    copy[comma] = b'.';
+    // Only ASCII was changed: still UTF-8.
+    parse_number_text(std::str::from_utf8(copy).map_err(|_| Problem::NotANumber)?)
 }
 
 #[cfg(test)]
@@ -351,6 +376,38 @@ mod tests {
     }
 
     #[test]
+    fn a_decimal_comma_is_read_and_thousands_separators_are_refused_as_ambiguous() {
+        let read = |t| parse_decimal_comma_text(t);
+        for (text, want) in [
+            ("0,1471", 0.1471),
+            (" 2019,0 ", 2019.0),
+            ("1,5e3", 1500.0),
+            (",5", 0.5),
+            ("0.1471", 0.1471),
+            ("25", 25.0),
+            ("1,234", 1.234),
+        ] {
+            assert_eq!(read(text), Ok(want), "{text}");
+        }
+        for text in ["1.234,5", "1,234.5", "1,234,567", "1.234.567,8", "1,5,"] {
+            assert_eq!(read(text), Err(Problem::AmbiguousNumber), "{text}");
+        }
+        let long = format!("0,{}", "1".repeat(80));
+        for text in ["abc", "1;5", "1 234,5", &long] {
+            assert_eq!(read(text), Err(Problem::NotANumber), "{text}");
+        }
+        assert_eq!(read(" "), Err(Problem::Missing));
+        assert_eq!(problem(FieldInput::DecimalCommaText("1.234,5")), Problem::AmbiguousNumber);
+        assert_eq!(problem(FieldInput::DecimalCommaText("-0,5")), Problem::Negative);
+        let r = Observation::from_inputs(&with(3, FieldInput::DecimalCommaText("9.876,5"))).unwrap_err();
+        let message = r.errors()[0].to_string();
+        assert!(message.starts_with("'worstArea' has a thousands separator"), "{message}");
+        assert!(!message.contains("9.876") && !message.contains("876"), "{message}");
+        // In a comma-separated file a comma is never a decimal separator.
+        assert_eq!(problem(FieldInput::Text("1,5")), Problem::NotANumber);
+    }
+
+    #[test]
     fn messages_never_echo_the_value() {
         let r = Observation::from_inputs(&with(0, FieldInput::Text("123456.789xyz"))).unwrap_err();
         assert!(!r.reason().contains("123456"));
@@ -358,11 +415,13 @@ mod tests {
 
     #[test]
     fn headers_match_api_and_dataset_names_loosely() {
-        assert_eq!(feature_by_header("  Mean Concave Points "), Some(0));
-        assert_eq!(feature_by_header("WORSTAREA"), Some(3));
-        assert_eq!(feature_by_header("\u{feff}worst area"), Some(3));
-        assert_eq!(feature_by_header("\u{feff}\u{feff} Worst Area"), Some(3));
-        assert_eq!(feature_by_header("worst_area"), None);
+        use crate::core::columns::feature_by_name;
+        assert_eq!(feature_by_name("  Mean Concave Points "), Some(0));
+        assert_eq!(feature_by_name("WORSTAREA"), Some(3));
+        assert_eq!(feature_by_name("\u{feff}worst area"), Some(3));
+        assert_eq!(feature_by_name("\u{feff}\u{feff} Worst Area"), Some(3));
+        // Issue 15 widened the rule: snake_case names a feature now.
+        assert_eq!(feature_by_name("worst_area"), Some(3));
         assert_eq!(feature_by_api_name("worstArea"), Some(3));
         assert_eq!(feature_by_api_name("worstarea"), None);
     }

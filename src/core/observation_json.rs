@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::columns::feature_by_name;
 use super::observation::{feature_by_api_name, FieldInput, Observation, Rejection, FEATURE_COUNT};
 
 /// Longest `id` we carry: ids are echoed, not stored forever.
@@ -47,8 +48,12 @@ impl BodyError {
     }
 }
 
-/// Parses one JSON observation object.
+/// Parses one JSON observation object. A UTF-8 byte-order mark before it is
+/// ignored (RFC 8259 allows a parser to; some Windows clients send one).
+/// Keys name features by the column-name rule; two keys naming one feature
+/// are a `duplicate` field error.
 pub fn parse_observation_json(body: &[u8]) -> Result<Submission, BodyError> {
+    let body = without_json_bom(body);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Empty);
     }
@@ -62,6 +67,12 @@ pub fn parse_observation_json(body: &[u8]) -> Result<Submission, BodyError> {
         Ok(Body::Other(kind)) => Err(BodyError::NotAnObject(kind)),
         Err(e) => Err(json_error(&e)),
     }
+}
+
+/// A JSON text without the UTF-8 byte-order mark it may begin with: the one
+/// rule for every path that reads JSON bodies (HTTP, SQS).
+pub fn without_json_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body)
 }
 
 /// A position-only description of a serde_json error (its text may echo input).
@@ -160,9 +171,11 @@ impl<'de> Visitor<'de> for KeySeed {
         f.write_str("a key")
     }
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        // Exact camelCase keys first (the contract, the hot path); the
+        // column-name rule only for a key that missed.
         Ok(match key {
             "id" => Key::Id,
-            _ => feature_by_api_name(key).map_or(Key::Other, Key::Feature),
+            _ => feature_by_api_name(key).or_else(|| feature_by_name(key)).map_or(Key::Other, Key::Feature),
         })
     }
 }
@@ -317,6 +330,39 @@ mod tests {
         }
         let e = parse_observation_json(br#"{"worstArea":"secret-value"#).unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn keys_in_pascal_snake_or_dataset_case_and_a_leading_bom_are_accepted() {
+        let want = [0.1, 20.0, 25.5, 1200.0, 0.2];
+        let bodies = [
+            r#"{"MeanConcavePoints":0.1,"WorstRadius":20,"WorstTexture":25.5,"WorstArea":1200,"WorstConcavePoints":0.2}"#
+                .to_owned(),
+            r#"{"mean_concave_points":0.1,"worst_radius":20,"worst_texture":25.5,"worst_area":1200,"worst_concave_points":0.2}"#
+                .to_owned(),
+            r#"{"mean concave points":0.1,"worst radius":20,"worst texture":25.5,"worst area (mm2)":1200,"worst concave points":0.2}"#
+                .to_owned(),
+            format!("\u{feff}{VALID}"),
+            format!("\u{feff} \n{VALID}"),
+        ];
+        for body in &bodies {
+            let s = parse_observation_json(body.as_bytes()).unwrap();
+            assert_eq!(s.observation.unwrap().values(), &want, "{body}");
+        }
+        // Only one mark, only at the start.
+        assert!(matches!(parse_observation_json(b"\xef\xbb\xbf"), Err(BodyError::Empty)));
+        let twice = format!("\u{feff}\u{feff}{VALID}");
+        assert!(matches!(parse_observation_json(twice.as_bytes()), Err(BodyError::NotJson { .. })));
+    }
+
+    #[test]
+    fn two_keys_naming_one_feature_are_a_duplicate_naming_the_field() {
+        for extra in [r#""worst_area":3"#, r#""WorstArea":3"#, r#""worst area":3"#] {
+            let body = VALID.replace("}", &format!(",{extra}}}"));
+            let r = parse_observation_json(body.as_bytes()).unwrap().observation.unwrap_err();
+            assert_eq!(r.errors().len(), 1, "{extra}");
+            assert_eq!((r.errors()[0].field(), r.errors()[0].problem.code()), ("worstArea", "duplicate"));
+        }
     }
 
     #[test]

@@ -107,6 +107,8 @@ struct Calls {
     /// PutObject of output objects (keys).
     outputs: Vec<String>,
     summaries: Vec<Value>,
+    /// PutObject of drift pages (`.report.html`, keys).
+    pages: Vec<String>,
 }
 
 #[derive(Default)]
@@ -212,6 +214,10 @@ async fn serve(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Result<R
             fake.calls.lock().unwrap().completes += 1;
             full(200, "<CompleteMultipartUploadResult><ETag>\"x\"</ETag></CompleteMultipartUploadResult>")
         }
+        ("PUT", _) if path.ends_with(".report.html") => {
+            fake.calls.lock().unwrap().pages.push(path);
+            full(200, "")
+        }
         ("PUT", _) if path.ends_with(".summary.json") => {
             fake.calls.lock().unwrap().summaries.push(serde_json::from_slice(&body).unwrap_or_default());
             full(200, "")
@@ -301,6 +307,7 @@ async fn a_multipart_upload_created_after_the_stop_is_still_aborted_on_every_rou
     let c = fake.calls.lock().unwrap();
     assert_eq!(c.gets.iter().filter(|p| p.ends_with("/huge.csv")).count(), 3, "{c:?}");
     assert_eq!(c.outputs, ["/lab/scored/small.csv"], "{c:?}");
+    assert_eq!(c.pages, ["/lab/scored/small.csv.report.html"], "a drift page for the scored file only: {c:?}");
 }
 
 #[tokio::test]

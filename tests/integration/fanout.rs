@@ -72,7 +72,7 @@ async fn s3_batch_operations_tasks_get_one_result_each_with_the_right_code() {
     event["tasks"][0]["s3Key"] = json!("incoming/lab+7/wdbc%2B1.csv");
     let answer = api.invoke(&event).await.response();
     assert_eq!(answer["results"][0]["resultCode"], "Succeeded", "{answer}");
-    assert!(answer["results"][0]["resultString"].as_str().unwrap().ends_with("/scored/lab 7/wdbc+1.csv"));
+    assert!(answer["results"][0]["resultString"].as_str().unwrap().ends_with("/scored/lab 7/wdbc+1.csv drift=ok"));
 
     let api2 = RuntimeApi::start().await;
     let _g = start_lambda(&api2, &aws_env("http://127.0.0.1:9"));

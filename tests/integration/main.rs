@@ -4,11 +4,13 @@
 mod cli;
 mod deadline;
 mod drift;
+mod drift_paths;
 mod explain_paths;
 mod explanations;
 mod fanout;
 mod function_url;
 mod helpers;
+mod inputs;
 mod lambda;
 mod layers;
 mod parity;

@@ -96,7 +96,7 @@ fn check_through_the_csv_pipeline(name: &str, min_rows: usize) {
 
     let mut reader = csv::Reader::from_reader(&out[..]);
     let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
-    assert_eq!(headers[7..], ["prediction", "probability", "status", "reason"], "{name}");
+    assert_eq!(headers[7..], ["prediction", "probability", "status", "reason", "warnings"], "{name}");
     let mut worst = 0.0f64;
     let mut read = 0;
     for (i, (record, g)) in reader.records().zip(&rows).enumerate() {

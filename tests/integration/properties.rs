@@ -195,7 +195,7 @@ proptest! {
         for (i, record) in read.iter().enumerate() {
             let id = format!("r{i}");
             prop_assert_eq!(&record[0], id.as_str());
-            prop_assert_eq!(record.len(), 11);
+            prop_assert_eq!(record.len(), 12);
             prop_assert!(&record[9] == "200" || &record[9] == "400");
         }
     }

@@ -135,8 +135,10 @@ async fn several_records_test_events_and_own_outputs_are_each_handled() {
             "incoming/a.csv",
             "incoming/b.csv",
             "scored/a.csv",
+            "scored/a.csv.report.html",
             "scored/a.csv.summary.json",
             "scored/b.csv",
+            "scored/b.csv.report.html",
             "scored/b.csv.summary.json",
             "scored/old.csv"
         ]

@@ -296,8 +296,9 @@ async fn sigterm_mid_batch_finishes_what_is_in_flight_and_loses_nothing() {
     assert!(status.success(), "exit 0 after SIGTERM: {status:?}");
 
     // Every message is either in a complete results object, or still queued.
+    // (Results objects are under sqs/; the batches' drift summaries beside them.)
     let mut scored = std::collections::BTreeSet::new();
-    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let listed = s3.list_objects_v2().bucket(&bucket).prefix("scored/sqs/").send().await.unwrap();
     for object in listed.contents() {
         for line in lines(&get_text(&s3, &bucket, object.key().unwrap()).await.unwrap()) {
             scored.insert(line["id"].as_str().unwrap().to_owned());

@@ -97,3 +97,43 @@ fn the_widest_header_with_rows_of_empty_fields_and_records_near_the_cap_stays_un
     assert_eq!(rows.unwrap(), 8 * 14);
     assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", input.len());
 }
+
+fn utf16le(text: &str) -> Vec<u8> {
+    let mut out = vec![0xff, 0xfe];
+    out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    out
+}
+
+#[test]
+fn utf16_files_of_commas_and_of_a_quote_that_never_closes_stay_under_the_bound_through_the_decoder() {
+    let _one = one_at_a_time();
+    // A megabyte of commas on one line, then long lines of them.
+    let commas =
+        utf16le(&format!("{HEADER}\n{}\n{}", ",".repeat(1_000_000), format!("{}\n", ",".repeat(900 * 1024)).repeat(6)));
+    let (rows, peak) = peak_while_scoring(&commas);
+    assert_eq!(rows.unwrap(), 7);
+    assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", commas.len());
+
+    let open = utf16le(&format!(
+        "{HEADER}\n\"S0,0.1,20,20,900,0.1\n{}",
+        "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(200_000)
+    ));
+    let (rows, peak) = peak_while_scoring(&open);
+    assert!(matches!(rows, Err(BatchError::RecordTooLong { line: 2 })), "{rows:?}");
+    assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", open.len());
+}
+
+#[test]
+fn windows_1252_fields_near_the_cap_that_triple_when_decoded_stay_under_the_bound() {
+    let _one = one_at_a_time();
+    // 0x80 is '€' in Windows-1252: three bytes of UTF-8 for each input byte.
+    let mut input = format!("{HEADER},note\n").into_bytes();
+    for _ in 0..12 {
+        input.extend(b"S1,0.1471,25.38,17.33,2019.0,0.2654,");
+        input.extend(std::iter::repeat_n(0x80u8, MAX_RECORD_BYTES - 100));
+        input.push(b'\n');
+    }
+    let (rows, peak) = peak_while_scoring(&input);
+    assert_eq!(rows.unwrap(), 12);
+    assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", input.len());
+}

@@ -1,0 +1,150 @@
+//! The one column-name rule: which feature a CSV header cell, a JSON key or a
+//! Distributed Map item key names. Every path that finds features by name
+//! calls [`feature_by_name`].
+//!
+//! A name matches a feature when, after
+//! - leading byte-order marks and surrounding white space are dropped,
+//! - one trailing unit in parentheses or brackets is dropped
+//!   (`worst area (µm²)`, `worst_area [mm2]`),
+//! - `_`, `-` and spaces are dropped and ASCII letters lower-cased,
+//!
+//! it equals the API name (`worstArea`) or the dataset name (`worst area`)
+//! treated the same way. So `worstArea`, `WorstArea`, `worst_area`,
+//! `Worst-Area`, ` worst area (mm²) ` all name `worstArea`.
+
+use super::csv_reader::without_bom;
+use super::observation::{FEATURES, FEATURE_COUNT};
+
+/// Longest name (after dropping separators and a unit) that can name a feature.
+const MAX_NAME: usize = 32;
+
+/// The feature a column name or key names, by the rule above.
+pub fn feature_by_name(name: &str) -> Option<usize> {
+    // A mark is whole UTF-8 characters: what is left is still a str.
+    let marks = name.len() - without_bom(name.as_bytes()).len();
+    let core = without_unit(name[marks..].trim());
+    let mut buf = [0u8; MAX_NAME];
+    let mut n = 0;
+    for b in core.bytes().filter(|b| !is_separator(*b)) {
+        *buf.get_mut(n)? = b.to_ascii_lowercase();
+        n += 1;
+    }
+    let key = &buf[..n];
+    FEATURES.iter().position(|f| same(f.api_name, key) || same(f.dataset_name, key))
+}
+
+fn is_separator(b: u8) -> bool {
+    matches!(b, b'_' | b'-' | b' ')
+}
+
+/// `name` (a feature's own name) treated by the rule equals `key`.
+fn same(name: &str, key: &[u8]) -> bool {
+    name.bytes().filter(|b| !is_separator(*b)).map(|b| b.to_ascii_lowercase()).eq(key.iter().copied())
+}
+
+/// `name` without one trailing `(unit)` or `[unit]`, if something is left before it.
+fn without_unit(name: &str) -> &str {
+    let open = match name.as_bytes().last() {
+        Some(b')') => '(',
+        Some(b']') => '[',
+        _ => return name,
+    };
+    match name.rfind(open) {
+        Some(i) if !name[..i].trim().is_empty() => name[..i].trim_end(),
+        _ => name,
+    }
+}
+
+/// Which input column (or key) each feature is in, checking that no two name
+/// the same one: the duplicate rule every path shares. `Err` names the
+/// feature and the positions of its first two columns.
+pub fn match_names<'a>(
+    names: impl Iterator<Item = Option<&'a str>>,
+) -> Result<[Option<usize>; FEATURE_COUNT], Duplicate> {
+    let mut columns = [None; FEATURE_COUNT];
+    for (i, name) in names.enumerate() {
+        let Some(f) = name.and_then(feature_by_name) else { continue };
+        if let Some(first) = columns[f] {
+            return Err(Duplicate { feature: f, first, second: i });
+        }
+        columns[f] = Some(i);
+    }
+    Ok(columns)
+}
+
+/// Two columns (or keys) that name the same feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate {
+    pub feature: usize,
+    /// 0-based positions of the two columns.
+    pub first: usize,
+    pub second: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_and_dataset_names_match_whatever_their_case_separators_spaces_and_unit() {
+        for name in [
+            "worstArea",
+            "WorstArea",
+            "WORSTAREA",
+            "worstarea",
+            "worst area",
+            "Worst Area",
+            "worst_area",
+            "WORST_AREA",
+            "worst-area",
+            "  worst area  ",
+            "worst area (µm²)",
+            "worst_area [mm2]",
+            "worst_area[mm2]",
+            "Worst Area (px)",
+            "\u{feff}worst area",
+            "\u{feff}\u{feff} Worst Area",
+        ] {
+            assert_eq!(feature_by_name(name), Some(3), "{name:?}");
+        }
+        assert_eq!(feature_by_name("  Mean Concave Points "), Some(0));
+        assert_eq!(feature_by_name("mean_concave_points (ratio)"), Some(0));
+        assert_eq!(feature_by_name("MeanConcavePoints"), Some(0));
+        assert_eq!(feature_by_name("worst-concave-points"), Some(4));
+        assert_eq!(feature_by_name("worst radius"), Some(1));
+        assert_eq!(feature_by_name("worst texture"), Some(2));
+    }
+
+    #[test]
+    fn other_names_match_nothing() {
+        for name in [
+            "",
+            "id",
+            "area",
+            "worst",
+            "worst area 2",
+            "worst area (mm2) (x)",
+            "(worst area)",
+            "[worst area]",
+            "worst.area",
+            "worstArea:",
+            "mean area",
+            "wörst area",
+            "worst area (",
+            &"worst area".repeat(10),
+        ] {
+            assert_eq!(feature_by_name(name), None, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn two_names_for_one_feature_are_a_duplicate_naming_both_positions() {
+        let names = ["id", "worst area", "worstRadius", "worst_area (mm2)"];
+        let err = match_names(names.iter().map(|n| Some(*n))).unwrap_err();
+        assert_eq!(err, Duplicate { feature: 3, first: 1, second: 3 });
+        let ok = match_names(["worstArea", "x", "WORST RADIUS"].iter().map(|n| Some(*n))).unwrap();
+        assert_eq!(ok, [None, Some(2), None, Some(0), None]);
+        // A column that is not text names nothing.
+        assert_eq!(match_names([None, Some("worstArea")].into_iter()).unwrap()[3], Some(1));
+    }
+}
