@@ -114,7 +114,7 @@ fn score_explain_gives_shap_contributions_on_every_golden_row_and_empty_cells_on
     let mut reader = csv::Reader::from_path(&output).unwrap();
     let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
     let mut expected: Vec<String> =
-        ["prediction", "probability", "status", "reason", "base_value"].map(String::from).into();
+        ["prediction", "probability", "status", "reason", "warnings", "base_value"].map(String::from).into();
     expected.extend(FEATURES.iter().map(|f| format!("contribution_{}", f.api_name)));
     assert_eq!(headers[6..], expected[..]);
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -123,9 +123,9 @@ fn score_explain_gives_shap_contributions_on_every_golden_row_and_empty_cells_on
         assert_eq!(&row[8], "200", "row {i}");
         let explanation = json!({
             "unit": "log-odds",
-            "baseValue": row[10].parse::<f64>().unwrap(),
+            "baseValue": row[11].parse::<f64>().unwrap(),
             "contributions": FEATURES.iter().enumerate()
-                .map(|(f, feature)| (feature.api_name.to_owned(), json!(row[11 + f].parse::<f64>().unwrap())))
+                .map(|(f, feature)| (feature.api_name.to_owned(), json!(row[12 + f].parse::<f64>().unwrap())))
                 .collect::<serde_json::Map<_, _>>(),
         });
         assert_like_shap(&format!("score row {i}"), &explanation, g);
