@@ -838,19 +838,23 @@ mod tests {
 
     #[test]
     fn out_of_range_features_are_named_in_the_warnings_column_as_http_names_them() {
-        let input =
-            format!("{HEADER}\nA,0.1471,25.38,17.33,9000,0.2654\nB,0.1471,25.38,17.33,2019.0,0.2654\nC,x,1,1,1,1\n");
+        let input = format!(
+            "{HEADER}\nA,0.1471,25.38,17.33,9000,0.2654\nB,0.1471,25.38,17.33,2019.0,0.2654\nC,x,1,1,1,1\nD,0.1471,99,17.33,9000,0.2654\n"
+        );
         let (out, _) = score(input.as_bytes()).unwrap();
         let rows: Vec<csv::StringRecord> =
             csv::Reader::from_reader(out.as_bytes()).records().map(Result::unwrap).collect();
         let model = Model::embedded().unwrap();
-        let far = Observation::from_values([0.1471, 25.38, 17.33, 9000.0, 0.2654]).unwrap();
-        let mut http = String::new();
-        model.write_range_warnings(&far, &mut http).unwrap();
-        assert!(http.starts_with("'worstArea' is outside the range seen in training"), "{http}");
-        assert_eq!((&rows[0][8], &rows[0][10]), ("200", http.as_str()));
+        // The features HTTP warns about, by name, in model order.
+        let far = Observation::from_values([0.1471, 99.0, 17.33, 9000.0, 0.2654]).unwrap();
+        let http = crate::contract::answer::range_warnings(&model, &far);
+        assert_eq!(http.len(), 2);
+        assert!(http[0].starts_with("'worstRadius' is outside the range seen in training"), "{http:?}");
+        assert!(http[1].starts_with("'worstArea' is outside the range seen in training"), "{http:?}");
+        assert_eq!((&rows[0][8], &rows[0][10]), ("200", "worstArea"));
         assert_eq!((&rows[1][8], &rows[1][10]), ("200", ""));
         assert_eq!((&rows[2][8], &rows[2][10]), ("400", ""));
+        assert_eq!((&rows[3][8], &rows[3][10]), ("200", "worstRadius; worstArea"));
     }
 
     #[test]
