@@ -845,12 +845,10 @@ mod tests {
         let rows: Vec<csv::StringRecord> =
             csv::Reader::from_reader(out.as_bytes()).records().map(Result::unwrap).collect();
         let model = Model::embedded().unwrap();
-        // The features HTTP warns about, by name, in model order.
+        // The features the one out-of-range rule (HTTP's warnings) finds, by name, in model order.
         let far = Observation::from_values([0.1471, 99.0, 17.33, 9000.0, 0.2654]).unwrap();
-        let http = crate::contract::answer::range_warnings(&model, &far);
-        assert_eq!(http.len(), 2);
-        assert!(http[0].starts_with("'worstRadius' is outside the range seen in training"), "{http:?}");
-        assert!(http[1].starts_with("'worstArea' is outside the range seen in training"), "{http:?}");
+        let names: Vec<&str> = model.out_of_range(&far).map(|i| FEATURES[i].api_name).collect();
+        assert_eq!(names, ["worstRadius", "worstArea"]);
         assert_eq!((&rows[0][8], &rows[0][10]), ("200", "worstArea"));
         assert_eq!((&rows[1][8], &rows[1][10]), ("200", ""));
         assert_eq!((&rows[2][8], &rows[2][10]), ("400", ""));

@@ -124,8 +124,8 @@ impl fmt::Display for FieldError {
             Problem::Duplicate => write!(f, "'{name}' is given more than once"),
             Problem::AmbiguousNumber => write!(
                 f,
-                "'{name}' has a thousands separator ('.' and ',' together, or several ','), which is ambiguous: \
-                 write it without one, e.g. 1234,5"
+                "'{name}' has a thousands separator ('.' and ',' together, several ',', or '.' before groups of \
+                 three digits), which is ambiguous: write it without one, e.g. 1234,5"
             ),
         }
     }
@@ -257,10 +257,16 @@ fn parse_number_text(text: &str) -> Result<f64, Problem> {
 /// `1,5e3`). Refused as ambiguous: a point and a comma together (`1.234,5`,
 /// `1,234.5`) and several commas (`1,234,567`), which are thousands
 /// separators. A single comma is always the decimal separator (`1,234` is
-/// 1.234).
+/// 1.234). Without a comma, a number grouped by points like thousands
+/// (`1.234`, `12.345.678`: one to three digits, not starting with 0, then
+/// groups of a point and three digits) is refused too: in a `;` file it is
+/// 1234 as often as 1.234, and a silent factor of 1000 is worse than a 400.
+/// Other point-only numbers (`0.1471`, `25.38`, `2019.0`) are read as they are.
 pub fn parse_decimal_comma_text(text: &str) -> Result<f64, Problem> {
     let t = text.trim_ascii();
-    let Some(comma) = t.find(',') else { return parse_number_text(t) };
+    let Some(comma) = t.find(',') else {
+        return if grouped_by_points(t) { Err(Problem::AmbiguousNumber) } else { parse_number_text(t) };
+    };
     if t.contains('.') || t[comma + 1..].contains(',') {
         return Err(Problem::AmbiguousNumber);
     }
@@ -271,6 +277,20 @@ pub fn parse_decimal_comma_text(text: &str) -> Result<f64, Problem> {
     copy[comma] = b'.';
     // Only ASCII was changed: still UTF-8.
     parse_number_text(std::str::from_utf8(copy).map_err(|_| Problem::NotANumber)?)
+}
+
+/// `1.234`, `12.345`, `123.456.789`: what a thousands separator makes of a
+/// whole number (the first group 1–3 digits not starting with 0, then `.ddd`
+/// groups).
+fn grouped_by_points(t: &str) -> bool {
+    let mut groups = t.split('.');
+    let first = groups.next().unwrap_or_default();
+    let mut rest = groups.peekable();
+    rest.peek().is_some()
+        && (1..=3).contains(&first.len())
+        && !first.starts_with('0')
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && rest.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -389,7 +409,13 @@ mod tests {
         ] {
             assert_eq!(read(text), Ok(want), "{text}");
         }
-        for text in ["1.234,5", "1,234.5", "1,234,567", "1.234.567,8", "1,5,"] {
+        for text in ["0.234", "25.38", "2019.0", "1234.5", "1.2345", "1.23", ".5"] {
+            assert_eq!(read(text), parse_number_text(text), "{text}: a point alone is decimal unless grouped");
+            assert!(read(text).is_ok(), "{text}");
+        }
+        for text in
+            ["1.234,5", "1,234.5", "1,234,567", "1.234.567,8", "1,5,", "1.234", "12.345", "2.019", "123.456.789"]
+        {
             assert_eq!(read(text), Err(Problem::AmbiguousNumber), "{text}");
         }
         let long = format!("0,{}", "1".repeat(80));
