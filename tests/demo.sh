@@ -167,6 +167,8 @@ for k, v in variables.items():
         v = t["Parameters"][v["Ref"]].get("Default", "")
     elif not isinstance(v, str):
         sys.exit(f"{function}: {k} is computed in template.yaml ({v}); give the demo a value for it")
+    if v == "":
+        continue  # the service reads an empty variable as unset; cargo lambda refuses `K=`
     if "," in str(v):
         sys.exit(f"{function}: {k}={v!r} holds a comma, which --env-vars cannot carry")
     out.append(f"{k}={v}")
