@@ -14,13 +14,14 @@ use serde_json::value::RawValue;
 
 use crate::adapters::aws::Clients;
 use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
-use crate::adapters::{result_queue, s3, s3_batch_operations, s3_event, sqs, step_functions, Context};
+use crate::adapters::step_functions::{self, Cells};
+use crate::adapters::{result_queue, s3, s3_batch_operations, s3_event, sqs, Context};
 use crate::config::{BatchConfig, Skip};
 use crate::contract::answer::{explain_flag_json, EXPLAIN};
 use crate::contract::file::{FileReport, FileStatus};
 use crate::contract::invocation::{EntryPoint, Invocation};
-use crate::core::drift::DriftStats;
 use crate::core::model::Model;
+use crate::core::scoring::{Scorer, Wants};
 use crate::telemetry::Metrics;
 
 /// The parts of any incoming event that tell what it is. Unknown keys are
@@ -312,8 +313,17 @@ impl App {
         invocation: &Invocation,
     ) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let started = Instant::now();
-        let mut drift = self.batch.drift.map(|_| DriftStats::new(&self.model));
-        let (out, counts) = step_functions::score_items_with(&self.model, items, explain, drift.as_mut());
+        let wants = Wants { explain, drift: self.batch.drift.is_some() };
+        let (out, counts, drift) = match Scorer::new(&self.model, wants) {
+            Ok(mut scorer) => {
+                let (out, counts) = step_functions::score_items_with(&mut scorer, items, Cells::default());
+                (out, counts, scorer.into_drift())
+            }
+            Err(e) => {
+                let (out, counts) = step_functions::unexplainable_items(items, e);
+                (out, counts, None)
+            }
+        };
         let ms = started.elapsed().as_secs_f64() * 1e3;
         let entry_point = EntryPoint::DistributedMap.as_str();
         tracing::info!(entry_point, request_id = %invocation.request_id, cold_start = invocation.cold_start, rows = counts.rows, scored = counts.scored, rejected = counts.rejected, "items scored");

@@ -32,9 +32,8 @@ use crate::contract::answer::{
 use crate::contract::file::{BatchSummary, Location};
 use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::core::columns::feature_by_name;
-use crate::core::drift::DriftStats;
-use crate::core::model::Model;
 use crate::core::observation_json::{parse_observation_json, without_json_bom, BodyError, Submission};
+use crate::core::scoring::{Scorer, Wants};
 use crate::core::status::Status;
 use crate::telemetry::{self, Metrics};
 
@@ -133,13 +132,32 @@ pub struct ResultLine<'a> {
     pub explanation: Option<ExplanationField>,
 }
 
-/// Scores one parsed item of a message.
-pub fn result_line<'a>(model: &'a Model, message_id: &'a str, index: usize, observed: Observed) -> ResultLine<'a> {
+/// Scores one parsed item of a message with the batch's scorer (which counts
+/// it, scored or rejected, into the batch's drift statistics).
+pub fn result_line<'a>(
+    scorer: &mut Scorer<'a>,
+    message_id: &'a str,
+    index: usize,
+    observed: Observed,
+) -> ResultLine<'a> {
+    let model = scorer.model();
     let (id, answer) = match (observed.item, observed.explain) {
-        (Ok(Submission { id, observation }), Ok(explain)) => (id, Answer::with(model, observation, explain)),
-        (Ok(Submission { id, .. }), Err(e)) => (id, Answer::bad_explain_flag(&e)),
+        (Ok(Submission { id, observation }), Ok(explain)) => match scorer.set_explain(explain) {
+            Ok(()) => (id, Answer::scored_by(scorer, observation)),
+            Err(e) => {
+                scorer.reject(e.code());
+                (id, Answer::not_explainable(e))
+            }
+        },
+        (Ok(Submission { id, .. }), Err(e)) => {
+            scorer.reject(ExplainFlagError::CODE);
+            (id, Answer::bad_explain_flag(&e))
+        }
         // Not an observation object: nothing was scored; an invalid `id` is named as on HTTP.
-        (Err(e), _) => (None, Answer::of_body_error(&e)),
+        (Err(e), _) => {
+            scorer.reject(e.code());
+            (None, Answer::of_body_error(&e))
+        }
     };
     ResultLine {
         message_id,
@@ -179,20 +197,6 @@ pub fn batch_summary_key(output_prefix: &str, request_id: &str) -> String {
     format!("{output_prefix}sqs-batches/{}.summary.json", utf8_percent_encode(request_id, KEY_SAFE))
 }
 
-/// Counts one item of an observation message into the batch's drift statistics.
-fn record_drift(model: &Model, stats: &mut DriftStats, item: &Result<Submission, BodyError>) {
-    match item {
-        Ok(Submission { observation: Ok(observation), .. }) => {
-            let (prediction, bins) = model.predict_with_bins(observation);
-            stats.record(observation, &prediction, &bins);
-        }
-        Ok(Submission { observation: Err(rejection), .. }) => {
-            stats.record_rejected(rejection.errors()[0].problem.code())
-        }
-        Err(_) => stats.record_rejected(BodyError::NOT_AN_OBJECT),
-    }
-}
-
 /// One observation message's results, and where they went.
 struct MessageResults<'a> {
     message_id: &'a str,
@@ -214,7 +218,8 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
     let mut results: Vec<MessageResults> = Vec::new();
     let mut files: Vec<(&str, Records)> = Vec::new();
     let mut unintelligible = 0usize;
-    let mut drift = ctx.config.drift.map(|_| DriftStats::new(model));
+    let wants = Wants { explain: false, drift: ctx.config.drift.is_some() };
+    let mut scorer = Scorer::new(model, wants).unwrap_or_else(|_| unreachable!("no explanation wanted"));
     for message in &event.records {
         let id = message.message_id.as_deref().unwrap_or("");
         match classify(message.body.as_deref().unwrap_or("")) {
@@ -238,16 +243,11 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
                 );
                 failed.insert(id);
             }
-            Message::Observations(items) => {
-                if let Some(stats) = drift.as_mut() {
-                    items.iter().for_each(|observed| record_drift(model, stats, &observed.item));
-                }
-                results.push(MessageResults {
-                    message_id: id,
-                    lines: items.into_iter().enumerate().map(|(i, item)| result_line(model, id, i, item)).collect(),
-                    output: None,
-                })
-            }
+            Message::Observations(items) => results.push(MessageResults {
+                message_id: id,
+                lines: items.into_iter().enumerate().map(|(i, item)| result_line(&mut scorer, id, i, item)).collect(),
+                output: None,
+            }),
             Message::Files(records) => files.push((id, records)),
         }
     }
@@ -256,7 +256,7 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
     if !results.is_empty() {
         failed.extend(write_results(ctx, &mut results, request_id).await);
     }
-    let drift = drift.zip(ctx.config.drift.as_ref()).map(|(stats, options)| stats.report(model, options));
+    let drift = scorer.into_drift().zip(ctx.config.drift.as_ref()).map(|(stats, options)| stats.report(model, options));
     if let Some(drift) = drift.as_ref().filter(|_| !results.is_empty()) {
         if write_batch_summary(ctx, request_id, results.len(), drift).await.is_err() {
             // Without it the batch's drift is lost: its observations come again.
@@ -455,6 +455,7 @@ async fn write_results<'a>(ctx: &Context<'_>, results: &mut [MessageResults<'a>]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::model::Model;
 
     const OBS: &str = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
 
@@ -504,8 +505,10 @@ mod tests {
         let Message::Observations(items) = classify(&format!(r#"[{OBS},7,{{"id":"b","worstArea":-1}}]"#)) else {
             panic!()
         };
-        let lines: Vec<ResultLine> =
-            items.into_iter().enumerate().map(|(i, it)| result_line(&model, "m1", i, it)).collect();
+        let lines: Vec<ResultLine> = {
+            let mut scorer = Scorer::new(&model, Wants::default()).unwrap();
+            items.into_iter().enumerate().map(|(i, it)| result_line(&mut scorer, "m1", i, it)).collect()
+        };
         let status: Vec<Status> = lines.iter().map(|l| l.status).collect();
         assert_eq!(status, [Status::Ok, Status::BadRequest, Status::BadRequest]);
         assert_eq!(lines[1].reason, "'body' must be a JSON object, not a number");

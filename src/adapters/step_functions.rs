@@ -10,14 +10,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::contract::answer::{ExplanationField, PredictionField};
+use crate::contract::answer::ExplanationField;
 use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
-use crate::core::columns::feature_by_name;
-use crate::core::drift::DriftStats;
+use crate::core::columns::{feature_by_name, put_value};
 use crate::core::explain::NoExplanation;
 use crate::core::model::Model;
-use crate::core::observation::{FieldInput, Observation, FEATURE_COUNT};
+use crate::core::observation::{FieldInput, Observation, Rejection, FEATURE_COUNT};
 use crate::core::observation_json::BodyError;
+use crate::core::scoring::{write_range_names, Scorer, Wants};
 use crate::core::status::Status;
 
 /// Why an item that is not a JSON object is rejected.
@@ -26,83 +26,124 @@ const NOT_AN_OBJECT: &str = "the item is not an object of column values";
 /// Scores every item of a batch; returns them in order, and the counts. An
 /// item that is not an object is answered with the result fields alone.
 pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>, BatchCounts) {
-    score_items_with(model, items, false, None)
+    let mut scorer = Scorer::new(model, Wants::default()).unwrap_or_else(|_| unreachable!("no explanation wanted"));
+    score_items_with(&mut scorer, items, Cells::default())
 }
 
-/// [`score_items`]; with `explain`, each scored item gets `explanation` after
-/// its results (on a model that cannot explain, every item is a 400
-/// `explanations_unavailable`); each item is counted into `drift` if given.
+/// How the map's items are read: cells of a `;` file may use a decimal comma
+/// (the CSV path's rule, [`Dialect::decimal_comma`](crate::core::csv_reader::Dialect::decimal_comma)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cells {
+    pub decimal_comma: bool,
+}
+
+/// Why no item of a batch can be scored: `explain` asked of a model that
+/// cannot explain makes every item a 400 `explanations_unavailable`.
+pub fn unexplainable_items(items: Vec<Value>, e: NoExplanation) -> (Vec<Map<String, Value>>, BatchCounts) {
+    let mut counts = BatchCounts::default();
+    let out = items
+        .into_iter()
+        .map(|item| match item {
+            Value::Object(item) => {
+                counts.count_rejected(e.code());
+                with_results(item, ItemResult::Rejected(e.to_string()), None)
+            }
+            _ => {
+                counts.count_rejected(BodyError::NOT_AN_OBJECT);
+                with_results(Map::new(), ItemResult::Rejected(NOT_AN_OBJECT.to_owned()), None)
+            }
+        })
+        .collect();
+    (out, counts)
+}
+
+/// [`score_items`] with the route's [`Scorer`] (which explains each scored
+/// item when it explains, and counts every item into its drift statistics).
 pub fn score_items_with(
-    model: &Model,
+    scorer: &mut Scorer<'_>,
     items: Vec<Value>,
-    explain: bool,
-    mut drift: Option<&mut DriftStats>,
+    cells: Cells,
 ) -> (Vec<Map<String, Value>>, BatchCounts) {
-    let unexplainable = (explain && !model.can_explain()).then_some(NoExplanation::NoCovers);
     let mut counts = BatchCounts::default();
     let scored = items
         .into_iter()
         .map(|item| {
-            counts.rows += 1;
-            let (mut item, result) = match item {
+            let (item, input) = match item {
                 Value::Object(item) => {
-                    let result = match unexplainable {
-                        Some(e) => Err((e.code(), e.to_string())),
-                        None => observation_of(&item),
-                    };
-                    (item, result)
+                    let input = observation_of(&item, cells);
+                    (item, Some(input))
                 }
-                _ => (Map::new(), Err((BodyError::NOT_AN_OBJECT, NOT_AN_OBJECT.to_owned()))),
+                _ => (Map::new(), None),
             };
-            let mut explanation = None;
-            let (prediction, probability, status, reason, warnings) = match result {
-                Ok(obs) => {
-                    let p = if explain || drift.is_some() {
-                        let (p, bins) = model.predict_with_bins(&obs);
-                        if explain {
-                            explanation = model.explain_with_bins(&obs, &bins).ok().map(ExplanationField);
-                        }
-                        if let Some(stats) = drift.as_deref_mut() {
-                            stats.record(&obs, &p, &bins);
-                        }
-                        p
-                    } else {
-                        model.predict(&obs)
-                    };
-                    counts.scored += 1;
-                    counts.malignant += u64::from(p.label);
-                    let reason = Status::Ok.reason_phrase().to_owned();
-                    let mut warnings = String::new();
-                    let _ = model.write_range_warnings(&obs, &mut warnings);
-                    (PredictionField::Label(p.label), Value::from(p.probability), Status::Ok, reason, warnings)
+            let (result, explanation) = match input {
+                None => {
+                    scorer.reject(BodyError::NOT_AN_OBJECT);
+                    counts.count_rejected(BodyError::NOT_AN_OBJECT);
+                    (ItemResult::Rejected(NOT_AN_OBJECT.to_owned()), None)
                 }
-                Err((code, reason)) => {
-                    if let Some(stats) = drift.as_deref_mut() {
-                        stats.record_rejected(code);
+                Some(input) => match scorer.score_input(input) {
+                    Ok(scored) => {
+                        counts.count_scored(&scored.prediction);
+                        let mut warnings = String::new();
+                        let _ = write_range_names(scored.out_of_range, &mut warnings);
+                        (
+                            ItemResult::Scored(scored.prediction.label, scored.prediction.probability, warnings),
+                            scored.explanation,
+                        )
                     }
-                    counts.rejected += 1;
-                    *counts.rejected_by_reason.entry(code).or_default() += 1;
-                    (PredictionField::Empty, Value::from(""), Status::BadRequest, reason, String::new())
-                }
+                    Err(rejection) => {
+                        counts.count_rejected(rejection.code());
+                        let mut reason = String::new();
+                        rejection.write_field_messages(&mut reason);
+                        (ItemResult::Rejected(reason), None)
+                    }
+                },
             };
-            let prediction = match prediction {
-                PredictionField::Label(l) => Value::from(l),
-                PredictionField::Empty => Value::from(""),
-            };
-            let results =
-                [prediction, probability, Value::from(status.as_str()), Value::from(reason), Value::from(warnings)];
-            for (name, value) in RESULT_COLUMNS.into_iter().zip(results) {
-                let key = result_key(&item, name);
-                item.insert(key, value);
-            }
-            if let Some(explanation) = explanation {
-                let key = result_key(&item, "explanation");
-                item.insert(key, serde_json::to_value(explanation).unwrap_or_default());
-            }
-            item
+            with_results(item, result, explanation.map(ExplanationField))
         })
         .collect();
     (scored, counts)
+}
+
+/// One item's results, before they are placed beside its fields.
+enum ItemResult {
+    /// Label, probability, warnings (feature names).
+    Scored(u8, f64, String),
+    /// The reason.
+    Rejected(String),
+}
+
+/// The item with its result fields (and explanation) after its own.
+fn with_results(
+    mut item: Map<String, Value>,
+    result: ItemResult,
+    explanation: Option<ExplanationField>,
+) -> Map<String, Value> {
+    let results = match result {
+        ItemResult::Scored(label, probability, warnings) => [
+            Value::from(label),
+            Value::from(probability),
+            Value::from(Status::Ok.as_str()),
+            Value::from(Status::Ok.reason_phrase()),
+            Value::from(warnings),
+        ],
+        ItemResult::Rejected(reason) => [
+            Value::from(""),
+            Value::from(""),
+            Value::from(Status::BadRequest.as_str()),
+            Value::from(reason),
+            Value::from(""),
+        ],
+    };
+    for (name, value) in RESULT_COLUMNS.into_iter().zip(results) {
+        let key = result_key(&item, name);
+        item.insert(key, value);
+    }
+    if let Some(explanation) = explanation {
+        let key = result_key(&item, "explanation");
+        item.insert(key, serde_json::to_value(explanation).unwrap_or_default());
+    }
+    item
 }
 
 /// Where a result goes in an item: its own name, unless the input already has
@@ -117,18 +158,17 @@ fn result_key(item: &Map<String, Value>, name: &str) -> String {
     (1..).map(|n| format!("{name}.{n}")).find(|key| !item.contains_key(key)).unwrap_or_default()
 }
 
-/// Item fields by the column-name rule ([`feature_by_name`]), values as
-/// CSV cells; JSON numbers are accepted too (JSON item readers).
-fn observation_of(item: &Map<String, Value>) -> Result<Observation, (&'static str, String)> {
+/// Item fields by the column-name rule ([`feature_by_name`]) and the
+/// duplicate rule every object's keys follow ([`put_value`]); values as CSV
+/// cells (a decimal comma where the file's dialect has one); JSON numbers
+/// are accepted too (JSON item readers).
+fn observation_of(item: &Map<String, Value>, cells: Cells) -> Result<Observation, Rejection> {
     let mut inputs = [FieldInput::Missing; FEATURE_COUNT];
     for (key, value) in item {
         let Some(f) = feature_by_name(key) else { continue };
-        if inputs[f] != FieldInput::Missing {
-            inputs[f] = FieldInput::Duplicate;
-            continue;
-        }
-        inputs[f] = match value {
+        let input = match value {
             // A blank string is missing, by the rule every cell follows.
+            Value::String(s) if cells.decimal_comma => FieldInput::DecimalCommaText(s),
             Value::String(s) => FieldInput::Text(s),
             Value::Number(n) => n.as_f64().map_or(FieldInput::WrongType("a number out of range"), FieldInput::Number),
             Value::Null => FieldInput::Null,
@@ -136,12 +176,9 @@ fn observation_of(item: &Map<String, Value>) -> Result<Observation, (&'static st
             Value::Array(_) => FieldInput::WrongType("an array"),
             Value::Object(_) => FieldInput::WrongType("an object"),
         };
+        put_value(&mut inputs, f, input);
     }
-    Observation::from_inputs(&inputs).map_err(|rejection| {
-        let mut reason = String::new();
-        rejection.write_field_messages(&mut reason);
-        (rejection.errors()[0].problem.code(), reason)
-    })
+    Observation::from_inputs(&inputs)
 }
 
 #[cfg(test)]
@@ -203,7 +240,10 @@ mod tests {
         assert_eq!(warnings, "worstArea");
         // The features HTTP warns about, by name.
         let observation = Observation::from_values([0.1471, 25.38, 17.33, 9000.0, 0.2654]).unwrap();
-        let http = crate::contract::answer::range_warnings(&model, &observation);
+        let http = crate::contract::answer::range_warnings(
+            &model,
+            Scorer::new(&model, Wants::default()).unwrap().score(&observation).out_of_range,
+        );
         assert_eq!(http.len(), 1);
         assert!(http[0].starts_with("'worstArea' is outside the range seen in training ("), "{http:?}");
         assert!(out[1]["reason"].as_str().unwrap().contains("'worstArea' is given more than once"));
