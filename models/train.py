@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the breast-cancer gradient-boosted tree model and export it for the Rust service.
 
-Re-implements the reference procedure (see ../README.md and models/README.md):
+Re-implements the reference procedure (see docs/model.md and models/README.md):
 load_breast_cancer with the target flipped (1 = malignant), an 80/20 split
 (random_state 42), RFECV feature selection, GridSearchCV model selection, refit
 on the training split. Writes:

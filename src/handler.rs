@@ -337,7 +337,7 @@ impl App {
         }
         metrics.emit();
         // The answer stays the items array (the state machine's result); the
-        // batch's drift goes to the metrics only (README: Watching the data).
+        // batch's drift goes to the metrics only (docs/drift.md).
         if let Some((stats, options)) = drift.zip(self.batch.drift.as_ref()).filter(|(s, _)| s.scored() > 0) {
             crate::telemetry::emit_drift(entry_point, &stats.report(&self.model, options).metric_values());
         }

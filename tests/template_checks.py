@@ -1,7 +1,7 @@
 """Checks on template.yaml that cfn-lint cannot make: the operational
-promises of the deployment (README: Deploying, Operating it).
+promises of the deployment (docs/deploying.md, docs/operating.md).
 
-    python tests/template_checks.py TEMPLATE README METRICS SRC_DIR
+    python tests/template_checks.py TEMPLATE PARAMS_DOC METRICS SRC_DIR
 
 Prints one line per problem and exits 1 if there is any. Needs PyYAML
 (tests/template_lint.sh runs it with the python of cfn-lint's venv, which
@@ -35,7 +35,7 @@ What is checked:
   triggers    the S3 notification fires for every object under InputPrefix
               (no suffix filter) and nothing else, and the Rules keep
               OutputPrefix apart from it;
-  readme      the README's parameter table lists exactly the template's
+  parameters  the parameter table of docs/deploying.md lists exactly the template's
               parameters, with their defaults.
 """
 
@@ -46,7 +46,7 @@ import sys
 
 import yaml
 
-template_path, readme_path, metrics_path, src_dir = sys.argv[1:5]
+template_path, params_doc_path, metrics_path, src_dir = sys.argv[1:5]
 problems = []
 notes = []
 
@@ -452,10 +452,10 @@ for pname in ("InputPrefix", "OutputPrefix"):
     if params.get(pname, {}).get("AllowedPattern") != "^[A-Za-z0-9._-]+/$":
         bad(f"parameter {pname}: AllowedPattern must be one path segment ending in '/' (so different prefixes are disjoint)")
 
-# --- the README's parameter table --------------------------------------------------------------
-readme = open(readme_path, encoding="utf-8").read().splitlines()
+# --- the parameter table of docs/deploying.md --------------------------------------------------------------
+params_doc = open(params_doc_path, encoding="utf-8").read().splitlines()
 rows, in_table = [], False
-for line in readme:
+for line in params_doc:
     if re.match(r"^\|\s*parameter\s*\|\s*default\s*\|", line):
         in_table = True
         continue
@@ -469,7 +469,7 @@ for line in readme:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         rows.append(cells)
 if not rows:
-    bad(f"{readme_path}: no table with the header '| parameter | default | ...'")
+    bad(f"{params_doc_path}: no table with the header '| parameter | default | ...'")
 documented = {}
 for cells in rows:
     names = re.findall(r"`([A-Za-z0-9]+)`", cells[0])
@@ -477,9 +477,9 @@ for cells in rows:
     for i, n in enumerate(names):
         documented[n] = defaults[i] if len(defaults) == len(names) else None
 for n in sorted(set(params) - set(documented)):
-    bad(f"{readme_path}: template parameter {n} is missing from the parameter table")
+    bad(f"{params_doc_path}: template parameter {n} is missing from the parameter table")
 for n in sorted(set(documented) - set(params)):
-    bad(f"{readme_path}: the parameter table lists {n}, which is not a template parameter")
+    bad(f"{params_doc_path}: the parameter table lists {n}, which is not a template parameter")
 for n, shown in sorted(documented.items()):
     if n not in params or shown is None:
         continue
@@ -488,7 +488,7 @@ for n, shown in sorted(documented.items()):
     if want == "" and got in ("none", "generated", "same", "empty"):
         continue
     if got != want:
-        bad(f"{readme_path}: parameter {n}: the table says default {shown}, the template {want!r}")
+        bad(f"{params_doc_path}: parameter {n}: the table says default {shown}, the template {want!r}")
 
 if pending_used:
     notes.append(f"named by alarms or the dashboard, not emitted yet (pending): {', '.join(sorted(pending_used))}")
