@@ -220,9 +220,12 @@ impl App {
             return Box::pin(self.handle_s3_records(vec![Ok(object)], invocation)).await;
         }
         if let Some(items) = event.items {
-            let explain = explain_flag_json(event.batch_input.as_ref().and_then(|b| b.get(EXPLAIN)))
+            let batch_input = |key| event.batch_input.as_ref().and_then(|b| b.get(key));
+            let explain = explain_flag_json(batch_input(EXPLAIN))
                 .map_err(|e| InvocationError::Unrecognised(format!("BatchInput: {e}")))?;
-            return Ok(Reply::Items(self.handle_items_with(items, explain, invocation)));
+            let cells = Cells::from_batch_input(batch_input(step_functions::DELIMITER))
+                .map_err(|e| InvocationError::Unrecognised(format!("BatchInput: {e}")))?;
+            return Ok(Reply::Items(self.handle_items_with(items, explain, cells, invocation)));
         }
         if let (Some(version), Some(tasks)) = (event.invocation_schema_version, &event.tasks) {
             let tasks: Vec<s3_batch_operations::Task> = serde_json::from_str(tasks.get()).map_err(|_| {
@@ -302,21 +305,23 @@ impl App {
         items: Vec<serde_json::Value>,
         invocation: &Invocation,
     ) -> Vec<serde_json::Map<String, serde_json::Value>> {
-        self.handle_items_with(items, false, invocation)
+        self.handle_items_with(items, false, Cells::default(), invocation)
     }
 
-    /// [`App::handle_items`], each scored item with its explanation when `explain`.
+    /// [`App::handle_items`], each scored item with its explanation when
+    /// `explain`, its cells read by `cells` (the map's delimiter).
     pub fn handle_items_with(
         &self,
         items: Vec<serde_json::Value>,
         explain: bool,
+        cells: Cells,
         invocation: &Invocation,
     ) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let started = Instant::now();
         let wants = Wants { explain, drift: self.batch.drift.is_some() };
         let (out, counts, drift) = match Scorer::new(&self.model, wants) {
             Ok(mut scorer) => {
-                let (out, counts) = step_functions::score_items_with(&mut scorer, items, Cells::default());
+                let (out, counts) = step_functions::score_items_with(&mut scorer, items, cells);
                 (out, counts, scorer.into_drift())
             }
             Err(e) => {

@@ -274,6 +274,16 @@ if asl:
             bad(f"{at}: ItemReader.ReaderConfig.InputType is {rc.get('InputType')!r}, want CSV")
         if rc.get("CSVHeaderLocation") != "FIRST_ROW":
             bad(f"{at}: ItemReader.ReaderConfig.CSVHeaderLocation is {rc.get('CSVHeaderLocation')!r}, want FIRST_ROW")
+        # The function reads decimal commas by BatchInput.delimiter: it must
+        # be the very placeholder the reader splits by (template_checks.py
+        # checks what the template binds it to).
+        cd = rc.get("CSVDelimiter")
+        if not (isinstance(cd, str) and re.fullmatch(r"\$\{\w+\}", cd)):
+            bad(f"{at}: ItemReader.ReaderConfig.CSVDelimiter is {cd!r}, want a placeholder bound to the CsvDelimiter parameter")
+        else:
+            bi = (m.get("ItemBatcher") or {}).get("BatchInput") or {}
+            if bi.get("delimiter") != cd:
+                bad(f"{at}: ItemBatcher.BatchInput.delimiter is {bi.get('delimiter')!r}, want {cd}, the reader's CSVDelimiter (the function reads decimal commas by it)")
         if not str(reader.get("Resource", "")).endswith(":states:::s3:getObject"):
             bad(f"{at}: ItemReader.Resource is {reader.get('Resource')!r}, want arn:aws:states:::s3:getObject")
         if not {"Bucket.$", "Key.$"} <= set(reader.get("Parameters") or {}):
@@ -331,6 +341,8 @@ asl_break input-type "InputType is 'CSVX'" asl -e 's/"InputType": "CSV"/"InputTy
 asl_break dangling-next "Next 'WriteSummary' is not a state" asl -e 's/^      "End": true$/      "Next": "WriteSummary"/'
 asl_break inline-map "found 0" asl -e 's/"Mode": "DISTRIBUTED"/"Mode": "INLINE"/'
 asl_break quoted-number "MaxConcurrency is '100'" asl -e 's/"MaxConcurrency": \${MapMaxConcurrency}/"MaxConcurrency": "${MapMaxConcurrency}"/'
+asl_break batch-input-delimiter "BatchInput.delimiter is 'SEMICOLON'" asl -e 's/"delimiter": "\${MapCsvDelimiter}"/"delimiter": "SEMICOLON"/'
+asl_break reader-delimiter-missing "CSVDelimiter is None" asl -e '/"CSVDelimiter": /d' -e 's/"CSVHeaderLocation": "FIRST_ROW",/"CSVHeaderLocation": "FIRST_ROW"/'
 asl_break unbound-placeholder "placeholder \${MapMaxConcurrency} is not in" template -e '/^        MapMaxConcurrency: !Ref MapMaxConcurrency$/d'
 asl_break string-substitution "must be bound to a Number parameter" template \
     -e 's/^        MapMaxConcurrency: !Ref MapMaxConcurrency$/        MapMaxConcurrency: !Ref OutputPrefix/'
@@ -406,6 +418,10 @@ op_break suffix-filter "a suffix filter" template \
     -e '/^                    Value: !Ref InputPrefix$/a\                  - Name: suffix\n                    Value: .csv'
 op_break prefixes-may-overlap "OutputPrefix differs from InputPrefix" template \
     -e 's/- Assert: !Not \[!Equals \[!Ref InputPrefix, !Ref OutputPrefix\]\]/- Assert: !Not [!Equals [!Ref InputPrefix, !Ref MapInputPrefix]]/'
+op_break map-delimiter-fixed "with CsvDelimiter ';' the Distributed Map reads with CSVDelimiter 'COMMA'" template \
+    -e 's/^        MapCsvDelimiter: !If .*/        MapCsvDelimiter: COMMA/'
+op_break map-delimiter-condition "with CsvDelimiter ',' the Distributed Map reads with CSVDelimiter 'SEMICOLON'" template \
+    -e 's/^  CsvDelimiterIsSemicolon: !Equals \[!Ref CsvDelimiter, ";"\]/  CsvDelimiterIsSemicolon: !Equals [!Ref CsvDelimiter, ","]/'
 op_break docs-parameter-missing "template parameter QueueMaximumConcurrency is missing" docs \
     -e 's/, `QueueMaximumConcurrency`//' -e 's/^\(| `BatchSize`.*| `10`, `0`\), `10`/\1/'
 op_break docs-parameter-stale "lists MaxConcurrency, which is not a template parameter" docs -e 's/^| `MapMaxConcurrency`/| `MaxConcurrency`/'

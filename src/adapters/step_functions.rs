@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::contract::answer::ExplanationField;
 use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
 use crate::core::columns::{feature_by_name, put_value};
+use crate::core::csv_reader::Dialect;
 use crate::core::explain::NoExplanation;
 use crate::core::model::Model;
 use crate::core::observation::{FieldInput, Observation, Rejection, FEATURE_COUNT};
@@ -31,10 +32,55 @@ pub fn score_items(model: &Model, items: Vec<Value>) -> (Vec<Map<String, Value>>
 }
 
 /// How the map's items are read: cells of a `;` file may use a decimal comma
-/// (the CSV path's rule, [`Dialect::decimal_comma`](crate::core::csv_reader::Dialect::decimal_comma)).
+/// (the CSV path's rule, [`Dialect::decimal_comma`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cells {
     pub decimal_comma: bool,
+}
+
+/// The key of the map's `BatchInput` that names the delimiter its ItemReader
+/// split the file with.
+pub const DELIMITER: &str = "delimiter";
+
+/// The names Step Functions' `ReaderConfig.CSVDelimiter` accepts, and the
+/// byte each stands for.
+const READER_DELIMITERS: [(&str, u8); 5] =
+    [("COMMA", b','), ("PIPE", b'|'), ("SEMICOLON", b';'), ("SPACE", b' '), ("TAB", b'\t')];
+
+impl Cells {
+    /// From the map's `BatchInput.delimiter`: the ItemReader's `CSVDelimiter`,
+    /// spelt as the state machine spells it (`COMMA`, `PIPE`, `SEMICOLON`,
+    /// `SPACE`, `TAB`); absent or null is `COMMA`, the ItemReader's default.
+    /// A `SEMICOLON` file reads decimal commas, by the CSV path's rule. Any
+    /// other value is an error: the state machine is misconfigured, and
+    /// guessing would score `0,5` as a 400 or `1,234` as the wrong number.
+    pub fn from_batch_input(value: Option<&Value>) -> Result<Cells, String> {
+        let delimiter = match value {
+            None | Some(Value::Null) => b',',
+            Some(Value::String(name)) => match READER_DELIMITERS.iter().find(|(n, _)| n == name) {
+                Some(&(_, byte)) => byte,
+                None => return Err(delimiter_error(&format!("{name:?}"))),
+            },
+            Some(other) => return Err(delimiter_error(json_kind(other))),
+        };
+        Ok(Cells { decimal_comma: Dialect::with_delimiter(delimiter).decimal_comma() })
+    }
+}
+
+fn delimiter_error(what: &str) -> String {
+    format!(
+        "'{DELIMITER}' must be the ItemReader's CSVDelimiter, one of COMMA, PIPE, SEMICOLON, SPACE or TAB, not {what}"
+    )
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+        Value::Null | Value::String(_) => "a string",
+    }
 }
 
 /// Why no item of a batch can be scored: `explain` asked of a model that
@@ -247,6 +293,43 @@ mod tests {
         assert_eq!(http.len(), 1);
         assert!(http[0].starts_with("'worstArea' is outside the range seen in training ("), "{http:?}");
         assert!(out[1]["reason"].as_str().unwrap().contains("'worstArea' is given more than once"));
+    }
+
+    #[test]
+    fn the_readers_delimiter_names_decide_the_decimal_comma_and_anything_else_is_refused() {
+        let cells = |v: Option<Value>| Cells::from_batch_input(v.as_ref());
+        assert_eq!(cells(None), Ok(Cells { decimal_comma: false }));
+        assert_eq!(cells(Some(Value::Null)), Ok(Cells { decimal_comma: false }));
+        assert_eq!(cells(Some("SEMICOLON".into())), Ok(Cells { decimal_comma: true }));
+        for name in ["COMMA", "PIPE", "SPACE", "TAB"] {
+            assert_eq!(cells(Some(name.into())), Ok(Cells { decimal_comma: false }), "{name}");
+        }
+        // One documented form, the state machine's: not the character, not lower case.
+        for bad in [";", "semicolon", "", "tab"] {
+            let e = cells(Some(bad.into())).unwrap_err();
+            assert!(e.contains("one of COMMA, PIPE, SEMICOLON, SPACE or TAB"), "{e}");
+            assert!(e.ends_with(&format!("not {bad:?}")), "{e}");
+        }
+        assert!(cells(Some(true.into())).unwrap_err().ends_with("not a boolean"));
+    }
+
+    #[test]
+    fn a_semicolon_batch_reads_decimal_commas_as_the_csv_path_does() {
+        let model = Model::embedded().unwrap();
+        let item = |sep: char| {
+            let c = |t: &str| t.replace('.', &sep.to_string());
+            serde_json::json!({"mean concave points": c("0.1471"), "worst radius": c("25.38"), "worst texture": c("17.33"), "worst area": "2019", "worst concave points": c("0.2654")})
+        };
+        let mut scorer = Scorer::new(&model, Wants::default()).unwrap();
+        let (dot, _) = score_items_with(&mut scorer, vec![item('.')], Cells::default());
+        let (comma, counts) = score_items_with(&mut scorer, vec![item(','), item('.')], Cells { decimal_comma: true });
+        assert_eq!(counts.scored, 2, "{comma:?}");
+        assert_eq!(comma[0]["probability"], dot[0]["probability"]);
+        assert_eq!(comma[1]["probability"], dot[0]["probability"]);
+        // Without the delimiter, a decimal comma is not a number (the CSV path's rule for ',' files).
+        let (plain, _) = score_items_with(&mut scorer, vec![item(',')], Cells::default());
+        assert_eq!(plain[0]["status"], "400");
+        assert!(plain[0]["reason"].as_str().unwrap().contains("'meanConcavePoints' is not a number"), "{plain:?}");
     }
 
     #[test]

@@ -43,9 +43,9 @@ fn id(i: usize) -> String {
     format!("Biopsia-Muñoz-{i}")
 }
 
-/// A Spanish Excel export: `;`, decimal commas, Windows-1252, CRLF, units
-/// and dataset names in the header, accented ids.
-fn excel_semicolon_1252() -> Vec<u8> {
+/// A Spanish Excel export: `;`, decimal commas, CRLF, units and dataset
+/// names in the header, accented ids (as text: see the encodings below).
+fn excel_semicolon_text() -> String {
     let mut text = String::from(
         "Muestra;Mean Concave Points;Worst Radius (mm);Worst Texture;Worst Area (µm²);Worst Concave Points\r\n",
     );
@@ -53,6 +53,12 @@ fn excel_semicolon_1252() -> Vec<u8> {
         let cells: Vec<String> = g.cells.iter().map(|c| c.replace('.', ",")).collect();
         text.push_str(&format!("{};{}\r\n", id(i), cells.join(";")));
     }
+    text
+}
+
+/// The Spanish Excel export as Excel's plain "CSV" writes it: Windows-1252.
+fn excel_semicolon_1252() -> Vec<u8> {
+    let text = excel_semicolon_text();
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
     assert!(!unmappable);
     assert!(std::str::from_utf8(&bytes).is_err(), "the file is not UTF-8");
@@ -305,4 +311,58 @@ async fn json_bodies_in_every_key_style_and_with_a_bom_are_scored_from_sqs() {
         let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(line["status"], "200", "{style}: {line}");
     }
+}
+
+/// The items Step Functions' CSV ItemReader makes of `file` (header from the
+/// first row, `CSVDelimiter` `delimiter`): one object of strings per row,
+/// keyed by the header. Read here with the `csv` crate, whose rules for
+/// quotes and line ends are those AWS documents for the reader
+/// (docs/huge-files.md).
+fn items_read_by_the_map(file: &str, delimiter: u8) -> Vec<Value> {
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(file.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| Value::Object(header.iter().zip(r.unwrap().iter()).map(|(k, v)| (k.to_owned(), json!(v))).collect()))
+        .collect()
+}
+
+/// Issue 19: the `;` lab file (saved as CSV UTF-8, which the map can read)
+/// through the Distributed Map route, in batches as its ItemBatcher sends
+/// them, with the delimiter the state machine passes: every row scored
+/// exactly as sklearn scores it, as the S3 route scores the same file.
+#[tokio::test]
+async fn the_semicolon_lab_file_scores_exactly_as_sklearn_through_the_distributed_map() {
+    let items = items_read_by_the_map(&excel_semicolon_text(), b';');
+    assert_eq!(items.len(), 569);
+    assert_eq!(items[0]["Worst Area (µm²)"], "2019,0", "decimal commas and units, as the file has them");
+    let api = RuntimeApi::start().await;
+    let _f = start_lambda(&api, &[]);
+    let golden = golden();
+    let model = Model::embedded().unwrap();
+    let mut scored = Vec::new();
+    for batch in items.chunks(100) {
+        let event = json!({"Items": batch, "BatchInput": {"bucket": "lab", "key": "large/excel.csv", "delimiter": "SEMICOLON"}});
+        let answer = api.invoke(&event).await.response();
+        scored.extend(answer.as_array().expect("the items, scored").iter().cloned());
+    }
+    assert_eq!(scored.len(), golden.len());
+    for (i, (item, g)) in scored.iter().zip(&golden).enumerate() {
+        assert_eq!(item["Muestra"], id(i), "row {i}: the id, in order");
+        assert_eq!(item["status"], "200", "row {i}: {item}");
+        assert_eq!(item["prediction"], json!(g.label), "row {i}");
+        let diff = (item["probability"].as_f64().unwrap() - g.probability).abs();
+        assert!(diff <= 1e-12, "row {i}: probability off by {diff:e}");
+        let observation = Observation::from_values(g.cells.clone().map(|c| c.parse().unwrap())).unwrap();
+        let mut want = String::new();
+        model.write_range_warnings(&observation, &mut want).unwrap();
+        assert_eq!(item["warnings"], want, "row {i}");
+    }
+
+    // The delimiter has one documented form, the reader's own name: anything
+    // else fails the batch (a misconfigured state machine), never a guess.
+    let event = json!({"Items": &items[..1], "BatchInput": {"delimiter": ";"}});
+    let err = api.invoke(&event).await.error();
+    assert_eq!(err["errorType"], "UnrecognisedEvent", "{err}");
+    assert!(err["errorMessage"].as_str().unwrap().contains("BatchInput: 'delimiter' must be the ItemReader's CSVDelimiter, one of COMMA, PIPE, SEMICOLON, SPACE or TAB, not \";\""), "{err}");
 }
