@@ -6,7 +6,11 @@
 //! plus `prediction`, `probability`, `status`, `reason`, `warnings`, in order. A bad row,
 //! or an item that is not an object, is an item with status 400, never a
 //! failed batch. With `"explain": true` in the map's `BatchInput`, a scored
-//! item also gets `explanation`, the object HTTP answers.
+//! item also gets `explanation`, the object HTTP answers. `BatchInput`'s
+//! `delimiter` is the ItemReader's `CSVDelimiter` (the state machine passes
+//! the same value to both): with `SEMICOLON`, cells may use a decimal comma,
+//! as on the S3 route. A row with text the reader could not decode (U+FFFD
+//! or NUL: a Windows-1252 or UTF-16 file) is a 400 saying what to do.
 
 use serde_json::{Map, Value};
 
@@ -23,6 +27,25 @@ use crate::core::status::Status;
 
 /// Why an item that is not a JSON object is rejected.
 const NOT_AN_OBJECT: &str = "the item is not an object of column values";
+
+/// The code of an item whose text the map's CSV reader could not decode.
+pub const UNDECODED_TEXT: &str = "undecoded_text";
+
+/// Why: AWS documents no encoding for the CSV ItemReader (state data is JSON
+/// text); a Windows-1252 or UTF-16 file reaches us with U+FFFD or NUL where
+/// its bytes were not UTF-8. Scoring such a row would answer under an id the
+/// lab cannot join back (or read a garbled header), so it is refused with
+/// what to do.
+const UNDECODED_REASON: &str = "the row's text was not decoded (it holds U+FFFD or NUL): \
+     the file is not UTF-8 (Windows-1252, or UTF-16 such as Excel's \"Unicode Text\"?), \
+     which the Distributed Map's CSV reader does not read; save it as \"CSV UTF-8\", \
+     or score it through the S3 route, which reads both";
+
+/// An item with a key or value the reader could not decode.
+fn undecoded(item: &Map<String, Value>) -> bool {
+    let bad = |s: &str| s.contains(['\u{fffd}', '\0']);
+    item.iter().any(|(k, v)| bad(k) || matches!(v, Value::String(s) if bad(s)))
+}
 
 /// Scores every item of a batch; returns them in order, and the counts. An
 /// item that is not an object is answered with the result fields alone.
@@ -115,19 +138,21 @@ pub fn score_items_with(
         .into_iter()
         .map(|item| {
             let (item, input) = match item {
+                Value::Object(item) if undecoded(&item) => (item, Err(UNDECODED_TEXT)),
                 Value::Object(item) => {
                     let input = observation_of(&item, cells);
-                    (item, Some(input))
+                    (item, Ok(input))
                 }
-                _ => (Map::new(), None),
+                _ => (Map::new(), Err(BodyError::NOT_AN_OBJECT)),
             };
             let (result, explanation) = match input {
-                None => {
-                    scorer.reject(BodyError::NOT_AN_OBJECT);
-                    counts.count_rejected(BodyError::NOT_AN_OBJECT);
-                    (ItemResult::Rejected(NOT_AN_OBJECT.to_owned()), None)
+                Err(code) => {
+                    scorer.reject(code);
+                    counts.count_rejected(code);
+                    let reason = if code == UNDECODED_TEXT { UNDECODED_REASON } else { NOT_AN_OBJECT };
+                    (ItemResult::Rejected(reason.to_owned()), None)
                 }
-                Some(input) => match scorer.score_input(input) {
+                Ok(input) => match scorer.score_input(input) {
                     Ok(scored) => {
                         counts.count_scored(&scored.prediction);
                         let mut warnings = String::new();
@@ -330,6 +355,25 @@ mod tests {
         let (plain, _) = score_items_with(&mut scorer, vec![item(',')], Cells::default());
         assert_eq!(plain[0]["status"], "400");
         assert!(plain[0]["reason"].as_str().unwrap().contains("'meanConcavePoints' is not a number"), "{plain:?}");
+    }
+
+    #[test]
+    fn a_row_the_reader_could_not_decode_is_refused_with_what_to_do() {
+        let model = Model::embedded().unwrap();
+        let good = r#""mean concave points":"0.1471","worst radius":"25.38","worst texture":"17.33","worst area":"2019","worst concave points":"0.2654""#;
+        let items: Vec<Value> = serde_json::from_str(&format!(
+            r#"[{{"id":"Mu\ufffdoz",{good}}}, {{"\u0000i\u0000d":"1",{good}}}, {{"id":"Muñoz",{good}}}]"#
+        ))
+        .unwrap();
+        let (out, counts) = score_items(&model, items);
+        assert_eq!((counts.scored, counts.rejected), (1, 2));
+        assert_eq!(counts.rejected_by_reason.get(UNDECODED_TEXT), Some(&2));
+        for item in &out[..2] {
+            assert_eq!(item["status"], "400");
+            assert_eq!(item["reason"], UNDECODED_REASON);
+        }
+        assert_eq!(out[0]["id"], "Mu\u{fffd}oz", "the fields come back as they came");
+        assert_eq!(out[2]["status"], "200", "UTF-8 text is text");
     }
 
     #[test]

@@ -315,15 +315,21 @@ async fn json_bodies_in_every_key_style_and_with_a_bom_are_scored_from_sqs() {
 
 /// The items Step Functions' CSV ItemReader makes of `file` (header from the
 /// first row, `CSVDelimiter` `delimiter`): one object of strings per row,
-/// keyed by the header. Read here with the `csv` crate, whose rules for
-/// quotes and line ends are those AWS documents for the reader
-/// (docs/huge-files.md).
+/// keyed by the header; a short row gets empty strings, a long row loses
+/// its extra fields (AWS's documented rules, "How Step Functions parses input
+/// CSV files"). Read here with the `csv` crate, whose quotes and line ends
+/// follow the same rules for these files.
 fn items_read_by_the_map(file: &str, delimiter: u8) -> Vec<Value> {
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(file.as_bytes());
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(file.as_bytes());
     let header = reader.headers().unwrap().clone();
     reader
         .records()
-        .map(|r| Value::Object(header.iter().zip(r.unwrap().iter()).map(|(k, v)| (k.to_owned(), json!(v))).collect()))
+        .map(|r| {
+            let r = r.unwrap();
+            Value::Object(
+                header.iter().enumerate().map(|(i, k)| (k.to_owned(), json!(r.get(i).unwrap_or("")))).collect(),
+            )
+        })
         .collect()
 }
 
@@ -365,4 +371,35 @@ async fn the_semicolon_lab_file_scores_exactly_as_sklearn_through_the_distribute
     let err = api.invoke(&event).await.error();
     assert_eq!(err["errorType"], "UnrecognisedEvent", "{err}");
     assert!(err["errorMessage"].as_str().unwrap().contains("BatchInput: 'delimiter' must be the ItemReader's CSVDelimiter, one of COMMA, PIPE, SEMICOLON, SPACE or TAB, not \";\""), "{err}");
+}
+
+/// Issue 19: AWS documents no encoding for the CSV ItemReader. Read as UTF-8
+/// by a decoder that replaces what it cannot decode (U+FFFD; UTF-16's ASCII
+/// leaves NULs between the letters), the Windows-1252 and UTF-16 lab files
+/// reach the function garbled: every row is refused with the reason and what
+/// to do, never scored under an id the lab cannot join back (1252) nor
+/// answered "missing" for columns that are there (UTF-16).
+#[tokio::test]
+async fn windows_1252_and_utf16_files_garbled_by_the_map_reader_are_refused_with_what_to_do() {
+    let api = RuntimeApi::start().await;
+    let _f = start_lambda(&api, &[]);
+    let files = [
+        ("SEMICOLON", String::from_utf8_lossy(&excel_semicolon_1252()).into_owned(), b';'),
+        ("TAB", String::from_utf8_lossy(&excel_unicode_text()).into_owned(), b'\t'),
+    ];
+    for (delimiter, file, byte) in files {
+        let items = items_read_by_the_map(&file, byte);
+        // UTF-16's CR LF is CR NUL LF NUL: a NUL row after each (569 more).
+        assert!(items.len() >= 569, "{delimiter}");
+        for batch in items.chunks(200) {
+            let event = json!({"Items": batch, "BatchInput": {"delimiter": delimiter}});
+            let answer = api.invoke(&event).await.response();
+            for item in answer.as_array().unwrap() {
+                assert_eq!(item["status"], "400", "{delimiter}: {item}");
+                let reason = item["reason"].as_str().unwrap();
+                assert!(reason.starts_with("the row's text was not decoded (it holds U+FFFD or NUL): the file is not UTF-8 (Windows-1252, or UTF-16"), "{delimiter}: {reason}");
+                assert!(reason.contains("save it as \"CSV UTF-8\", or score it through the S3 route"), "{reason}");
+            }
+        }
+    }
 }
