@@ -1,6 +1,6 @@
 //! Settings from the environment, checked once at start-up.
 
-use crate::core::batch::ScoreOptions;
+use crate::core::csv_pipeline::ScoreOptions;
 use crate::core::csv_reader::Dialect;
 use crate::core::drift::DriftOptions;
 

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::s3_event::ObjectRef;
 use crate::config::BatchConfig;
-use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
+use crate::core::csv_pipeline::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
 use crate::core::drift::DriftStats;
 use crate::core::model::Model;
 

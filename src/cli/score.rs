@@ -12,7 +12,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::contract::file::{unusable_file_reason, FileReport, FileStatus};
-use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
+use crate::core::csv_pipeline::{score_csv_with, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
 use crate::core::csv_reader::Dialect;
 use crate::core::drift::DriftOptions;
 use crate::core::model::Model;

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::core::batch::{BatchCounts, BatchError};
+use crate::core::csv_pipeline::{BatchCounts, BatchError};
 use crate::core::drift::html::{self, PageContext};
 use crate::core::drift::DriftReport;
 

@@ -6,7 +6,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
 
-use scorer::core::batch::{score_csv_with, ScoreOptions};
+use scorer::core::csv_pipeline::{score_csv_with, ScoreOptions};
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 
