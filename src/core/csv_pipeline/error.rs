@@ -26,16 +26,40 @@ pub enum BatchError {
     UnterminatedQuote { line: u64 },
     #[error("{0}")]
     NoExplanation(#[from] NoExplanation),
+    /// Code of ours panicked while scoring this file: the pipeline's, or the
+    /// `Read` or `Write` it was handed. `row` counts the rows after the
+    /// header, from 1, when the reading thread knows it.
+    ///
+    /// A file that fails so is not retried (see [`BatchError::is_bad_input`]):
+    /// the pipeline is deterministic (the same bytes and the same model take
+    /// the same path), so a retry panics on the same row again: on S3 and SQS,
+    /// `failed` meant retries until the dead-letter queue and nothing said to
+    /// the lab. Rejected, the file gets a summary
+    /// that says it is our fault, where, and to report it. A transient fault
+    /// (S3 unavailable, a reset connection) is an `io::Error` (`Read`,
+    /// `Write`), never a panic. The panic's message is never part of the
+    /// error: it could quote a cell.
+    #[error("{}", internal_error_text(*row))]
+    Internal { row: Option<u64> },
     #[error("reading the input failed: {0}")]
     Read(#[source] io::Error),
     #[error("writing the output failed: {0}")]
     Write(#[source] io::Error),
 }
 
+fn internal_error_text(row: Option<u64>) -> String {
+    let at = row.map(|r| format!(" at row {r} after the header")).unwrap_or_default();
+    format!(
+        "an internal error (a fault of the scorer, not of the file) stopped the scoring{at}; scoring the same file \
+         again stops the same way: report it"
+    )
+}
+
 impl BatchError {
-    /// True when the file itself is at fault (retrying cannot help). False for
-    /// a read or write error (S3 unavailable, a deadline's stop): a retry may
-    /// succeed.
+    /// True when retrying cannot help: the file is unusable as a whole, or it
+    /// makes our code panic ([`BatchError::Internal`], deterministic). False
+    /// for a read or write error (S3 unavailable, a deadline's stop): a retry
+    /// may succeed.
     pub fn is_bad_input(&self) -> bool {
         match self {
             BatchError::Empty
@@ -44,7 +68,8 @@ impl BatchError {
             | BatchError::TooManyColumns(_)
             | BatchError::RecordTooLong { .. }
             | BatchError::UnterminatedQuote { .. }
-            | BatchError::NoExplanation(_) => true,
+            | BatchError::NoExplanation(_)
+            | BatchError::Internal { .. } => true,
             BatchError::Read(_) | BatchError::Write(_) => false,
         }
     }
@@ -170,5 +195,18 @@ mod tests {
             assert!(matches!(err, BatchError::DuplicateColumn("worstArea")), "{extra}: {err:?}");
             assert!(err.to_string().contains("(duplicate)"));
         }
+    }
+
+    #[test]
+    fn only_read_and_write_errors_are_worth_a_retry() {
+        let retried = [BatchError::Read(io::Error::other("reset")), BatchError::Write(io::Error::other("reset"))];
+        assert!(retried.iter().all(|e| !e.is_bad_input()));
+        let internal = BatchError::Internal { row: Some(7) };
+        assert!(internal.is_bad_input(), "a panic recurs on every retry");
+        assert_eq!(
+            internal.to_string(),
+            "an internal error (a fault of the scorer, not of the file) stopped the scoring at row 7 after the \
+             header; scoring the same file again stops the same way: report it"
+        );
     }
 }

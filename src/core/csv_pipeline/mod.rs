@@ -22,6 +22,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
@@ -99,6 +100,11 @@ pub fn score_csv<R: Read + Send, W: Write>(
 ///
 /// Two threads: one reads, parses and predicts, the other formats and writes,
 /// handing blocks of rows over a small bounded channel (memory stays bounded).
+///
+/// A panic on the way (the pipeline's code, or the `input`'s or `output`'s)
+/// is [`BatchError::Internal`], not the caller's panic: its message is
+/// dropped unread (it could quote a cell), and the output is left partial,
+/// as after any error.
 pub fn score_csv_with<R: Read + Send, W: Write>(
     model: &Model,
     input: R,
@@ -106,7 +112,9 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
     options: &ScoreOptions,
     progress: impl FnMut(u64),
 ) -> Result<ScoreOutcome, BatchError> {
-    pipeline(model, input, output, options, progress)
+    // Nothing is used after a panic but the error: unwind safety holds.
+    panic::catch_unwind(AssertUnwindSafe(|| pipeline(model, input, output, options, progress)))
+        .unwrap_or(Err(BatchError::Internal { row: None }))
 }
 
 fn pipeline<R: Read + Send, W: Write>(
@@ -160,19 +168,30 @@ fn pipeline<R: Read + Send, W: Write>(
     let (empty_tx, empty_rx) = sync_channel::<Block>(BLOCKS_QUEUED + 2);
     std::thread::scope(|scope| {
         // The reading thread scores (and counts the drift statistics): it holds each row's observation.
-        let reading = scope.spawn(move || loop {
-            let mut block = empty_rx.try_recv().unwrap_or_default();
+        let reading = scope.spawn(move || {
             let rules = Rules { columns: &columns, width, decimal_comma };
-            let filled = fill(&mut reader, &mut block, &mut scorer, &rules);
-            block.bytes = input_bytes(&reader);
-            let done = !matches!(filled, Ok(true));
-            let sent = match filled {
-                Ok(_) if block.rows.is_empty() => Ok(()),
-                Ok(_) => full_tx.send(Ok(block)),
-                Err(e) => full_tx.send(Err(e)),
-            };
-            if done || sent.is_err() {
-                return (input_bytes(&reader), scorer.into_drift());
+            // Rows handed to the writer so far: where a panic stopped the file.
+            let mut rows_before = 0;
+            loop {
+                let mut block = empty_rx.try_recv().unwrap_or_default();
+                // A panic while reading or scoring (ours, or the input's)
+                // ends the file at its row; its message is dropped unread.
+                let filled =
+                    panic::catch_unwind(AssertUnwindSafe(|| fill(&mut reader, &mut block, &mut scorer, &rules)))
+                        .unwrap_or_else(|_panic| {
+                            Err(BatchError::Internal { row: Some(rows_before + block.rows.len() as u64 + 1) })
+                        });
+                rows_before += block.rows.len() as u64;
+                block.bytes = input_bytes(&reader);
+                let done = !matches!(filled, Ok(true));
+                let sent = match filled {
+                    Ok(_) if block.rows.is_empty() => Ok(()),
+                    Ok(_) => full_tx.send(Ok(block)),
+                    Err(e) => full_tx.send(Err(e)),
+                };
+                if done || sent.is_err() {
+                    return (input_bytes(&reader), scorer.into_drift());
+                }
             }
         });
         let mut counts = BatchCounts::default();
@@ -180,8 +199,7 @@ fn pipeline<R: Read + Send, W: Write>(
         let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, base_value, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
-        let (bytes, drift) =
-            reading.join().map_err(|_| BatchError::Read(io::Error::other("the reading thread failed")))?;
+        let (bytes, drift) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;
         written?;
         writer.flush().map_err(BatchError::Write)?;
         counts.bytes_in = bytes;

@@ -2,7 +2,7 @@
 //! ends, file errors, read errors, panics, drift). Row rules are tested in
 //! `rows`, the output's shape in `output`, the errors' words in `error`.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use super::testing::{score, HEADER};
 use super::*;
@@ -155,4 +155,79 @@ fn drift_counts_every_row_the_output_counts_and_nothing_when_off() {
     assert_eq!(by_reason, [("missing", 1), ("wrong_field_count", 1)]);
     let area = &report.features[3];
     assert_eq!(area.bins.counts.iter().sum::<u64>(), 2);
+}
+
+/// What a panic's message could hold: a cell of the file.
+const SECRET: &str = "Patient-Secret 0.1471";
+
+/// Serves `data` up to byte `until`, then panics (a bug in the handed
+/// `Read`, or in the pipeline's own reading: the same to the caller).
+struct PanicsAt {
+    data: Vec<u8>,
+    at: usize,
+    until: usize,
+}
+
+impl Read for PanicsAt {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at >= self.until {
+            panic!("{SECRET}");
+        }
+        let n = buf.len().min(self.until - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_panic_while_reading_rows_rejects_the_file_naming_its_row_never_the_panic() {
+    let row = "A,0.1471,25.38,17.33,2019.0,0.2654\n";
+    let data = format!("{HEADER}\n{}", row.repeat(20_000)).into_bytes();
+    // Past the 64 KiB read for sniffing, so in the reading thread: halfway
+    // through row 5000 (the header line is 86 bytes, each row 35).
+    let until = HEADER.len() + 1 + 4999 * row.len() + row.len() / 2;
+    assert!(until > SNIFF_BYTES);
+    let model = Model::embedded().unwrap();
+    let input = PanicsAt { data, at: 0, until };
+    let err = score_csv(&model, input, io::sink(), |_| {}).unwrap_err();
+    assert!(matches!(err, BatchError::Internal { row: Some(5000) }), "{err:?}");
+    assert!(err.is_bad_input(), "a deterministic panic is never retried");
+    let text = err.to_string();
+    assert!(text.contains("at row 5000 after the header"), "{text}");
+    assert!(!text.contains("Secret") && !text.contains("0.1471"), "{text}");
+}
+
+#[test]
+fn a_panic_before_the_rows_or_while_writing_is_a_rejected_file_too() {
+    let model = Model::embedded().unwrap();
+    let data = format!("{HEADER}\n{}", "A,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(100_000)).into_bytes();
+    // While sniffing the head, on the caller's thread.
+    let err = score_csv(&model, PanicsAt { data: data.clone(), at: 0, until: 10 }, io::sink(), |_| {}).unwrap_err();
+    assert!(matches!(err, BatchError::Internal { row: None }), "{err:?}");
+    assert!(err.is_bad_input());
+    assert!(!err.to_string().contains("Secret"), "{err}");
+
+    /// Takes `left` bytes, then panics: the writing side's bug, with the
+    /// reader blocked on a full queue (it must still be stopped and joined).
+    struct PanicsAfter {
+        left: usize,
+    }
+    impl Write for PanicsAfter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.left {
+                panic!("{SECRET}");
+            }
+            self.left -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    for left in [0, 1 << 20] {
+        let err = score_csv(&model, &data[..], PanicsAfter { left }, |_| {}).unwrap_err();
+        assert!(matches!(err, BatchError::Internal { row: None }), "{left}: {err:?}");
+        assert!(!err.to_string().contains("Secret"), "{err}");
+    }
 }
