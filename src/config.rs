@@ -33,6 +33,10 @@ pub struct BatchConfig {
     pub delimiter: Option<u8>,
 }
 
+/// How a file's delimiter is given to the function: the advice a rejected
+/// file's reason ends with when its header was read as one column.
+pub const GIVE_DELIMITER: &str = "Give it with CSV_DELIMITER (',', ';' or tab).";
+
 /// 1,000 MB/s: about three times the fastest the pipeline alone runs on a
 /// full core (321 MB/s for `scorer score` on a local file, docs/testing.md
 /// "Measured"), before S3's own transfer limits.

@@ -1,5 +1,8 @@
 //! Why a whole file could not be scored. The messages give facts (counts,
-//! the dialect, a line or row number) and never quote a cell.
+//! the dialect, a line or row number) and never quote a cell; they name no
+//! setting either: how a user gives a delimiter is the route's word (a CLI
+//! flag, an environment variable), added by the edge that reports the error
+//! when [`BatchError::suggests_delimiter`] says so.
 
 use std::io;
 
@@ -73,6 +76,14 @@ impl BatchError {
             BatchError::Read(_) | BatchError::Write(_) => false,
         }
     }
+
+    /// True when the header was read as one column with a delimiter that was
+    /// detected, not given: the file is likely separated by another
+    /// character, and whoever reports the error should say how its user gives
+    /// the delimiter (a flag, a setting of the function).
+    pub fn suggests_delimiter(&self) -> bool {
+        matches!(self, BatchError::MissingColumns(m) if m.columns == 1 && !m.forced)
+    }
 }
 
 impl From<RecordError> for BatchError {
@@ -103,7 +114,7 @@ pub struct HeaderMismatch {
     /// Columns that name a feature.
     pub found: usize,
     pub dialect: Dialect,
-    /// The delimiter was given (`--delimiter`, `CSV_DELIMITER`), not detected.
+    /// The delimiter was given by the caller ([`super::ScoreOptions::delimiter`]), not detected.
     pub forced: bool,
 }
 
@@ -120,10 +131,8 @@ impl std::fmt::Display for HeaderMismatch {
             if n == 1 { "" } else { "s" },
         )?;
         match (n, self.found, self.forced) {
-            (1, _, false) => f.write_str(
-                "the header is one column: is the file separated by another character? Give it with --delimiter \
-                 or CSV_DELIMITER (',', ';' or tab)",
-            ),
+            // The edge adds how its user gives the delimiter (BatchError::suggests_delimiter).
+            (1, _, false) => f.write_str("the header is one column: is the file separated by another character?"),
             (1, _, true) => f.write_str("the header is one column: is the delimiter given the file's?"),
             (_, 0, _) => f.write_str("no column names a feature: is the first row a header?"),
             (_, found, _) => write!(f, "{found} of the {n} columns name a feature; the others are passed through"),
@@ -160,21 +169,24 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("The header was read as 1 column separated by ';' (as given)"), "{text}");
         assert!(text.contains("is the delimiter given the file's?"), "{text}");
+        assert!(!err.suggests_delimiter(), "a delimiter was given: no advice to give one");
         let (_, counts) = score_with(input.as_bytes(), Some(b',')).unwrap();
         assert_eq!(counts.scored, 1);
         // A `|`-separated file is one column to the detector: the error points at the delimiter.
         let err = score(input.replace(',', "|").as_bytes()).unwrap_err();
+        assert!(err.suggests_delimiter());
         let text = err.to_string();
         assert!(text.starts_with("the header has no column for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints;"), "{text}");
         assert!(
-            text.contains(
+            text.ends_with(
                 "read as 1 column separated by ',' (detected): the header is one column: is the file separated by \
-                 another character? Give it with --delimiter or CSV_DELIMITER"
+                 another character?"
             ),
             "{text}"
         );
         // A headerless file: no cell of the first row is echoed.
         let err = score(b"Patient-Secret,0.1,20,20,900,0.1\n").unwrap_err();
+        assert!(!err.suggests_delimiter());
         let err = err.to_string();
         assert!(
             err.contains(
@@ -185,6 +197,25 @@ mod tests {
         assert!(!err.contains("Secret") && !err.contains("900"), "{err}");
         let err = score(b"id,worst_area,worst radius,x\n").unwrap_err().to_string();
         assert!(err.contains("2 of the 4 columns name a feature"), "{err}");
+    }
+
+    #[test]
+    fn the_core_names_no_flag_and_no_setting_in_any_file_error() {
+        let one_column = score(format!("{HEADER}\n").replace(',', "|").as_bytes()).unwrap_err();
+        let errors = [
+            one_column,
+            score_with(format!("{HEADER}\n").as_bytes(), Some(b';')).unwrap_err(),
+            score(b"id,x\n1,2\n").unwrap_err(),
+            score(b"").unwrap_err(),
+            BatchError::Internal { row: Some(3) },
+            BatchError::Internal { row: None },
+        ];
+        for err in errors {
+            let text = err.to_string();
+            for word in ["--", "CSV_DELIMITER", "MODEL_PATH", "EXPLAIN", "README", "OUTPUT_PREFIX", "env"] {
+                assert!(!text.contains(word), "{word} in {text}");
+            }
+        }
     }
 
     #[test]
