@@ -100,7 +100,7 @@ fn batch(c: &mut Criterion) {
     g.throughput(Throughput::Elements(rows as u64));
     g.sample_size(20);
     g.bench_function("score_csv_100k_rows_in_memory", |b| {
-        b.iter(|| scorer::core::batch::score_csv(&model, black_box(&csv[..]), std::io::sink(), |_| {}).unwrap())
+        b.iter(|| scorer::core::csv_pipeline::score_csv(&model, black_box(&csv[..]), std::io::sink(), |_| {}).unwrap())
     });
     g.finish();
 }

@@ -2,7 +2,7 @@
 //! classifier, behind thin adapters for AWS Lambda events and a local CLI.
 //!
 //! * [`core`] knows nothing of AWS: [`core::observation`] parses untrusted
-//!   input, [`core::model`] predicts exactly like sklearn, [`core::batch`]
+//!   input, [`core::model`] predicts exactly like sklearn, [`core::csv_pipeline`]
 //!   scores CSV streams.
 //! * [`contract`] holds what every path's answers share (one observation's
 //!   answer, a file's summary, a result notice) and the facts of one

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use csv_core::ReadRecordResult;
 use libfuzzer_sys::fuzz_target;
-use scorer::core::batch::{score_csv, BatchError, MAX_RECORD_BYTES, RESULT_COLUMNS};
+use scorer::core::csv_pipeline::{score_csv, BatchError, MAX_RECORD_BYTES, RESULT_COLUMNS};
 use scorer::core::csv_reader::Dialect;
 use scorer::core::model::Model;
 
@@ -112,7 +112,7 @@ fuzz_target!(|raw: &[u8]| {
     if data.starts_with(b"\xff\xfe") || data.starts_with(b"\xfe\xff") {
         return;
     }
-    // The delimiter the pipeline detects from the header (core::batch reads 64 KiB for it).
+    // The delimiter the pipeline detects from the header (core::csv_pipeline reads 64 KiB for it).
     let delimiter = Dialect::detect(&data[..data.len().min(64 * 1024)]).delimiter;
     let (input_records, header_width, longest) = reference(data, delimiter);
     let counts = match sunk {

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::s3_event::ObjectRef;
 use crate::config::BatchConfig;
-use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
+use crate::core::csv_pipeline::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
 use crate::core::drift::DriftStats;
 use crate::core::model::Model;
 
@@ -95,7 +95,7 @@ impl std::fmt::Display for Denied {
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     /// The file itself is unusable: retrying cannot help.
-    #[error("{}", crate::contract::file::unusable_file_reason(.0))]
+    #[error("{}", crate::contract::file::unusable_file_reason(.0, crate::config::GIVE_DELIMITER))]
     BadFile(BatchError),
     /// The object (or the version the event named) no longer exists: nothing to retry.
     #[error("{}", match .version { None => "the object no longer exists".to_owned(), Some(v) => format!("version {v} of the object no longer exists") })]

@@ -15,8 +15,8 @@
 use serde_json::{Map, Value};
 
 use crate::contract::answer::ExplanationField;
-use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
 use crate::core::columns::{feature_by_name, put_value};
+use crate::core::csv_pipeline::{BatchCounts, RESULT_COLUMNS};
 use crate::core::csv_reader::Dialect;
 use crate::core::explain::NoExplanation;
 use crate::core::model::Model;

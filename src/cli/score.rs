@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::contract::file::{unusable_file_reason, FileReport, FileStatus};
-use crate::core::batch::{score_csv_with, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
+use crate::contract::file::{file_error_text, unusable_file_reason, FileReport, FileStatus};
+use crate::core::csv_pipeline::{score_csv_with, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
 use crate::core::csv_reader::Dialect;
 use crate::core::drift::DriftOptions;
 use crate::core::model::Model;
@@ -49,6 +49,9 @@ pub struct Args {
     #[arg(long, value_parser = Dialect::parse_delimiter)]
     delimiter: Option<u8>,
 }
+
+/// How a file's delimiter is given here: the advice a file read as one column gets.
+const GIVE_DELIMITER: &str = "Give it with --delimiter (',', ';' or tab).";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let model = Model::from_env()?;
@@ -112,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {}: {e}", args.input.display());
+            eprintln!("error: {}: {}", args.input.display(), file_error_text(&e, GIVE_DELIMITER));
             Ok(ExitCode::FAILURE)
         }
     }
@@ -123,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn file_report(model: &Model, result: &Scored, drift: Option<&DriftOptions>, seconds: f64) -> FileReport {
     let (status, reason, counts, stats) = match result {
         Ok((outcome, _)) => (FileStatus::Scored, None, Some(outcome.counts.clone()), outcome.drift.as_ref()),
-        Err(e) if e.is_bad_input() => (FileStatus::Rejected, Some(unusable_file_reason(e)), None, None),
+        Err(e) if e.is_bad_input() => (FileStatus::Rejected, Some(unusable_file_reason(e, GIVE_DELIMITER)), None, None),
         Err(e) => (FileStatus::Failed, Some(e.to_string()), None, None),
     };
     FileReport {

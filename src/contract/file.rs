@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::core::batch::{BatchCounts, BatchError};
+use crate::core::csv_pipeline::{BatchCounts, BatchError};
 use crate::core::drift::html::{self, PageContext};
 use crate::core::drift::DriftReport;
 
@@ -119,8 +119,20 @@ impl FileReport {
 }
 
 /// The reason a `rejected` file's summary gives, on S3 and in `score --report`.
-pub fn unusable_file_reason(e: &BatchError) -> String {
-    format!("the file cannot be scored: {e}")
+/// `give_delimiter` says how the route's user gives the delimiter (a flag, a
+/// setting of the function): the core names neither.
+pub fn unusable_file_reason(e: &BatchError, give_delimiter: &str) -> String {
+    format!("the file cannot be scored: {}", file_error_text(e, give_delimiter))
+}
+
+/// `e`'s text, and `give_delimiter` after it when the header suggests the
+/// file is separated by another character ([`BatchError::suggests_delimiter`]).
+pub fn file_error_text(e: &BatchError, give_delimiter: &str) -> String {
+    if e.suggests_delimiter() {
+        format!("{e} {give_delimiter}")
+    } else {
+        e.to_string()
+    }
 }
 
 /// The drift of one SQS batch's observation messages: the summary object
@@ -152,5 +164,18 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert_eq!(FileStatus::TimedOut.as_str(), "timed_out");
+    }
+
+    #[test]
+    fn the_route_words_how_to_give_the_delimiter_and_only_when_the_header_suggests_it() {
+        let model = crate::core::model::Model::embedded().unwrap();
+        let score =
+            |input: &[u8]| crate::core::csv_pipeline::score_csv(&model, input, std::io::sink(), |_| {}).unwrap_err();
+        let one_column = score(b"id|worst area|worst radius\n1|2|3\n");
+        let reason = unusable_file_reason(&one_column, "Use --x.");
+        assert!(reason.starts_with("the file cannot be scored: the header has no column for:"), "{reason}");
+        assert!(reason.ends_with("is the file separated by another character? Use --x."), "{reason}");
+        let no_feature = score(b"id,x\n1,2\n");
+        assert!(!unusable_file_reason(&no_feature, "Use --x.").contains("--x"));
     }
 }

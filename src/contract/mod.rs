@@ -9,7 +9,7 @@
 //!   [`answer::Answer`], computed once by [`answer::Answer::of`], then the
 //!   wire shapes that carry it: `function_url`'s bodies and `sqs::ResultLine`
 //!   (each keeps its own field order, which clients already read); as a CSV
-//!   or Distributed Map column, [`crate::core::batch::RESULT_COLUMNS`];
+//!   or Distributed Map column, [`crate::core::csv_pipeline::RESULT_COLUMNS`];
 //! * about the invocation (the request id, echoed in answers):
 //!   [`invocation::Invocation`];
 //! * about a file or a batch of rows (a drift report): [`file::FileReport`]

@@ -75,7 +75,7 @@ impl Dialect {
         Dialect::with_delimiter(if counts[best] == 0 { b',' } else { DELIMITERS[best] })
     }
 
-    /// A delimiter as people write it (`--delimiter`, `CSV_DELIMITER`): `,`,
+    /// A delimiter as people write it (the edges take it from a flag or a setting): `,`,
     /// `;`, or a tab (`tab`, `\t` or the character itself).
     pub fn parse_delimiter(text: &str) -> Result<u8, String> {
         match text {

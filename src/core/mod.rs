@@ -1,8 +1,8 @@
 //! The core: parsing, validation, prediction, explanation and the CSV
 //! pipeline. No AWS, and no I/O but the `Read` and `Write` it is handed.
 
-pub mod batch;
 pub mod columns;
+pub mod csv_pipeline;
 pub mod csv_reader;
 pub mod drift;
 pub mod explain;

@@ -3,7 +3,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use proptest::prelude::*;
-use scorer::core::batch::score_csv;
+use scorer::core::csv_pipeline::score_csv;
 use scorer::core::model::Model;
 use serde_json::{json, Map, Value};
 

@@ -6,7 +6,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
 
-use scorer::core::batch::{score_csv_with, ScoreOptions};
+use scorer::core::csv_pipeline::{score_csv_with, ScoreOptions};
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 
@@ -171,6 +171,29 @@ fn scorer_score_refuses_an_unknown_delimiter_and_a_wrong_one_says_what_it_saw() 
     assert!(!stderr.contains("Muñoz") && !stderr.contains("Mu\u{fffd}oz"), "{stderr}");
 }
 
+/// A `|`-separated file: one column to the detector, whatever route reads it.
+fn pipe_separated() -> Vec<u8> {
+    b"id|mean concave points|worst radius|worst texture|worst area|worst concave points\nS1|0.1|20|20|900|0.1\n"
+        .to_vec()
+}
+
+#[test]
+fn scorer_score_advises_its_flag_for_a_file_read_as_one_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, report) = (dir.path().join("pipes.csv"), dir.path().join("report.json"));
+    std::fs::write(&input, pipe_separated()).unwrap();
+    let run = scorer().arg("score").arg(&input).args(["-o", "-", "--report"]).arg(&report).output().unwrap();
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("another character? Give it with --delimiter (',', ';' or tab)."), "{stderr}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let reason = report["reason"].as_str().unwrap();
+    assert!(reason.ends_with("Give it with --delimiter (',', ';' or tab)."), "{reason}");
+    for text in [&*stderr, reason] {
+        assert!(!text.contains("CSV_DELIMITER"), "the CLI has no such setting: {text}");
+    }
+}
+
 async fn get(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
     let got = client.get_object().bucket(bucket).key(key).send().await.ok()?;
     Some(got.body.collect().await.unwrap().into_bytes().to_vec())
@@ -239,6 +262,24 @@ async fn csv_delimiter_forces_the_delimiter_on_the_s3_route() {
     let file = &answer["files"][0];
     assert_eq!(file["status"], "rejected", "{answer}");
     assert!(file["reason"].as_str().unwrap().contains("separated by tab (as given)"), "{answer}");
+}
+
+#[tokio::test]
+async fn the_s3_route_advises_csv_delimiter_for_a_file_read_as_one_column() {
+    let endpoint = moto_endpoint();
+    let s3 = s3_client(&endpoint);
+    let bucket = unique_bucket("scorer-inputs");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let key = "incoming/pipes.csv";
+    s3.put_object().bucket(&bucket).key(key).body(ByteStream::from(pipe_separated())).send().await.unwrap();
+    let api = RuntimeApi::start().await;
+    let _f = start_lambda(&api, &aws_env(&endpoint));
+    let answer = api.invoke(&s3_event(&[(&bucket, key)])).await.response();
+    let file = &answer["files"][0];
+    assert_eq!(file["status"], "rejected", "{answer}");
+    let reason = file["reason"].as_str().unwrap();
+    assert!(reason.ends_with("another character? Give it with CSV_DELIMITER (',', ';' or tab)."), "{reason}");
+    assert!(!reason.contains("--delimiter"), "the function has no flags: {reason}");
 }
 
 const VALUES: [f64; 5] = [0.1471, 25.38, 17.33, 2019.0, 0.2654];

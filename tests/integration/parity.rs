@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use scorer::core::batch::score_csv;
+use scorer::core::csv_pipeline::score_csv;
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 

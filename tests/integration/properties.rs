@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use scorer::adapters::sqs::{classify, result_line, Message};
-use scorer::core::batch::score_csv;
+use scorer::core::csv_pipeline::score_csv;
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 use scorer::core::observation_json::parse_observation_json;

@@ -6,13 +6,13 @@
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use scorer::core::batch::{score_csv, BatchError, MAX_RECORD_BYTES};
+use scorer::core::csv_pipeline::{score_csv, BatchError, MAX_RECORD_BYTES};
 use scorer::core::model::Model;
 
 #[path = "../support/counting_alloc.rs"]
 mod counting_alloc;
 
-/// The pipeline's bound (core::batch, BLOCKS_QUEUED): at most four blocks of
+/// The pipeline's bound (core::csv_pipeline, BLOCKS_QUEUED): at most four blocks of
 /// about 3 MiB, the writer's record, 256 KiB buffers in and out. Peak
 /// allocation above what was allocated before the call.
 const BOUND: usize = 16 * 1024 * 1024;

@@ -1,0 +1,239 @@
+//! The CSV pipeline: CSV bytes in, scored CSV bytes out, streamed row by row.
+//!
+//! Every route that scores a file (S3 objects, local files, stdin) calls
+//! [`score_csv_with`]. Rows go through the same [`Observation::from_inputs`]
+//! and [`Scorer`] as every other route. Each input row appears exactly once
+//! in the output, in order, with its original columns plus `prediction`,
+//! `probability`, `status`, `reason` and `warnings`; a bad row is a row with
+//! status 400, never an aborted file. Only a file that is unusable as a whole
+//! (not CSV, no header, a needed column missing, a record over
+//! [`MAX_RECORD_BYTES`], a quote that never closes, a read error) fails.
+//!
+//! Memory is bounded by bytes, whatever the file: records are read by
+//! [`RecordReader`] (at most [`MAX_RECORD_BYTES`] each, no more fields stored
+//! than the header has plus one), and rows travel in reused blocks bounded by
+//! rows and by bytes. Nothing is allocated per row on the happy path.
+//!
+//! Here: the options, the header, and the two threads. [`error`] holds why a
+//! file fails, [`counts`] what its rows came to, `block` the blocks and their
+//! bounds, `rows` reading and scoring rows, `output` writing them.
+//!
+//! [`Observation::from_inputs`]: crate::core::observation::Observation::from_inputs
+
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+
+mod block;
+pub mod counts;
+pub mod error;
+mod output;
+mod rows;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use block::{Block, BLOCKS_QUEUED};
+pub use counts::BatchCounts;
+pub use error::{BatchError, HeaderMismatch};
+use output::{write_blocks, write_header};
+pub use output::{BASE_VALUE_COLUMN, CONTRIBUTION_PREFIX, RESULT_COLUMNS};
+pub use rows::WRONG_FIELD_COUNT;
+use rows::{fill, Rules};
+
+use super::columns::match_names;
+pub use super::csv_reader::MAX_RECORD_BYTES;
+use super::csv_reader::{without_bom, Dialect, Fields, RecordReader};
+use super::drift::DriftStats;
+use super::model::Model;
+use super::observation::{FEATURES, FEATURE_COUNT};
+use super::scoring::{Scorer, Wants};
+use super::text::{field_text, utf8_reader, Counted, InputEncoding};
+
+/// Most columns accepted in the header.
+pub const MAX_COLUMNS: usize = 10_000;
+/// Input bytes read before anything else, to find the encoding and the delimiter.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// How one file is scored: what each entry point chooses (CLI flags, the
+/// Lambda environment, a message's or an item's fields). Every route that
+/// scores files builds one and calls [`score_csv_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreOptions {
+    /// Append `base_value` and `contribution_<apiName>` columns.
+    pub explain: bool,
+    /// Gather the drift statistics (on by default).
+    pub drift: bool,
+    /// The field delimiter; `None` detects it from the header.
+    pub delimiter: Option<u8>,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions { explain: false, drift: true, delimiter: None }
+    }
+}
+
+/// What scoring one file produced besides the output: its counts and, when
+/// asked for, the drift statistics of its scored rows.
+#[derive(Debug, Clone)]
+pub struct ScoreOutcome {
+    pub counts: BatchCounts,
+    pub drift: Option<DriftStats>,
+}
+
+/// Scores a CSV stream with the default options, returning only the counts.
+pub fn score_csv<R: Read + Send, W: Write>(
+    model: &Model,
+    input: R,
+    output: W,
+    progress: impl FnMut(u64),
+) -> Result<BatchCounts, BatchError> {
+    score_csv_with(model, input, output, &ScoreOptions::default(), progress).map(|o| o.counts)
+}
+
+/// Scores a CSV stream. `progress` is called now and then with bytes read so far.
+///
+/// Two threads: one reads, parses and predicts, the other formats and writes,
+/// handing blocks of rows over a small bounded channel (memory stays bounded).
+///
+/// A panic on the way (the pipeline's code, or the `input`'s or `output`'s)
+/// is [`BatchError::Internal`], not the caller's panic: its message is
+/// dropped unread (it could quote a cell), and the output is left partial,
+/// as after any error.
+pub fn score_csv_with<R: Read + Send, W: Write>(
+    model: &Model,
+    input: R,
+    output: W,
+    options: &ScoreOptions,
+    progress: impl FnMut(u64),
+) -> Result<ScoreOutcome, BatchError> {
+    // Nothing is used after a panic but the error: unwind safety holds.
+    panic::catch_unwind(AssertUnwindSafe(|| pipeline(model, input, output, options, progress)))
+        .unwrap_or(Err(BatchError::Internal { row: None }))
+}
+
+fn pipeline<R: Read + Send, W: Write>(
+    model: &Model,
+    mut input: R,
+    mut output: W,
+    options: &ScoreOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<ScoreOutcome, BatchError> {
+    let explain = options.explain;
+    // Refuses `explain` of a model that cannot explain before anything is read or written.
+    let mut scorer = Scorer::new(model, Wants { explain, drift: options.drift })?;
+    let head = read_head(&mut input)?;
+    let encoding = InputEncoding::sniff(&head);
+    let dialect = match options.delimiter {
+        Some(d) => Dialect::with_delimiter(d),
+        None => Dialect::detect(&encoding.decode_head(&head)),
+    };
+    // The input's own bytes, for progress and the counts (UTF-16 decodes to fewer).
+    let (head_bytes, after_head) = (head.len() as u64, Arc::new(AtomicU64::new(0)));
+    let raw = Counted { inner: input, count: Arc::clone(&after_head) };
+    let transcoded = !matches!(encoding, InputEncoding::Utf8 { .. });
+    let mut reader = RecordReader::new(utf8_reader(io::Cursor::new(head).chain(raw), encoding), dialect);
+    let input_bytes = move |reader: &RecordReader<_>| {
+        if transcoded {
+            head_bytes + after_head.load(Ordering::Relaxed)
+        } else {
+            reader.bytes_read()
+        }
+    };
+    if encoding.had_bom() {
+        output.write_all(b"\xef\xbb\xbf").map_err(BatchError::Write)?;
+    }
+    let mut writer = dialect.writer(output);
+
+    let (width, columns) = {
+        let mut header = Fields::default();
+        let span = reader.read_record(&mut header, MAX_COLUMNS + 1)?.ok_or(BatchError::Empty)?;
+        if span.fields > MAX_COLUMNS {
+            return Err(BatchError::TooManyColumns(span.fields));
+        }
+        let names: Vec<Cow<'_, str>> =
+            header.iter(&span).enumerate().map(|(i, f)| field_text(if i == 0 { without_bom(f) } else { f })).collect();
+        let columns = match_columns(&names, dialect, options.delimiter.is_some())?;
+        write_header(&mut writer, &names, explain)?;
+        (span.fields, columns)
+    };
+    let decimal_comma = dialect.decimal_comma();
+
+    let (full_tx, full_rx) = sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
+    let (empty_tx, empty_rx) = sync_channel::<Block>(BLOCKS_QUEUED + 2);
+    std::thread::scope(|scope| {
+        // The reading thread scores (and counts the drift statistics): it holds each row's observation.
+        let reading = scope.spawn(move || {
+            let rules = Rules { columns: &columns, width, decimal_comma };
+            // Rows handed to the writer so far: where a panic stopped the file.
+            let mut rows_before = 0;
+            loop {
+                let mut block = empty_rx.try_recv().unwrap_or_default();
+                // A panic while reading or scoring (ours, or the input's)
+                // ends the file at its row; its message is dropped unread.
+                let filled =
+                    panic::catch_unwind(AssertUnwindSafe(|| fill(&mut reader, &mut block, &mut scorer, &rules)))
+                        .unwrap_or_else(|_panic| {
+                            Err(BatchError::Internal { row: Some(rows_before + block.rows.len() as u64 + 1) })
+                        });
+                rows_before += block.rows.len() as u64;
+                block.bytes = input_bytes(&reader);
+                let done = !matches!(filled, Ok(true));
+                let sent = match filled {
+                    Ok(_) if block.rows.is_empty() => Ok(()),
+                    Ok(_) => full_tx.send(Ok(block)),
+                    Err(e) => full_tx.send(Err(e)),
+                };
+                if done || sent.is_err() {
+                    return (input_bytes(&reader), scorer.into_drift());
+                }
+            }
+        });
+        let mut counts = BatchCounts::default();
+        let base_value = model.info().base_value.filter(|_| explain);
+        let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, base_value, &mut counts, &mut progress);
+        // Unblock the reader if the writer stopped first, then collect it.
+        drop(full_rx);
+        let (bytes, drift) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;
+        written?;
+        writer.flush().map_err(BatchError::Write)?;
+        counts.bytes_in = bytes;
+        progress(bytes);
+        Ok(ScoreOutcome { counts, drift })
+    })
+}
+
+/// The first [`SNIFF_BYTES`] of the input (fewer if it is shorter). Every
+/// read error fails the file, `Interrupted` included (see RecordReader::refill).
+fn read_head(input: &mut impl Read) -> Result<Vec<u8>, BatchError> {
+    let mut head = vec![0; SNIFF_BYTES];
+    let mut n = 0;
+    while n < SNIFF_BYTES {
+        match input.read(&mut head[n..]).map_err(BatchError::Read)? {
+            0 => break,
+            read => n += read,
+        }
+    }
+    head.truncate(n);
+    Ok(head)
+}
+
+/// Each feature's column, by the one column-name rule.
+fn match_columns(names: &[Cow<'_, str>], dialect: Dialect, forced: bool) -> Result<[usize; FEATURE_COUNT], BatchError> {
+    let found = match_names(names.iter().map(|n| Some(n.as_ref())))
+        .map_err(|d| BatchError::DuplicateColumn(FEATURES[d.feature].api_name))?;
+    let missing: Vec<&'static str> =
+        (0..FEATURE_COUNT).filter(|&f| found[f].is_none()).map(|f| FEATURES[f].api_name).collect();
+    if missing.is_empty() {
+        Ok(found.map(|c| c.unwrap_or(usize::MAX)))
+    } else {
+        let columns = names.len();
+        let found = FEATURE_COUNT - missing.len();
+        Err(BatchError::MissingColumns(HeaderMismatch { missing, columns, found, dialect, forced }))
+    }
+}

@@ -1,0 +1,191 @@
+//! Rows out: the output's shape (the input's columns, then the result
+//! columns, then the explanation's) and the writing thread's loop, which
+//! formats scored blocks in order and hands their buffers back.
+
+use std::io::Write;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use csv::ByteRecord;
+
+use super::block::{Block, RowOutcome};
+use super::counts::BatchCounts;
+use super::error::{write_error, BatchError};
+use crate::core::observation::{FEATURES, FEATURE_COUNT};
+use crate::core::status::Status;
+use crate::core::text::field_text;
+
+/// Columns appended to every row (and, by the same names, to every
+/// Distributed Map item): the CSV answer's shape. `warnings` names the
+/// features outside the training range (the HTTP answer's `warnings`, joined
+/// with "; "), empty when there is none.
+pub const RESULT_COLUMNS: [&str; 5] = ["prediction", "probability", "status", "reason", "warnings"];
+/// With [`super::ScoreOptions::explain`], after the result columns: `base_value`, then
+/// `contribution_<apiName>` per feature in model order; empty on rejected rows.
+pub const BASE_VALUE_COLUMN: &str = "base_value";
+pub const CONTRIBUTION_PREFIX: &str = "contribution_";
+
+/// The output's header: the input's column names as they were, the result
+/// columns, and with `explain` the explanation's.
+pub(super) fn write_header<W: Write>(
+    writer: &mut csv::Writer<W>,
+    names: &[std::borrow::Cow<'_, str>],
+    explain: bool,
+) -> Result<(), BatchError> {
+    for name in names {
+        writer.write_field(name.as_bytes()).map_err(write_error)?;
+    }
+    for name in RESULT_COLUMNS {
+        writer.write_field(name).map_err(write_error)?;
+    }
+    if explain {
+        writer.write_field(BASE_VALUE_COLUMN).map_err(write_error)?;
+        for f in FEATURES {
+            writer.write_field(format!("{CONTRIBUTION_PREFIX}{}", f.api_name)).map_err(write_error)?;
+        }
+    }
+    writer.write_record(None::<&[u8]>).map_err(write_error)
+}
+
+/// Writes scored blocks in order and returns their buffers to the reader.
+pub(super) fn write_blocks<W: Write>(
+    writer: &mut csv::Writer<W>,
+    full: &Receiver<Result<Block, BatchError>>,
+    empty: &SyncSender<Block>,
+    width: usize,
+    base_value: Option<f64>,
+    counts: &mut BatchCounts,
+    progress: &mut impl FnMut(u64),
+) -> Result<(), BatchError> {
+    let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + FEATURE_COUNT);
+    let mut out = new_record();
+    let mut number = ryu::Buffer::new();
+    // The same for every row: formatted once.
+    let base_text = base_value.map(|b| number.format_finite(b).to_owned());
+    for block in full.iter() {
+        let mut block = block?;
+        // All ASCII (one fast pass a block): every field is UTF-8 as it is.
+        // Otherwise each field is checked on its own (a check of a whole row
+        // would let a character split across two fields through).
+        let ascii = block.fields.as_bytes().is_ascii();
+        let mut contributions = block.contributions.iter();
+        for (i, row) in block.rows.iter().enumerate() {
+            // Original columns, padded to the header's width so the output stays
+            // rectangular (a longer row's extra fields cannot be placed). One
+            // reused record: write_byte_record copies fields that need no
+            // quoting straight into the buffer.
+            out.clear();
+            let record = block.fields.record(&row.span);
+            if ascii {
+                for j in 0..width {
+                    out.push_field(record.get(j).unwrap_or(b""));
+                }
+            } else {
+                // A field that is not UTF-8 is Windows-1252 (see core::text).
+                for j in 0..width {
+                    out.push_field(field_text(record.get(j).unwrap_or(b"")).as_bytes());
+                }
+            }
+            match row.outcome {
+                RowOutcome::Scored(p) => {
+                    counts.count_scored(&p);
+                    out.push_field(if p.label == 1 { b"1" } else { b"0" });
+                    out.push_field(number.format_finite(p.probability).as_bytes());
+                    out.push_field(Status::Ok.as_str().as_bytes());
+                    out.push_field(Status::Ok.reason_phrase().as_bytes());
+                    out.push_field(block.reason(i).as_bytes());
+                    if let (Some(base), Some(phi)) = (base_text.as_deref(), contributions.next()) {
+                        out.push_field(base.as_bytes());
+                        for &c in phi {
+                            out.push_field(number.format_finite(c).as_bytes());
+                        }
+                    }
+                }
+                RowOutcome::Rejected(code) => {
+                    counts.count_rejected(code);
+                    out.push_field(b"");
+                    out.push_field(b"");
+                    out.push_field(Status::BadRequest.as_str().as_bytes());
+                    out.push_field(block.reason(i).as_bytes());
+                    out.push_field(b"");
+                    if base_text.is_some() {
+                        (0..=FEATURE_COUNT).for_each(|_| out.push_field(b""));
+                    }
+                }
+            }
+            writer.write_byte_record(&out).map_err(write_error)?;
+            if out.as_slice().len() > 64 * 1024 {
+                // It grew for a large record: let that memory go.
+                out = new_record();
+            }
+        }
+        progress(block.bytes);
+        block.recycle();
+        // The reader makes a new block if this one cannot be returned.
+        let _ = empty.try_send(block);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{column, score, HEADER};
+
+    #[test]
+    fn scores_valid_rows_and_passes_other_columns_through() {
+        let input = format!("{HEADER}\nS1,0.1471,25.38,17.33,2019.0,0.2654\nS2,0.04781,15.11,26.5,711.2,0.07431\n");
+        let (out, counts) = score(input.as_bytes()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], format!("{HEADER},prediction,probability,status,reason,warnings"));
+        assert!(lines[1].starts_with("S1,0.1471,25.38,17.33,2019.0,0.2654,1,0.9"), "{}", lines[1]);
+        assert!(lines[1].ends_with(",200,OK,"));
+        assert!(lines[2].starts_with("S2,0.04781,15.11,26.5,711.2,0.07431,0,0.0"), "{}", lines[2]);
+        assert_eq!((counts.rows, counts.scored, counts.rejected, counts.malignant), (2, 2, 0, 1));
+    }
+
+    #[test]
+    fn a_header_only_file_gives_a_header_only_output() {
+        let (out, counts) = score(format!("{HEADER}\n").as_bytes()).unwrap();
+        assert_eq!(out.lines().count(), 1);
+        assert_eq!(counts.rows, 0);
+    }
+
+    #[test]
+    fn input_columns_named_like_results_are_kept_and_the_results_are_appended() {
+        let input = format!("{HEADER},status,reason\nA,0.1471,25.38,17.33,2019.0,0.2654,pending,screening\n");
+        let (out, _) = score(input.as_bytes()).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            format!("{HEADER},status,reason,prediction,probability,status,reason,warnings")
+        );
+        let row = lines.next().unwrap();
+        assert!(row.starts_with("A,0.1471,25.38,17.33,2019.0,0.2654,pending,screening,1,0.9"), "{row}");
+        assert!(row.ends_with(",200,OK,"), "{row}");
+        // `column` reads the results', the last of each name.
+        assert_eq!((column(&out, "status"), column(&out, "reason")), (vec!["200".into()], vec!["OK".into()]));
+    }
+
+    #[test]
+    fn windows_1252_fields_come_out_as_utf8_and_utf8_fields_are_kept() {
+        let mut input = format!("{HEADER},note\n").into_bytes();
+        input.extend(b"Biopsia-Mu\xf1oz,0.1471,25.38,17.33,2019.0,0.2654,caf\xe9\n");
+        input.extend("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,µm²\n".as_bytes());
+        let (out, counts) = score(&input).unwrap();
+        assert_eq!(counts.scored, 2);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[1].starts_with("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,café,1,"), "{}", lines[1]);
+        assert!(lines[2].starts_with("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,µm²,1,"), "{}", lines[2]);
+        assert!(!out.starts_with('\u{feff}'), "no mark in, no mark out");
+        // A UTF-8 character split across two fields is two Windows-1252 fields, not passed through.
+        let mut split = format!("{HEADER},a,b\n").into_bytes();
+        split.extend(b"S,0.1471,25.38,17.33,2019.0,0.2654,x\xc3,\xa9y\n");
+        let (out, _) = score(&split).unwrap();
+        assert!(out.lines().nth(1).unwrap().starts_with("S,0.1471,25.38,17.33,2019.0,0.2654,xÃ,©y,1,"), "{out}");
+        // A 1252 header names its columns too.
+        let mut header = b"id;worst area (\xb5m\xb2);".to_vec();
+        header.extend(b"mean concave points;worst radius;worst texture;worst concave points\n1;2019;0,1;25;17;0,2\n");
+        let (out, counts) = score(&header).unwrap();
+        assert_eq!(counts.scored, 1, "{out}");
+        assert!(out.starts_with("id;worst area (µm²);"), "{out}");
+    }
+}
