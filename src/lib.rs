@@ -10,7 +10,7 @@
 //! * [`adapters`] translate events (Function URL, S3, SQS, ...) to and from
 //!   the core; they depend on [`contract`] and [`core`] only.
 //! * [`handler`] routes any Lambda event to its adapter; [`lambda`] and
-//!   [`cli`] run it on AWS or locally.
+//!   [`cli`] run it on AWS or locally, with the model [`model_file`] loads.
 
 pub mod adapters;
 pub mod cli;
@@ -19,4 +19,5 @@ pub mod contract;
 pub mod core;
 pub mod handler;
 pub mod lambda;
+pub mod model_file;
 pub mod telemetry;

@@ -25,7 +25,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = read_observation(&args.observation)?;
-    let model = Model::from_env()?;
+    let model = crate::model_file::load_model()?;
     let submission = match parse_observation_json(text.as_bytes()) {
         Ok(s) => s,
         Err(e) => {

@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::core::model::Model;
 use crate::handler::App;
 
 #[derive(Parser, Debug)]
@@ -89,9 +88,9 @@ fn run_lambda() -> ExitCode {
     }
 }
 
-/// Loads the model (MODEL_PATH or the embedded one) and builds the app.
+/// Loads the model (MODEL_PATH or the embedded one: [`crate::model_file`]) and builds the app.
 fn load_app() -> anyhow::Result<App> {
-    let model = Model::from_env()?;
+    let model = crate::model_file::load_model()?;
     let info = model.info();
     tracing::info!(model_version = %info.version, model_sha256 = %info.sha256, trees = info.tree_count, "model loaded");
     let batch = crate::config::BatchConfig::from_env()?;

@@ -54,7 +54,7 @@ pub struct Args {
 const GIVE_DELIMITER: &str = "Give it with --delimiter (',', ';' or tab).";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let model = Model::from_env()?;
+    let model = crate::model_file::load_model()?;
     // DRIFT and DRIFT_PSI_THRESHOLD as on Lambda; --no-drift wins.
     let drift = if args.no_drift { None } else { crate::config::drift_from_env()? };
     if args.html.is_some() && drift.is_none() {

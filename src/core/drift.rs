@@ -90,6 +90,8 @@ pub struct DriftStats {
     rejected: u64,
     /// Few distinct codes, in first-seen order: a short list beats a map here.
     rejected_by_reason: Vec<(&'static str, u64)>,
+    /// Rows whose bins were not this model's, left out (see [`DriftStats::record`]).
+    foreign_rows: u64,
 }
 
 impl DriftStats {
@@ -113,14 +115,31 @@ impl DriftStats {
             sum: [0.0; FEATURE_COUNT],
             rejected: 0,
             rejected_by_reason: Vec::with_capacity(REASONS_INLINE),
+            foreign_rows: 0,
         }
     }
 
     /// Counts one scored row: its observation, its prediction and the bins
     /// [`Model::predict_with_bins`] returned with it (from the same model).
+    ///
+    /// Bins that cannot be this model's (a bin past a feature's last, as
+    /// another model's search may give) would count in another feature's
+    /// bins or past the end: such a row is left out entirely, counted only by
+    /// [`DriftStats::foreign_rows`], in every build — never a panic, never a
+    /// write outside the feature's bins.
     #[inline]
     #[allow(clippy::needless_range_loop)] // five parallel arrays, one index
     pub fn record(&mut self, observation: &Observation, prediction: &Prediction, bins: &Bins) {
+        // Checked before anything changes, all five at once (no early exit:
+        // one predictable branch a row).
+        let mut foreign = false;
+        for f in 0..FEATURE_COUNT {
+            foreign |= bins[f] as usize >= self.start[f + 1] - self.start[f];
+        }
+        if foreign {
+            self.foreign_rows += 1;
+            return;
+        }
         let values = observation.values();
         self.scored += 1;
         self.predicted_malignant += u64::from(prediction.label);
@@ -142,9 +161,7 @@ impl DriftStats {
         (self.min, self.max, self.sum, self.out_of_range) = (min, max, sum, out_of_range);
         self.rows_out_of_range += u64::from(any_out);
         for f in 0..FEATURE_COUNT {
-            let j = bins[f] as usize;
-            debug_assert!(self.start[f] + j < self.start[f + 1], "bins of another model");
-            self.counts[self.start[f] + j] += 1;
+            self.counts[self.start[f] + bins[f] as usize] += 1;
         }
     }
 
@@ -181,6 +198,7 @@ impl DriftStats {
             self.sum[f] += other.sum[f];
         }
         self.rejected += other.rejected;
+        self.foreign_rows += other.foreign_rows;
         for &(code, n) in &other.rejected_by_reason {
             match self.rejected_by_reason.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, m)) => *m += n,
@@ -197,6 +215,12 @@ impl DriftStats {
     /// Rejected rows counted so far.
     pub fn rejected(&self) -> u64 {
         self.rejected
+    }
+
+    /// Rows [`DriftStats::record`] left out because their bins were not this
+    /// model's: always 0 unless a caller mixed models (a programming error).
+    pub fn foreign_rows(&self) -> u64 {
+        self.foreign_rows
     }
 
     /// The report against `model`'s training profile (the model these

@@ -4,6 +4,7 @@
 use scorer::core::explain::NoExplanation;
 use scorer::core::model::{Model, EMBEDDED_MODEL};
 use scorer::core::observation::{Observation, FEATURES, FEATURE_COUNT};
+use scorer::model_file::load_model_file;
 use serde_json::Value;
 
 use crate::helpers::{dataset_values, root};
@@ -104,7 +105,7 @@ fn check_against_shap(model: &Model, file: &str) -> Vec<(String, Worst)> {
 }
 
 fn test_model(name: &str) -> Model {
-    Model::from_file(&root().join("models/testdata").join(name)).unwrap()
+    load_model_file(&root().join("models/testdata").join(name)).unwrap()
 }
 
 #[test]
@@ -155,7 +156,7 @@ fn golden_explanations_were_computed_on_the_models_in_the_repository() {
     let files = meta["files"].as_object().unwrap();
     assert_eq!(files.len(), 3);
     for (file, entry) in files {
-        let model = Model::from_file(&root().join(entry["model"].as_str().unwrap())).unwrap();
+        let model = load_model_file(&root().join(entry["model"].as_str().unwrap())).unwrap();
         assert_eq!(model.info().sha256, entry["model_sha256"].as_str().unwrap(), "{file} explains another model");
         assert_eq!(model.info().base_value, entry["expected_value"].as_f64().map(|e| model_base(&model, e)));
     }

@@ -138,6 +138,29 @@ fn statistics_of_different_models_refuse_to_merge() {
 }
 
 #[test]
+fn bins_of_another_model_are_left_out_and_counted_never_written_elsewhere() {
+    let m = model();
+    let other = Model::from_json_bytes(include_bytes!("../../../models/testdata/gbc-depth3.json")).unwrap();
+    let o = Observation::from_values([0.5, 60.0, 80.0, 9000.0, 0.9]).unwrap();
+    let (p, other_bins) = other.predict_with_bins(&o);
+    let width = |f: usize| m.bin_edges(f).len() as u32 + 1;
+    assert!((0..FEATURE_COUNT).any(|f| other_bins[f] >= width(f)), "the test needs a bin this model lacks");
+    let mut stats = DriftStats::new(&m);
+    let empty = stats.clone();
+    // One past feature 0's last bin is feature 1's first in the flat counts; u32::MAX is past the end.
+    for bins in [other_bins, [width(0), 0, 0, 0, 0], [0, 0, 0, 0, width(4)], [u32::MAX; FEATURE_COUNT]] {
+        stats.record(&o, &p, &bins);
+    }
+    assert_eq!(stats.foreign_rows(), 4);
+    stats.foreign_rows = 0;
+    assert_eq!(stats, empty, "a foreign row changed the statistics");
+    // The last bin of each feature is still this model's.
+    let last = std::array::from_fn(|f| width(f) - 1);
+    stats.record(&o, &p, &last);
+    assert_eq!((stats.scored(), stats.foreign_rows()), (1, 0));
+}
+
+#[test]
 fn the_alert_names_the_features_over_the_threshold_and_only_with_enough_rows() {
     let m = model();
     // 400 rows all far above the training maximum: every feature lands in its last bin.

@@ -1,0 +1,70 @@
+//! Where the model comes from: the edge that reads `MODEL_PATH` and the disk,
+//! so that `core::model` only ever parses bytes. Every command and the Lambda
+//! runtime load the model through [`load_model`].
+
+use std::path::{Path, PathBuf};
+
+use crate::core::model::{Model, ModelError};
+
+/// The environment variable naming another export to load instead of the
+/// embedded model.
+pub const MODEL_PATH: &str = "MODEL_PATH";
+
+/// Why the model could not be loaded, worded for whoever set `MODEL_PATH`.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelLoadError {
+    #[error("cannot read the model file {} (set by MODEL_PATH): {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error(
+        "the model file {} (set by MODEL_PATH) cannot be used: {error}; \
+         models/README.md describes the export format, and MODEL_PATH unset loads the embedded model",
+        path.display()
+    )]
+    Export { path: PathBuf, error: ModelError },
+    #[error("the embedded model cannot be used (a broken build): {0}")]
+    Embedded(ModelError),
+}
+
+/// The export `MODEL_PATH` names when it is set and not empty, else the
+/// model embedded in the binary.
+pub fn load_model() -> Result<Model, ModelLoadError> {
+    match std::env::var_os(MODEL_PATH) {
+        Some(path) if !path.is_empty() => load_model_file(Path::new(&path)),
+        _ => Model::embedded().map_err(ModelLoadError::Embedded),
+    }
+}
+
+/// The export at `path`.
+pub fn load_model_file(path: &Path) -> Result<Model, ModelLoadError> {
+    let bytes = std::fs::read(path).map_err(|error| ModelLoadError::Read { path: path.to_owned(), error })?;
+    Model::from_json_bytes(&bytes).map_err(|error| ModelLoadError::Export { path: path.to_owned(), error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_names_the_path_and_the_variable() {
+        let err = load_model_file(Path::new("/nonexistent/model.json")).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/model.json") && err.contains("MODEL_PATH"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_export_names_the_file_the_rule_and_the_way_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        std::fs::write(&path, r#"{"format":"scorer-gbdt","format_version":99}"#).unwrap();
+        let err = load_model_file(&path).unwrap_err().to_string();
+        for word in ["model.json", "MODEL_PATH", "not a valid model export", "models/README.md"] {
+            assert!(err.contains(word), "{err:?} should mention {word:?}");
+        }
+    }
+
+    #[test]
+    fn the_embedded_model_loads_from_its_bytes() {
+        let m =
+            load_model_file(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models/breast-cancer-gbc.json"))).unwrap();
+        assert_eq!(m.info().sha256, Model::embedded().unwrap().info().sha256);
+    }
+}
