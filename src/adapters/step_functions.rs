@@ -8,7 +8,14 @@
 //! failed batch. With `"explain": true` in the map's `BatchInput`, a scored
 //! item also gets `explanation`, the object HTTP answers.
 
+use std::time::Instant;
+
 use serde_json::{Map, Value};
+
+use super::drift_out::{self, Keep};
+use super::Context;
+use crate::contract::invocation::{EntryPoint, Invocation};
+use crate::telemetry::Metrics;
 
 use crate::contract::answer::{ExplanationField, PredictionField};
 use crate::core::batch::{BatchCounts, RESULT_COLUMNS};
@@ -22,6 +29,44 @@ use crate::core::status::Status;
 
 /// Why an item that is not a JSON object is rejected.
 const NOT_AN_OBJECT: &str = "the item is not an object of column values";
+
+/// Handles a Distributed Map batch: scores its items (with their
+/// explanations when `explain`), logs and counts them, and reports the
+/// batch's drift as metrics (the answer stays the items array, the state
+/// machine's result). Items that are not objects come back as 400 items;
+/// the batch itself never fails.
+pub async fn handle(
+    ctx: &Context<'_>,
+    items: Vec<Value>,
+    explain: bool,
+    invocation: &Invocation,
+) -> Vec<Map<String, Value>> {
+    let started = Instant::now();
+    let model = ctx.model;
+    let mut drift = ctx.config.drift.map(|_| DriftStats::new(model));
+    let (out, counts) = score_items_with(model, items, explain, drift.as_mut());
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let entry_point = EntryPoint::DistributedMap;
+    let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
+    tracing::info!(
+        entry_point = entry_point.as_str(),
+        request_id,
+        cold_start,
+        rows = counts.rows,
+        scored = counts.scored,
+        rejected = counts.rejected,
+        "items scored"
+    );
+    let mut metrics = Metrics::new(entry_point.as_str());
+    metrics.count("RowsScored", counts.scored).count("RejectedInputs", counts.rejected).millis("HandlerDuration", ms);
+    if cold_start {
+        metrics.count("ColdStart", 1);
+    }
+    metrics.emit();
+    // Keeping it nowhere cannot fail.
+    let _ = drift_out::publish(ctx, entry_point, drift, Keep::Nowhere).await;
+    out
+}
 
 /// Scores every item of a batch; returns them in order, and the counts. An
 /// item that is not an object is answered with the result fields alone.
