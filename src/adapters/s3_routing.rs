@@ -152,7 +152,11 @@ mod tests {
         let c = cfg("in/", "", Some("b")).unwrap();
         for scope in [Scope::InputPrefix, Scope::Manifest] {
             assert_eq!(super::output_for(&c, "b", "in/in/a.csv", scope), Err(Skip::OwnOutput), "{scope:?}");
-            assert_eq!(super::output_for(&c, "b", "in/a.csv", scope).unwrap(), ("b".into(), "a.csv".into()), "{scope:?}");
+            assert_eq!(
+                super::output_for(&c, "b", "in/a.csv", scope).unwrap(),
+                ("b".into(), "a.csv".into()),
+                "{scope:?}"
+            );
         }
     }
 }

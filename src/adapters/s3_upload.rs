@@ -313,3 +313,29 @@ pub async fn abort(client: &Client, bucket: &str, key: &str, upload_id: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_writer_dropped_on_a_runtime_thread_does_no_io_and_does_not_panic() {
+        // Before: Drop sent the last part with `blocking_send`, which panics
+        // on a runtime thread ("Cannot block the current thread").
+        let (tx, mut rx) = mpsc::channel::<Bytes>(1);
+        let mut writer = PartWriter::new(tx);
+        writer.write_all(b"a short last part").unwrap();
+        drop(writer);
+        assert!(rx.recv().await.is_none(), "nothing sent: the channel just closes");
+    }
+
+    #[test]
+    fn only_finish_sends_the_last_part() {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(1);
+        let mut writer = PartWriter::new(tx);
+        writer.write_all(b"last").unwrap();
+        writer.finish().unwrap();
+        assert_eq!(rx.blocking_recv().as_deref(), Some(&b"last"[..]));
+        assert!(rx.blocking_recv().is_none());
+    }
+}
