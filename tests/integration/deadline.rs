@@ -485,9 +485,9 @@ async fn files_of_an_sqs_batch_left_without_time_by_earlier_files_are_retried_un
         }
     };
 
-    // Room for two files and a half: the third starts with half a GET's time
+    // Room for two files and more than half: the third starts with about half a GET's time
     // left and is stopped, the fourth is not started.
-    let (n, retried) = deliver(2.5).await;
+    let (n, retried) = deliver(2.7).await;
     assert_eq!((n, retried), (4, vec!["incoming/slow-3.csv".to_owned(), "incoming/slow-4.csv".to_owned()]));
     for key in &keys[..2] {
         assert_eq!(last_summary(&fake, key).0, "scored", "{key}");
@@ -531,14 +531,14 @@ async fn records_of_one_s3_event_left_without_time_fail_the_invocation_and_its_r
     let keys = ["incoming/slow-1.csv", "incoming/slow-2.csv", "incoming/slow-3.csv", "incoming/slow-4.csv"];
     let event = slow_notification(&keys);
 
-    let error = api.invoke_with_timeout(&event, MARGIN + SLOW_GET.mul_f64(2.5)).await.error();
+    let error = api.invoke_with_timeout(&event, MARGIN + SLOW_GET.mul_f64(2.7)).await.error();
     assert_eq!(error["errorType"], "TransientFailure", "{error}");
     let statuses: Vec<String> = keys.iter().map(|k| last_summary(&fake, k).0).collect();
     assert_eq!(statuses, ["scored", "scored", "failed", "failed"]);
 
     // Lambda's retry of the same event, with the same room: the first two
     // are not read again, the last two are scored.
-    let answer = api.invoke_with_timeout(&event, MARGIN + SLOW_GET.mul_f64(2.5)).await.response();
+    let answer = api.invoke_with_timeout(&event, MARGIN + SLOW_GET.mul_f64(2.7)).await.response();
     let statuses: Vec<&str> =
         answer["files"].as_array().unwrap().iter().map(|f| f["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["scored"; 4], "{answer}");
