@@ -7,7 +7,7 @@
 #   ONLY="commas cr-only" bash benches/hostile.sh    # a subset
 #   VIA=s3 bash benches/hostile.sh                   # the S3 path: each file put into a moto
 #                                                    # server, one S3 event through `scorer invoke`
-# The promise under test (README "Limits"): peak RSS <= 64 MB whatever the input
+# The promise under test (docs/batch-files.md "Bounded memory", docs/operating.md "Limits"): peak RSS <= 64 MB whatever the input
 # for `score`; on the S3 path 64 MB plus the upload part buffers.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,6 +10,7 @@ use scorer::contract::invocation::Invocation;
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 use scorer::core::observation_json::parse_observation_json;
+use scorer::core::scoring::{Scorer, Wants};
 use scorer::handler::{App, Event};
 
 const BODY: &str = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
@@ -115,10 +116,11 @@ fn sqs(c: &mut Criterion) {
     g.bench_function("batch_of_10_messages_without_s3", |b| {
         b.iter(|| {
             let mut out = Vec::with_capacity(4096);
+            let mut scorer = Scorer::new(&model, Wants::default()).unwrap();
             for (m, body) in bodies.iter().enumerate() {
                 if let Message::Observations(items) = classify(black_box(body)) {
                     for (i, item) in items.into_iter().enumerate() {
-                        let line = result_line(&model, "00000000-0000-0000-0000-000000000000", m + i, item);
+                        let line = result_line(&mut scorer, "00000000-0000-0000-0000-000000000000", m + i, item);
                         serde_json::to_writer(&mut out, &line).unwrap();
                         out.push(b'\n');
                     }

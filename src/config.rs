@@ -34,7 +34,7 @@ pub struct BatchConfig {
 }
 
 /// 1,000 MB/s: about three times the fastest the pipeline alone runs on a
-/// full core (321 MB/s for `scorer score` on a local file, README
+/// full core (321 MB/s for `scorer score` on a local file, docs/testing.md
 /// "Measured"), before S3's own transfer limits.
 pub const DEFAULT_MAX_THROUGHPUT_MB_PER_S: u64 = 1000;
 

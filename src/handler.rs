@@ -16,7 +16,8 @@ use crate::adapters::aws::Clients;
 use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
 use crate::adapters::s3_object::Budget;
 use crate::adapters::s3_routing::Skip;
-use crate::adapters::{result_queue, s3_batch_operations, s3_event, s3_notifications, sqs, step_functions, Context};
+use crate::adapters::step_functions::{self, Cells};
+use crate::adapters::{result_queue, s3_batch_operations, s3_event, s3_notifications, sqs, Context};
 use crate::config::BatchConfig;
 use crate::contract::answer::{explain_flag_json, EXPLAIN};
 use crate::contract::file::{FileReport, FileStatus};
@@ -220,10 +221,13 @@ impl App {
             return Box::pin(self.handle_s3_records(vec![Ok(object)], invocation)).await;
         }
         if let Some(items) = event.items {
-            let explain = explain_flag_json(event.batch_input.as_ref().and_then(|b| b.get(EXPLAIN)))
+            let batch_input = |key| event.batch_input.as_ref().and_then(|b| b.get(key));
+            let explain = explain_flag_json(batch_input(EXPLAIN))
+                .map_err(|e| InvocationError::Unrecognised(format!("BatchInput: {e}")))?;
+            let cells = Cells::from_batch_input(batch_input(step_functions::DELIMITER))
                 .map_err(|e| InvocationError::Unrecognised(format!("BatchInput: {e}")))?;
             let ctx = self.context();
-            return Ok(Reply::Items(step_functions::handle(&ctx, items, explain, invocation).await));
+            return Ok(Reply::Items(step_functions::handle(&ctx, items, explain, cells, invocation).await));
         }
         if let (Some(version), Some(tasks)) = (event.invocation_schema_version, &event.tasks) {
             let tasks: Vec<s3_batch_operations::Task> = serde_json::from_str(tasks.get()).map_err(|_| {

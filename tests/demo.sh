@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end demo (the README's "Try it locally" steps, run by CI): the real
+# End-to-end demo (docs/deploying.md, "Local end-to-end demo"; run by CI): the real
 # function under cargo-lambda's Lambda emulator, with moto server standing in
 # for S3 and SQS. Nothing here talks to AWS.
 #

@@ -1,7 +1,7 @@
 """Checks on template.yaml that cfn-lint cannot make: the operational
-promises of the deployment (README: Deploying, Operating it).
+promises of the deployment (docs/deploying.md, docs/operating.md).
 
-    python tests/template_checks.py TEMPLATE README METRICS SRC_DIR
+    python tests/template_checks.py TEMPLATE PARAMS_DOC METRICS SRC_DIR
 
 Prints one line per problem and exits 1 if there is any. Needs PyYAML
 (tests/template_lint.sh runs it with the python of cfn-lint's venv, which
@@ -35,8 +35,13 @@ What is checked:
   triggers    the S3 notification fires for every object under InputPrefix
               (no suffix filter) and nothing else, and the Rules keep
               OutputPrefix apart from it;
-  readme      the README's parameter table lists exactly the template's
-              parameters, with their defaults.
+  parameters  the parameter table of docs/deploying.md lists exactly the template's
+              parameters, with their defaults;
+  delimiter   the Distributed Map reads with the batch function's delimiter:
+              for every allowed CsvDelimiter, the substitution the state
+              machine's ReaderConfig.CSVDelimiter and BatchInput.delimiter
+              take (tests/template_lint.sh checks they take the same one) is
+              the reader's name for it, "detect" reading as COMMA.
 """
 
 import json
@@ -46,7 +51,7 @@ import sys
 
 import yaml
 
-template_path, readme_path, metrics_path, src_dir = sys.argv[1:5]
+template_path, params_doc_path, metrics_path, src_dir = sys.argv[1:5]
 problems = []
 notes = []
 
@@ -452,10 +457,10 @@ for pname in ("InputPrefix", "OutputPrefix"):
     if params.get(pname, {}).get("AllowedPattern") != "^[A-Za-z0-9._-]+/$":
         bad(f"parameter {pname}: AllowedPattern must be one path segment ending in '/' (so different prefixes are disjoint)")
 
-# --- the README's parameter table --------------------------------------------------------------
-readme = open(readme_path, encoding="utf-8").read().splitlines()
+# --- the parameter table of docs/deploying.md --------------------------------------------------------------
+params_doc = open(params_doc_path, encoding="utf-8").read().splitlines()
 rows, in_table = [], False
-for line in readme:
+for line in params_doc:
     if re.match(r"^\|\s*parameter\s*\|\s*default\s*\|", line):
         in_table = True
         continue
@@ -469,7 +474,7 @@ for line in readme:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         rows.append(cells)
 if not rows:
-    bad(f"{readme_path}: no table with the header '| parameter | default | ...'")
+    bad(f"{params_doc_path}: no table with the header '| parameter | default | ...'")
 documented = {}
 for cells in rows:
     names = re.findall(r"`([A-Za-z0-9]+)`", cells[0])
@@ -477,9 +482,9 @@ for cells in rows:
     for i, n in enumerate(names):
         documented[n] = defaults[i] if len(defaults) == len(names) else None
 for n in sorted(set(params) - set(documented)):
-    bad(f"{readme_path}: template parameter {n} is missing from the parameter table")
+    bad(f"{params_doc_path}: template parameter {n} is missing from the parameter table")
 for n in sorted(set(documented) - set(params)):
-    bad(f"{readme_path}: the parameter table lists {n}, which is not a template parameter")
+    bad(f"{params_doc_path}: the parameter table lists {n}, which is not a template parameter")
 for n, shown in sorted(documented.items()):
     if n not in params or shown is None:
         continue
@@ -488,7 +493,94 @@ for n, shown in sorted(documented.items()):
     if want == "" and got in ("none", "generated", "same", "empty"):
         continue
     if got != want:
-        bad(f"{readme_path}: parameter {n}: the table says default {shown}, the template {want!r}")
+        bad(f"{params_doc_path}: parameter {n}: the table says default {shown}, the template {want!r}")
+
+# --- the Distributed Map reads with the batch function's delimiter ----------------------------
+# What ReaderConfig.CSVDelimiter must say for each CsvDelimiter value ("" is
+# "detect each file", which the ItemReader cannot do: it reads COMMA, its default).
+READER_NAME = {"": "COMMA", ",": "COMMA", ";": "SEMICOLON", "tab": "TAB"}
+
+
+def evaluate(v, given):
+    """A value of the template, with the parameters in `given` (Ref, Fn::If, literals)."""
+    if isinstance(v, (str, int, float)):
+        return str(v)
+    if isinstance(v, dict) and "Ref" in v:
+        return given.get(v["Ref"])
+    if isinstance(v, dict) and "Fn::If" in v:
+        cond, yes, no = v["Fn::If"]
+        return evaluate(yes if holds({"Condition": cond}, given) else no, given)
+    return None
+
+
+def holds(c, given):
+    if isinstance(c, dict):
+        if "Condition" in c:
+            return holds((tpl.get("Conditions") or {}).get(c["Condition"]), given)
+        if "Fn::Equals" in c:
+            a, b = c["Fn::Equals"]
+            return evaluate(a, given) == evaluate(b, given)
+        if "Fn::Not" in c:
+            return not holds(c["Fn::Not"][0], given)
+        if "Fn::And" in c:
+            return all(holds(x, given) for x in c["Fn::And"])
+        if "Fn::Or" in c:
+            return any(holds(x, given) for x in c["Fn::Or"])
+    return None
+
+
+def placeholder(v):
+    m = re.fullmatch(r"\$\{(\w+)\}", v) if isinstance(v, str) else None
+    return m.group(1) if m else None
+
+
+delimiter_param = params.get("CsvDelimiter")
+machines = {k: v for k, v in of_type("AWS::Serverless::StateMachine").items() if str(v.get("Properties", {}).get("DefinitionUri", "")).endswith(".json")}
+if not delimiter_param:
+    bad("parameter CsvDelimiter is missing: the batch function and the Distributed Map read files by it")
+for name, sm in machines.items():
+    p = sm["Properties"]
+    try:
+        text = open(p["DefinitionUri"], encoding="utf-8").read()
+    except OSError as e:
+        bad(f"{name}: cannot read its DefinitionUri {p['DefinitionUri']}: {e}")
+        continue
+    # Unquoted placeholders are numbers; a 0 keeps the file JSON.
+    definition = json.loads(re.sub(r"(?<=[:\[,])(\s*)\$\{[^}]*\}", r"\g<1>0", text))
+    readers = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            if (v.get("ItemReader") or {}).get("ReaderConfig", {}).get("InputType") == "CSV":
+                readers.append(v)
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(definition)
+    for m in readers:
+        key = placeholder(m["ItemReader"]["ReaderConfig"].get("CSVDelimiter"))
+        if not key:
+            continue  # tests/template_lint.sh section 5 reports it
+        bound = (p.get("DefinitionSubstitutions") or {}).get(key)
+        for value in (delimiter_param or {}).get("AllowedValues", []):
+            value = str(value)
+            want = READER_NAME.get(value)
+            got = evaluate(bound, {"CsvDelimiter": value})
+            if want is None:
+                bad(f"parameter CsvDelimiter allows {value!r}, for which no ItemReader CSVDelimiter is known: add it to READER_NAME in tests/template_checks.py")
+            elif got != want:
+                bad(f"{name}: with CsvDelimiter {value!r} the Distributed Map reads with CSVDelimiter {got!r} (${{{key}}}), want {want!r}: the batch function and the map would read the file differently")
+env_delimiter = [
+    f for f, v in of_type("AWS::Serverless::Function").items()
+    if "CSV_DELIMITER" in ((v.get("Properties", {}).get("Environment") or {}).get("Variables") or {})
+]
+for f in env_delimiter:
+    v = resources[f]["Properties"]["Environment"]["Variables"]["CSV_DELIMITER"]
+    if v != {"Ref": "CsvDelimiter"}:
+        bad(f"function {f}: CSV_DELIMITER is {v!r}, want !Ref CsvDelimiter (the Distributed Map reads by that parameter)")
 
 if pending_used:
     notes.append(f"named by alarms or the dashboard, not emitted yet (pending): {', '.join(sorted(pending_used))}")

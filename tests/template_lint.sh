@@ -274,6 +274,16 @@ if asl:
             bad(f"{at}: ItemReader.ReaderConfig.InputType is {rc.get('InputType')!r}, want CSV")
         if rc.get("CSVHeaderLocation") != "FIRST_ROW":
             bad(f"{at}: ItemReader.ReaderConfig.CSVHeaderLocation is {rc.get('CSVHeaderLocation')!r}, want FIRST_ROW")
+        # The function reads decimal commas by BatchInput.delimiter: it must
+        # be the very placeholder the reader splits by (template_checks.py
+        # checks what the template binds it to).
+        cd = rc.get("CSVDelimiter")
+        if not (isinstance(cd, str) and re.fullmatch(r"\$\{\w+\}", cd)):
+            bad(f"{at}: ItemReader.ReaderConfig.CSVDelimiter is {cd!r}, want a placeholder bound to the CsvDelimiter parameter")
+        else:
+            bi = (m.get("ItemBatcher") or {}).get("BatchInput") or {}
+            if bi.get("delimiter") != cd:
+                bad(f"{at}: ItemBatcher.BatchInput.delimiter is {bi.get('delimiter')!r}, want {cd}, the reader's CSVDelimiter (the function reads decimal commas by it)")
         if not str(reader.get("Resource", "")).endswith(":states:::s3:getObject"):
             bad(f"{at}: ItemReader.Resource is {reader.get('Resource')!r}, want arn:aws:states:::s3:getObject")
         if not {"Bucket.$", "Key.$"} <= set(reader.get("Parameters") or {}):
@@ -331,33 +341,35 @@ asl_break input-type "InputType is 'CSVX'" asl -e 's/"InputType": "CSV"/"InputTy
 asl_break dangling-next "Next 'WriteSummary' is not a state" asl -e 's/^      "End": true$/      "Next": "WriteSummary"/'
 asl_break inline-map "found 0" asl -e 's/"Mode": "DISTRIBUTED"/"Mode": "INLINE"/'
 asl_break quoted-number "MaxConcurrency is '100'" asl -e 's/"MaxConcurrency": \${MapMaxConcurrency}/"MaxConcurrency": "${MapMaxConcurrency}"/'
+asl_break batch-input-delimiter "BatchInput.delimiter is 'SEMICOLON'" asl -e 's/"delimiter": "\${MapCsvDelimiter}"/"delimiter": "SEMICOLON"/'
+asl_break reader-delimiter-missing "CSVDelimiter is None" asl -e '/"CSVDelimiter": /d' -e 's/"CSVHeaderLocation": "FIRST_ROW",/"CSVHeaderLocation": "FIRST_ROW"/'
 asl_break unbound-placeholder "placeholder \${MapMaxConcurrency} is not in" template -e '/^        MapMaxConcurrency: !Ref MapMaxConcurrency$/d'
 asl_break string-substitution "must be bound to a Number parameter" template \
     -e 's/^        MapMaxConcurrency: !Ref MapMaxConcurrency$/        MapMaxConcurrency: !Ref OutputPrefix/'
 
 # The deployment's operational promises (alarms on metrics the code really
 # emits, failure destinations, the alarm-guarded rollout, the API function's
-# isolation, the trigger, the README's parameter table) are beyond any schema:
+# isolation, the trigger, the parameter table of docs/deploying.md) are beyond any schema:
 # tests/template_checks.py checks them, with cfn-lint's YAML decoder.
 echo "6. operational checks (tests/template_checks.py; not checked by cfn-lint)"
-README=README.md
+PARAMS_DOC=docs/deploying.md
 METRICS=tests/emitted_metrics.txt
 PY=$(dirname "$(command -v cfn-lint)")/python
 [[ -x $PY ]] || PY=python3
 checks() { "$PY" tests/template_checks.py "$1" "$2" "$3" src; }
-if out=$(checks "$TEMPLATE" "$README" "$METRICS" 2>"$work/notes"); then
-    ok "alarms, dashboard, failure destinations, rollout, isolation, trigger, README parameters"
+if out=$(checks "$TEMPLATE" "$PARAMS_DOC" "$METRICS" 2>"$work/notes"); then
+    ok "alarms, dashboard, failure destinations, rollout, isolation, trigger, documented parameters"
 else
     while read -r line; do bad "$line"; done <<<"$out"
 fi
 while read -r line; do [[ -z $line ]] || echo "        $line"; done <"$work/notes"
-# op_break NAME TEXT template|readme|metrics SED-ARGS...: the checks must fail
+# op_break NAME TEXT template|docs|metrics SED-ARGS...: the checks must fail
 # on a copy of that file edited by sed, saying TEXT.
 op_break() {
-    local name=$1 tx=$2 which=$3 tpl=$TEMPLATE rd=$README mt=$METRICS src dst; shift 3
+    local name=$1 tx=$2 which=$3 tpl=$TEMPLATE rd=$PARAMS_DOC mt=$METRICS src dst; shift 3
     case $which in
         template) src=$TEMPLATE dst=$work/$name.yaml tpl=$dst ;;
-        readme) src=$README dst=$work/$name.md rd=$dst ;;
+        docs) src=$PARAMS_DOC dst=$work/$name.md rd=$dst ;;
         metrics) src=$METRICS dst=$work/$name.txt mt=$dst ;;
     esac
     sed "$@" "$src" >"$dst"
@@ -406,10 +418,14 @@ op_break suffix-filter "a suffix filter" template \
     -e '/^                    Value: !Ref InputPrefix$/a\                  - Name: suffix\n                    Value: .csv'
 op_break prefixes-may-overlap "OutputPrefix differs from InputPrefix" template \
     -e 's/- Assert: !Not \[!Equals \[!Ref InputPrefix, !Ref OutputPrefix\]\]/- Assert: !Not [!Equals [!Ref InputPrefix, !Ref MapInputPrefix]]/'
-op_break readme-parameter-missing "template parameter QueueMaximumConcurrency is missing" readme \
+op_break map-delimiter-fixed "with CsvDelimiter ';' the Distributed Map reads with CSVDelimiter 'COMMA'" template \
+    -e 's/^        MapCsvDelimiter: !If .*/        MapCsvDelimiter: COMMA/'
+op_break map-delimiter-condition "with CsvDelimiter ',' the Distributed Map reads with CSVDelimiter 'SEMICOLON'" template \
+    -e 's/^  CsvDelimiterIsSemicolon: !Equals \[!Ref CsvDelimiter, ";"\]/  CsvDelimiterIsSemicolon: !Equals [!Ref CsvDelimiter, ","]/'
+op_break docs-parameter-missing "template parameter QueueMaximumConcurrency is missing" docs \
     -e 's/, `QueueMaximumConcurrency`//' -e 's/^\(| `BatchSize`.*| `10`, `0`\), `10`/\1/'
-op_break readme-parameter-stale "lists MaxConcurrency, which is not a template parameter" readme -e 's/^| `MapMaxConcurrency`/| `MaxConcurrency`/'
-op_break readme-default-wrong "parameter ApiTimeout: the table says default" readme -e 's/^\(| `ApiMemorySize`, `ApiTimeout` | `256`\), `5`/\1, `10`/'
+op_break docs-parameter-stale "lists MaxConcurrency, which is not a template parameter" docs -e 's/^| `MapMaxConcurrency`/| `MaxConcurrency`/'
+op_break docs-default-wrong "parameter ApiTimeout: the table says default" docs -e 's/^\(| `ApiMemorySize`, `ApiTimeout` | `256`\), `5`/\1, `10`/'
 
 if ((failures)); then echo "template_lint: $failures failure(s)"; exit 1; fi
 echo "template_lint: all checks passed"

@@ -27,7 +27,7 @@ use scorer::core::model::Model;
 #[path = "../../tests/support/counting_alloc.rs"]
 mod counting_alloc;
 
-/// The pipeline's documented bound (README "Limits"; tests/memory checks it too).
+/// The pipeline's documented bound (docs/batch-files.md "Bounded memory"; tests/memory checks it too).
 const PEAK_BOUND: usize = 16 * 1024 * 1024;
 
 fn model() -> &'static Model {

@@ -11,6 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use scorer::adapters::sqs::{classify, result_line, Message};
 use scorer::core::model::Model;
 use scorer::core::observation_json::parse_observation_json;
+use scorer::core::scoring::{Scorer, Wants};
 
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
@@ -27,8 +28,9 @@ fuzz_target!(|data: &[u8]| {
     match classify(&body) {
         Message::Observations(items) => {
             assert!(!items.is_empty(), "Observations with no items");
+            let mut scorer = Scorer::new(model(), Wants { explain: false, drift: true }).expect("no explanation wanted");
             for (index, item) in items.into_iter().enumerate() {
-                let line = result_line(model(), "fuzz-message", index, item);
+                let line = result_line(&mut scorer, "fuzz-message", index, item);
                 let json = serde_json::to_string(&line).expect("result line serializes");
                 assert!(!json.contains('\n'), "a JSON Lines line holds a newline");
                 let back: serde_json::Value = serde_json::from_str(&json).expect("result line is JSON");

@@ -1,7 +1,7 @@
 //! Function URL adapter: an HTTP request event in, an HTTP response event out.
 //! It only translates; parsing and prediction are the core's.
 //!
-//! Contract (see README): `POST /` with an observation object answers
+//! Contract (see docs/http.md): `POST /` with an observation object answers
 //! `{"status":"200","reason":"OK","prediction":1,...}`; bad input answers a 4xx
 //! with the same shape and `"prediction":""`. The HTTP status equals `status`.
 //! `?explain=true` adds the explanation. Every answer carries the request id,

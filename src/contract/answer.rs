@@ -12,6 +12,7 @@ use crate::core::explain::{Explanation, NoExplanation};
 use crate::core::model::Model;
 use crate::core::observation::{FieldError, Observation, Rejection, FEATURES};
 use crate::core::observation_json::BodyError;
+use crate::core::scoring::{OutOfRange, Scored, Scorer, Wants};
 use crate::core::status::Status;
 
 /// What one observation answers, before a path gives it its shape.
@@ -40,36 +41,41 @@ impl Answer {
         Self::with(model, observation, false)
     }
 
-    /// The one way an observation (or its rejection) becomes an answer; with
-    /// `explain`, a scored one carries its explanation, and a model that
-    /// cannot explain answers 400 `explanations_unavailable` (the request
-    /// cannot be honoured, whatever the values).
+    /// One observation's answer; with `explain`, a scored one carries its
+    /// explanation, and a model that cannot explain answers 400
+    /// `explanations_unavailable` (the request cannot be honoured, whatever
+    /// the values).
     pub fn with(model: &Model, observation: Result<Observation, Rejection>, explain: bool) -> Self {
-        if explain && !model.can_explain() {
-            return Self::not_explainable(NoExplanation::NoCovers);
+        match Scorer::new(model, Wants { explain, drift: false }) {
+            Ok(mut scorer) => Self::scored_by(&mut scorer, observation),
+            Err(e) => Self::not_explainable(e),
         }
-        match observation {
-            Ok(observation) => {
-                let (p, explanation) = if explain {
-                    let (p, bins) = model.predict_with_bins(&observation);
-                    (p, model.explain_with_bins(&observation, &bins).ok().map(ExplanationField))
-                } else {
-                    (model.predict(&observation), None)
-                };
-                Answer {
-                    status: Status::Ok,
-                    reason: Cow::Borrowed(Status::Ok.reason_phrase()),
-                    prediction: PredictionField::Label(p.label),
-                    probability: Some(p.probability),
-                    label: Some(p.label_name()),
-                    errors: Vec::new(),
-                    warnings: range_warnings(model, &observation),
-                    explanation,
-                }
-            }
+    }
+
+    /// The one way an observation (or its rejection) becomes an answer: scored
+    /// by the route's [`Scorer`] (which counts it into the route's drift
+    /// statistics when it gathers them).
+    pub fn scored_by(scorer: &mut Scorer<'_>, observation: Result<Observation, Rejection>) -> Self {
+        match scorer.score_input(observation) {
+            Ok(scored) => Self::from_scored(scorer.model(), &scored),
             Err(rejection) => {
                 Self::rejected(rejection.reason(), rejection.errors().iter().map(ErrorItem::from).collect())
             }
+        }
+    }
+
+    /// A scored observation's answer.
+    pub fn from_scored(model: &Model, scored: &Scored) -> Self {
+        let p = scored.prediction;
+        Answer {
+            status: Status::Ok,
+            reason: Cow::Borrowed(Status::Ok.reason_phrase()),
+            prediction: PredictionField::Label(p.label),
+            probability: Some(p.probability),
+            label: Some(p.label_name()),
+            errors: Vec::new(),
+            warnings: range_warnings(model, scored.out_of_range),
+            explanation: scored.explanation.map(ExplanationField),
         }
     }
 
@@ -221,9 +227,9 @@ impl Serialize for ExplanationField {
 
 /// One warning per feature outside the range seen in training (names the
 /// range, never the value).
-pub fn range_warnings(model: &Model, observation: &Observation) -> Vec<String> {
-    model
-        .out_of_range(observation)
+pub fn range_warnings(model: &Model, out_of_range: OutOfRange) -> Vec<String> {
+    out_of_range
+        .iter()
         .map(|i| {
             let mut warning = String::new();
             let _ = model.write_range_warning(i, &mut warning);

@@ -28,7 +28,7 @@ pub fn new_local_request_id() -> String {
 }
 
 /// The door an event came through: the `entry_point` of every log line and
-/// the `EntryPoint` dimension of every metric (README, Operating it).
+/// the `EntryPoint` dimension of every metric (docs/operating.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryPoint {
     FunctionUrl,

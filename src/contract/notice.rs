@@ -1,7 +1,7 @@
 //! What RESULT_QUEUE_URL announces: one notice per written results object
 //! (SQS observations) and per scored file (any route), with locations and
-//! counts, never data. Consumers deduplicate on `noticeId` (README, Queue
-//! messages on SQS).
+//! counts, never data. Consumers deduplicate on `noticeId` (docs/queue-messages.md,
+//! "Delivery is at least once").
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -24,12 +24,14 @@ use csv::ByteRecord;
 use super::columns::match_names;
 pub use super::csv_reader::MAX_RECORD_BYTES;
 use super::csv_reader::{without_bom, Dialect, Fields, Record, RecordError, RecordReader, RecordSpan};
-use super::drift::DriftStats;
 use super::model::{Model, Prediction};
 use super::observation::{FieldInput, Observation, FEATURES, FEATURE_COUNT};
+use super::scoring::{write_range_names, Scorer, Wants};
 use super::status::Status;
 use super::text::{field_text, utf8_reader, Counted, InputEncoding};
 
+/// The reason code of a row whose field count is not the header's.
+pub const WRONG_FIELD_COUNT: &str = "wrong_field_count";
 /// Most columns accepted in the header.
 pub const MAX_COLUMNS: usize = 10_000;
 /// Columns appended to every row (and, by the same names, to every
@@ -55,6 +57,23 @@ pub struct BatchCounts {
     /// Rejected rows by the first problem found: missing, negative, wrong_field_count, ...
     pub rejected_by_reason: std::collections::BTreeMap<&'static str, u64>,
     pub bytes_in: u64,
+}
+
+impl BatchCounts {
+    /// Counts one scored row.
+    #[inline]
+    pub fn count_scored(&mut self, prediction: &Prediction) {
+        self.rows += 1;
+        self.scored += 1;
+        self.malignant += u64::from(prediction.label);
+    }
+
+    /// Counts one rejected row under its reason code.
+    pub fn count_rejected(&mut self, code: &'static str) {
+        self.rows += 1;
+        self.rejected += 1;
+        *self.rejected_by_reason.entry(code).or_default() += 1;
+    }
 }
 
 /// Why a whole file could not be scored.
@@ -258,9 +277,8 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
     mut progress: impl FnMut(u64),
 ) -> Result<ScoreOutcome, BatchError> {
     let explain = options.explain;
-    if explain && !model.can_explain() {
-        return Err(super::explain::NoExplanation::NoCovers.into());
-    }
+    // Refuses `explain` of a model that cannot explain before anything is read or written.
+    let mut scorer = Scorer::new(model, Wants { explain, drift: options.drift })?;
     let mut input = input;
     let mut output = output;
     let head = read_head(&mut input)?;
@@ -311,13 +329,12 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
 
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
     let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Block>(BLOCKS_QUEUED + 2);
-    // Counted by the reading thread, which already holds each row's observation and bins.
-    let mut drift = options.drift.then(|| DriftStats::new(model));
     std::thread::scope(|scope| {
+        // The reading thread scores (and counts the drift statistics): it holds each row's observation.
         let reading = scope.spawn(move || loop {
             let mut block = empty_rx.try_recv().unwrap_or_default();
-            let rules = Rules { columns: &columns, width, decimal_comma, explain };
-            let filled = fill(&mut reader, &mut block, model, &rules, drift.as_mut());
+            let rules = Rules { columns: &columns, width, decimal_comma };
+            let filled = fill(&mut reader, &mut block, &mut scorer, &rules);
             block.bytes = input_bytes(&reader);
             let done = !matches!(filled, Ok(true));
             let sent = match filled {
@@ -326,7 +343,7 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
                 Err(e) => full_tx.send(Err(e)),
             };
             if done || sent.is_err() {
-                return (input_bytes(&reader), drift);
+                return (input_bytes(&reader), scorer.into_drift());
             }
         });
         let mut counts = BatchCounts::default();
@@ -345,23 +362,21 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
 }
 
 /// How the rows of one file are read: where each feature's column is, the
-/// header's width, whether `;` files' decimal commas are read, whether each
-/// scored row is explained.
+/// header's width, whether `;` files' decimal commas are read.
 struct Rules<'a> {
     columns: &'a [usize; FEATURE_COUNT],
     width: usize,
     decimal_comma: bool,
-    explain: bool,
 }
 
 /// Reads rows into `block` until it is full (by rows or bytes) and scores
-/// them, counting each row into `drift` if given. Ok(false) at the end of input.
+/// them with the file's `scorer` (which explains them and counts them into
+/// the drift statistics when asked to). Ok(false) at the end of input.
 fn fill<R: Read>(
     reader: &mut RecordReader<R>,
     block: &mut Block,
-    model: &Model,
+    scorer: &mut Scorer<'_>,
     rules: &Rules<'_>,
-    mut drift: Option<&mut DriftStats>,
 ) -> Result<bool, BatchError> {
     let width = rules.width;
     block.clear();
@@ -374,38 +389,26 @@ fn fill<R: Read>(
         let outcome = if !fits_header(&record, &span, width) {
             use std::fmt::Write as _;
             let _ = write!(block.reasons, "the row has {} fields but the header has {width}", span.fields);
-            RowOutcome::Rejected("wrong_field_count")
+            scorer.reject(WRONG_FIELD_COUNT);
+            RowOutcome::Rejected(WRONG_FIELD_COUNT)
         } else {
             let inputs: [FieldInput; FEATURE_COUNT] =
                 std::array::from_fn(|f| cell(record.get(rules.columns[f]), rules.decimal_comma));
-            match Observation::from_inputs(&inputs) {
-                Ok(observation) => {
+            match scorer.score_input(Observation::from_inputs(&inputs)) {
+                Ok(scored) => {
                     // A scored row's text in `reasons` is its warnings.
-                    let _ = model.write_range_warnings(&observation, &mut block.reasons);
-                    if rules.explain || drift.is_some() {
-                        // One search for all: the bins the prediction found index the tables.
-                        let (prediction, bins) = model.predict_with_bins(&observation);
-                        if rules.explain {
-                            let e = model.explain_with_bins(&observation, &bins)?;
-                            block.contributions.push(e.contributions);
-                        }
-                        if let Some(stats) = drift.as_deref_mut() {
-                            stats.record(&observation, &prediction, &bins);
-                        }
-                        RowOutcome::Scored(prediction)
-                    } else {
-                        RowOutcome::Scored(model.predict(&observation))
+                    let _ = write_range_names(scored.out_of_range, &mut block.reasons);
+                    if let Some(e) = scored.explanation {
+                        block.contributions.push(e.contributions);
                     }
+                    RowOutcome::Scored(scored.prediction)
                 }
                 Err(rejection) => {
                     rejection.write_field_messages(&mut block.reasons);
-                    RowOutcome::Rejected(rejection.errors()[0].problem.code())
+                    RowOutcome::Rejected(rejection.code())
                 }
             }
         };
-        if let (RowOutcome::Rejected(code), Some(stats)) = (outcome, drift.as_deref_mut()) {
-            stats.record_rejected(code);
-        }
         block.rows.push(Row { span, outcome, reason_end: block.reasons.len() });
     }
     Ok(true)
@@ -738,8 +741,9 @@ mod tests {
         let mut reader = RecordReader::new(&input[..], Dialect::default());
         reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
         let mut block = Block::default();
-        let rules = Rules { columns: &[1, 2, 3, 4, 5], width: 6, decimal_comma: false, explain: false };
-        assert!(!fill(&mut reader, &mut block, &model, &rules, None).unwrap());
+        let rules = Rules { columns: &[1, 2, 3, 4, 5], width: 6, decimal_comma: false };
+        let mut scorer = Scorer::new(&model, Wants::default()).unwrap();
+        assert!(!fill(&mut reader, &mut block, &mut scorer, &rules).unwrap());
         assert_eq!(block.rows.len(), 2);
         assert_eq!(block.rows[0].span.fields, 1_000_001);
         assert!(block.fields.allocated_bytes() < 64 * 1024, "{}", block.fields.allocated_bytes());
@@ -758,8 +762,9 @@ mod tests {
             let mut reader = RecordReader::new(input, Dialect::default());
             reader.read_record(&mut Fields::default(), MAX_COLUMNS + 1).unwrap();
             let mut block = Block::default();
-            let rules = Rules { columns: &columns, width: 7, decimal_comma: false, explain: false };
-            fill(&mut reader, &mut block, &model, &rules, None).unwrap();
+            let rules = Rules { columns: &columns, width: 7, decimal_comma: false };
+            let mut scorer = Scorer::new(&model, Wants::default()).unwrap();
+            fill(&mut reader, &mut block, &mut scorer, &rules).unwrap();
             block
         };
         let small = format!("id,notes,{}\n{}", &HEADER[3..], "A,n,0.1,20,20,900,0.1\n".repeat(BLOCK_ROWS + 10));

@@ -13,7 +13,7 @@
 //! `Worst-Area`, ` worst area (mm²) ` all name `worstArea`.
 
 use super::csv_reader::without_bom;
-use super::observation::{FEATURES, FEATURE_COUNT};
+use super::observation::{FieldInput, FEATURES, FEATURE_COUNT};
 
 /// Longest name (after dropping separators and a unit) that can name a feature.
 const MAX_NAME: usize = 32;
@@ -70,6 +70,15 @@ pub fn match_names<'a>(
         columns[f] = Some(i);
     }
     Ok(columns)
+}
+
+/// The duplicate rule for the keys of one object (a JSON body, an SQS
+/// message, a Distributed Map item), the counterpart of [`match_names`] for
+/// a header: a feature named a second time, by any form of its name, is
+/// [`FieldInput::Duplicate`] (a field error, not a whole-file error).
+pub fn put_value<'a>(inputs: &mut [FieldInput<'a>; FEATURE_COUNT], feature: usize, value: FieldInput<'a>) {
+    let slot = &mut inputs[feature];
+    *slot = if *slot == FieldInput::Missing { value } else { FieldInput::Duplicate };
 }
 
 /// Two columns (or keys) that name the same feature.

@@ -35,7 +35,7 @@ pub const PSI_FLOOR: f64 = 1e-4;
 /// The usual "major shift" line.
 pub const DEFAULT_PSI_THRESHOLD: f64 = 0.25;
 /// Fewer scored rows than this raise no alert: the PSI of a small sample of
-/// training-like data is mostly sampling noise (README: Watching the data).
+/// training-like data is mostly sampling noise (docs/drift.md).
 pub const DEFAULT_MIN_ROWS_FOR_ALERT: u64 = 300;
 /// Fewer scored rows than this report no min, max or mean.
 pub const DEFAULT_MIN_ROWS_FOR_EXTREMES: u64 = 20;

@@ -9,5 +9,6 @@ pub mod explain;
 pub mod model;
 pub mod observation;
 pub mod observation_json;
+pub mod scoring;
 pub mod status;
 pub mod text;

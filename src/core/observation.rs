@@ -142,6 +142,14 @@ impl Rejection {
         &self.errors
     }
 
+    /// The code of the first rejected field (`missing`, `negative`, ...):
+    /// the one code a rejected row is counted under in summaries, drift
+    /// statistics, logs and metrics.
+    pub fn code(&self) -> &'static str {
+        // Never empty: a Rejection is built only with an error.
+        self.errors.first().map_or("invalid", |e| e.problem.code())
+    }
+
     /// The contract's `reason`: the seed message when any value is absent,
     /// otherwise each field's problem.
     pub fn reason(&self) -> String {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::columns::feature_by_name;
+use super::columns::{feature_by_name, put_value};
 use super::observation::{feature_by_api_name, FieldInput, Observation, Rejection, FEATURE_COUNT};
 
 /// Longest `id` we carry: ids are echoed, not stored forever.
@@ -111,7 +111,7 @@ impl<'de> Visitor<'de> for BodyVisitor {
             match key {
                 Key::Feature(i) => {
                     let v = map.next_value_seed(ValueSeed)?;
-                    inputs[i] = if inputs[i] == FieldInput::Missing { v } else { FieldInput::Duplicate };
+                    put_value(&mut inputs, i, v);
                 }
                 Key::Id => {
                     let v = map.next_value_seed(IdSeed)?;

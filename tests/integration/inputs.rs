@@ -43,9 +43,9 @@ fn id(i: usize) -> String {
     format!("Biopsia-Muñoz-{i}")
 }
 
-/// A Spanish Excel export: `;`, decimal commas, Windows-1252, CRLF, units
-/// and dataset names in the header, accented ids.
-fn excel_semicolon_1252() -> Vec<u8> {
+/// A Spanish Excel export: `;`, decimal commas, CRLF, units and dataset
+/// names in the header, accented ids (as text: see the encodings below).
+fn excel_semicolon_text() -> String {
     let mut text = String::from(
         "Muestra;Mean Concave Points;Worst Radius (mm);Worst Texture;Worst Area (µm²);Worst Concave Points\r\n",
     );
@@ -53,6 +53,12 @@ fn excel_semicolon_1252() -> Vec<u8> {
         let cells: Vec<String> = g.cells.iter().map(|c| c.replace('.', ",")).collect();
         text.push_str(&format!("{};{}\r\n", id(i), cells.join(";")));
     }
+    text
+}
+
+/// The Spanish Excel export as Excel's plain "CSV" writes it: Windows-1252.
+fn excel_semicolon_1252() -> Vec<u8> {
+    let text = excel_semicolon_text();
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
     assert!(!unmappable);
     assert!(std::str::from_utf8(&bytes).is_err(), "the file is not UTF-8");
@@ -304,5 +310,96 @@ async fn json_bodies_in_every_key_style_and_with_a_bom_are_scored_from_sqs() {
             String::from_utf8(get(&s3, &bucket, &key).await.unwrap_or_else(|| panic!("{style}: {key}"))).unwrap();
         let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(line["status"], "200", "{style}: {line}");
+    }
+}
+
+/// The items Step Functions' CSV ItemReader makes of `file` (header from the
+/// first row, `CSVDelimiter` `delimiter`): one object of strings per row,
+/// keyed by the header; a short row gets empty strings, a long row loses
+/// its extra fields (AWS's documented rules, "How Step Functions parses input
+/// CSV files"). Read here with the `csv` crate, whose quotes and line ends
+/// follow the same rules for these files.
+fn items_read_by_the_map(file: &str, delimiter: u8) -> Vec<Value> {
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(file.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            Value::Object(
+                header.iter().enumerate().map(|(i, k)| (k.to_owned(), json!(r.get(i).unwrap_or("")))).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 19: the `;` lab file (saved as CSV UTF-8, which the map can read)
+/// through the Distributed Map route, in batches as its ItemBatcher sends
+/// them, with the delimiter the state machine passes: every row scored
+/// exactly as sklearn scores it, as the S3 route scores the same file.
+#[tokio::test]
+async fn the_semicolon_lab_file_scores_exactly_as_sklearn_through_the_distributed_map() {
+    let items = items_read_by_the_map(&excel_semicolon_text(), b';');
+    assert_eq!(items.len(), 569);
+    assert_eq!(items[0]["Worst Area (µm²)"], "2019,0", "decimal commas and units, as the file has them");
+    let api = RuntimeApi::start().await;
+    let _f = start_lambda(&api, &[]);
+    let golden = golden();
+    let model = Model::embedded().unwrap();
+    let mut scored = Vec::new();
+    for batch in items.chunks(100) {
+        let event = json!({"Items": batch, "BatchInput": {"bucket": "lab", "key": "large/excel.csv", "delimiter": "SEMICOLON"}});
+        let answer = api.invoke(&event).await.response();
+        scored.extend(answer.as_array().expect("the items, scored").iter().cloned());
+    }
+    assert_eq!(scored.len(), golden.len());
+    for (i, (item, g)) in scored.iter().zip(&golden).enumerate() {
+        assert_eq!(item["Muestra"], id(i), "row {i}: the id, in order");
+        assert_eq!(item["status"], "200", "row {i}: {item}");
+        assert_eq!(item["prediction"], json!(g.label), "row {i}");
+        let diff = (item["probability"].as_f64().unwrap() - g.probability).abs();
+        assert!(diff <= 1e-12, "row {i}: probability off by {diff:e}");
+        let observation = Observation::from_values(g.cells.clone().map(|c| c.parse().unwrap())).unwrap();
+        let mut want = String::new();
+        model.write_range_warnings(&observation, &mut want).unwrap();
+        assert_eq!(item["warnings"], want, "row {i}");
+    }
+
+    // The delimiter has one documented form, the reader's own name: anything
+    // else fails the batch (a misconfigured state machine), never a guess.
+    let event = json!({"Items": &items[..1], "BatchInput": {"delimiter": ";"}});
+    let err = api.invoke(&event).await.error();
+    assert_eq!(err["errorType"], "UnrecognisedEvent", "{err}");
+    assert!(err["errorMessage"].as_str().unwrap().contains("BatchInput: 'delimiter' must be the ItemReader's CSVDelimiter, one of COMMA, PIPE, SEMICOLON, SPACE or TAB, not \";\""), "{err}");
+}
+
+/// Issue 19: AWS documents no encoding for the CSV ItemReader. Read as UTF-8
+/// by a decoder that replaces what it cannot decode (U+FFFD; UTF-16's ASCII
+/// leaves NULs between the letters), the Windows-1252 and UTF-16 lab files
+/// reach the function garbled: every row is refused with the reason and what
+/// to do, never scored under an id the lab cannot join back (1252) nor
+/// answered "missing" for columns that are there (UTF-16).
+#[tokio::test]
+async fn windows_1252_and_utf16_files_garbled_by_the_map_reader_are_refused_with_what_to_do() {
+    let api = RuntimeApi::start().await;
+    let _f = start_lambda(&api, &[]);
+    let files = [
+        ("SEMICOLON", String::from_utf8_lossy(&excel_semicolon_1252()).into_owned(), b';'),
+        ("TAB", String::from_utf8_lossy(&excel_unicode_text()).into_owned(), b'\t'),
+    ];
+    for (delimiter, file, byte) in files {
+        let items = items_read_by_the_map(&file, byte);
+        // UTF-16's CR LF is CR NUL LF NUL: a NUL row after each (569 more).
+        assert!(items.len() >= 569, "{delimiter}");
+        for batch in items.chunks(200) {
+            let event = json!({"Items": batch, "BatchInput": {"delimiter": delimiter}});
+            let answer = api.invoke(&event).await.response();
+            for item in answer.as_array().unwrap() {
+                assert_eq!(item["status"], "400", "{delimiter}: {item}");
+                let reason = item["reason"].as_str().unwrap();
+                assert!(reason.starts_with("the row's text was not decoded (it holds U+FFFD or NUL): the file is not UTF-8 (Windows-1252, or UTF-16"), "{delimiter}: {reason}");
+                assert!(reason.contains("save it as \"CSV UTF-8\", or score it through the S3 route"), "{reason}");
+            }
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The layering README's Architecture promises, checked on the source: each
+//! The layering docs/architecture.md promises, checked on the source: each
 //! layer names only the layers below it (core < contract < adapters <
 //! handler < lambda, cli), so no arrow runs back up.
 

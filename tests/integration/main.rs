@@ -3,6 +3,7 @@
 
 mod cli;
 mod deadline;
+mod docs_links;
 mod drift;
 mod drift_paths;
 mod explain_paths;

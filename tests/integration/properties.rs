@@ -6,6 +6,7 @@ use scorer::core::batch::score_csv;
 use scorer::core::model::Model;
 use scorer::core::observation::Observation;
 use scorer::core::observation_json::parse_observation_json;
+use scorer::core::scoring::{Scorer, Wants};
 use scorer::core::status::Status;
 use std::sync::OnceLock;
 
@@ -53,7 +54,8 @@ proptest! {
         prop_assert_eq!(&row[7], "200");
 
         let Message::Observations(items) = classify(&json) else { panic!("an observation message") };
-        let line = result_line(model, "m", 0, items.into_iter().next().unwrap());
+        let mut scorer = Scorer::new(model, Wants::default()).unwrap();
+        let line = result_line(&mut scorer, "m", 0, items.into_iter().next().unwrap());
         prop_assert_eq!(line.status, Status::Ok);
         prop_assert_eq!(line.probability, Some(direct.probability));
     }

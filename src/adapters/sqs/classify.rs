@@ -142,6 +142,7 @@ mod tests {
     use super::*;
     use crate::adapters::sqs::results::{result_line, ResultLine};
     use crate::core::model::Model;
+    use crate::core::scoring::{Scorer, Wants};
     use crate::core::status::Status;
 
     const OBS: &str = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
@@ -192,8 +193,10 @@ mod tests {
         let Message::Observations(items) = classify(&format!(r#"[{OBS},7,{{"id":"b","worstArea":-1}}]"#)) else {
             panic!()
         };
-        let lines: Vec<ResultLine> =
-            items.into_iter().enumerate().map(|(i, it)| result_line(&model, "m1", i, it)).collect();
+        let lines: Vec<ResultLine> = {
+            let mut scorer = Scorer::new(&model, Wants::default()).unwrap();
+            items.into_iter().enumerate().map(|(i, it)| result_line(&mut scorer, "m1", i, it)).collect()
+        };
         let status: Vec<Status> = lines.iter().map(|l| l.status).collect();
         assert_eq!(status, [Status::Ok, Status::BadRequest, Status::BadRequest]);
         assert_eq!(lines[1].reason, "'body' must be a JSON object, not a number");

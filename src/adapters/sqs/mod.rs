@@ -17,8 +17,8 @@ use super::s3_event::Records;
 use super::s3_object::Budget;
 use super::{result_queue, s3_notifications, Context};
 use crate::contract::invocation::{EntryPoint, Invocation};
-use crate::core::drift::DriftStats;
 use crate::core::observation_json::BodyError;
+use crate::core::scoring::{Scorer, Wants};
 use crate::core::status::Status;
 use crate::telemetry::Metrics;
 
@@ -27,7 +27,7 @@ pub mod results;
 
 pub use classify::{classify, Message, Observed};
 pub use results::{batch_summary_key, result_line, results_key, ResultLine};
-use results::{record_drift, write_results, MessageResults};
+use results::{write_results, MessageResults};
 
 /// Handles an SQS batch; never fails as a whole, it lists failed messages instead.
 pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
@@ -39,7 +39,8 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
     let mut results: Vec<MessageResults> = Vec::new();
     let mut files: Vec<(&str, Records)> = Vec::new();
     let mut unintelligible = 0usize;
-    let mut drift = ctx.config.drift.map(|_| DriftStats::new(model));
+    let wants = Wants { explain: false, drift: ctx.config.drift.is_some() };
+    let mut scorer = Scorer::new(model, wants).unwrap_or_else(|_| unreachable!("no explanation wanted"));
     for message in &event.records {
         let id = message.message_id.as_deref().unwrap_or("");
         match classify(message.body.as_deref().unwrap_or("")) {
@@ -63,16 +64,11 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
                 );
                 failed.insert(id);
             }
-            Message::Observations(items) => {
-                if let Some(stats) = drift.as_mut() {
-                    items.iter().for_each(|observed| record_drift(model, stats, &observed.item));
-                }
-                results.push(MessageResults {
-                    message_id: id,
-                    lines: items.into_iter().enumerate().map(|(i, item)| result_line(model, id, i, item)).collect(),
-                    output: None,
-                })
-            }
+            Message::Observations(items) => results.push(MessageResults {
+                message_id: id,
+                lines: items.into_iter().enumerate().map(|(i, item)| result_line(&mut scorer, id, i, item)).collect(),
+                output: None,
+            }),
             Message::Files(records) => files.push((id, records)),
         }
     }
@@ -82,6 +78,7 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
         failed.extend(write_results(ctx, &mut results, request_id).await);
     }
     let entry_point = EntryPoint::sqs(invocation);
+    let drift = scorer.into_drift();
     if let (Some(bucket), false) = (ctx.config.output_bucket.as_deref(), results.is_empty()) {
         let key = results::batch_summary_key(&ctx.config.output_prefix, request_id);
         let keep = Keep::BatchSummary { bucket, key: &key, request_id, messages: results.len() };

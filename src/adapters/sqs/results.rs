@@ -13,12 +13,11 @@ use super::classify::Observed;
 use crate::adapters::result_queue::{self, Written};
 use crate::adapters::s3_upload::{put_object, Lineage};
 use crate::adapters::Context;
-use crate::contract::answer::{Answer, ErrorItem, ExplanationField, PredictionField};
+use crate::contract::answer::{Answer, ErrorItem, ExplainFlagError, ExplanationField, PredictionField};
 use crate::contract::file::Location;
 use crate::contract::invocation::EntryPoint;
-use crate::core::drift::DriftStats;
-use crate::core::model::Model;
-use crate::core::observation_json::{BodyError, Submission};
+use crate::core::observation_json::Submission;
+use crate::core::scoring::Scorer;
 use crate::core::status::Status;
 
 /// One line of a results object: [`Answer`]'s fields after the message id,
@@ -48,13 +47,32 @@ pub struct ResultLine<'a> {
     pub explanation: Option<ExplanationField>,
 }
 
-/// Scores one parsed item of a message.
-pub fn result_line<'a>(model: &'a Model, message_id: &'a str, index: usize, observed: Observed) -> ResultLine<'a> {
+/// Scores one parsed item of a message with the batch's scorer (which counts
+/// it, scored or rejected, into the batch's drift statistics).
+pub fn result_line<'a>(
+    scorer: &mut Scorer<'a>,
+    message_id: &'a str,
+    index: usize,
+    observed: Observed,
+) -> ResultLine<'a> {
+    let model = scorer.model();
     let (id, answer) = match (observed.item, observed.explain) {
-        (Ok(Submission { id, observation }), Ok(explain)) => (id, Answer::with(model, observation, explain)),
-        (Ok(Submission { id, .. }), Err(e)) => (id, Answer::bad_explain_flag(&e)),
+        (Ok(Submission { id, observation }), Ok(explain)) => match scorer.set_explain(explain) {
+            Ok(()) => (id, Answer::scored_by(scorer, observation)),
+            Err(e) => {
+                scorer.reject(e.code());
+                (id, Answer::not_explainable(e))
+            }
+        },
+        (Ok(Submission { id, .. }), Err(e)) => {
+            scorer.reject(ExplainFlagError::CODE);
+            (id, Answer::bad_explain_flag(&e))
+        }
         // Not an observation object: nothing was scored; an invalid `id` is named as on HTTP.
-        (Err(e), _) => (None, Answer::of_body_error(&e)),
+        (Err(e), _) => {
+            scorer.reject(e.code());
+            (None, Answer::of_body_error(&e))
+        }
     };
     ResultLine {
         message_id,
@@ -92,20 +110,6 @@ pub fn results_key(output_prefix: &str, message_id: &str) -> String {
 /// of a batch (a redelivered message counts again in the batch that brings it).
 pub fn batch_summary_key(output_prefix: &str, request_id: &str) -> String {
     format!("{output_prefix}sqs-batches/{}.summary.json", utf8_percent_encode(request_id, KEY_SAFE))
-}
-
-/// Counts one item of an observation message into the batch's drift statistics.
-pub fn record_drift(model: &Model, stats: &mut DriftStats, item: &Result<Submission, BodyError>) {
-    match item {
-        Ok(Submission { observation: Ok(observation), .. }) => {
-            let (prediction, bins) = model.predict_with_bins(observation);
-            stats.record(observation, &prediction, &bins);
-        }
-        Ok(Submission { observation: Err(rejection), .. }) => {
-            stats.record_rejected(rejection.errors()[0].problem.code())
-        }
-        Err(_) => stats.record_rejected(BodyError::NOT_AN_OBJECT),
-    }
 }
 
 /// One observation message's results, and where they went.
