@@ -14,14 +14,15 @@ use serde_json::value::RawValue;
 
 use crate::adapters::aws::Clients;
 use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
+use crate::adapters::s3_object::Budget;
+use crate::adapters::s3_routing::Skip;
 use crate::adapters::step_functions::{self, Cells};
-use crate::adapters::{result_queue, s3, s3_batch_operations, s3_event, sqs, Context};
-use crate::config::{BatchConfig, Skip};
+use crate::adapters::{result_queue, s3_batch_operations, s3_event, s3_notifications, sqs, Context};
+use crate::config::BatchConfig;
 use crate::contract::answer::{explain_flag_json, EXPLAIN};
 use crate::contract::file::{FileReport, FileStatus};
 use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::core::model::Model;
-use crate::core::scoring::{Scorer, Wants};
 use crate::telemetry::Metrics;
 
 /// The parts of any incoming event that tell what it is. Unknown keys are
@@ -225,7 +226,8 @@ impl App {
                 .map_err(|e| InvocationError::Unrecognised(format!("BatchInput: {e}")))?;
             let cells = Cells::from_batch_input(batch_input(step_functions::DELIMITER))
                 .map_err(|e| InvocationError::Unrecognised(format!("BatchInput: {e}")))?;
-            return Ok(Reply::Items(self.handle_items_with(items, explain, cells, invocation)));
+            let ctx = self.context();
+            return Ok(Reply::Items(step_functions::handle(&ctx, items, explain, cells, invocation).await));
         }
         if let (Some(version), Some(tasks)) = (event.invocation_schema_version, &event.tasks) {
             let tasks: Vec<s3_batch_operations::Task> = serde_json::from_str(tasks.get()).map_err(|_| {
@@ -250,7 +252,12 @@ impl App {
     ///
     /// * `scored`, `rejected`, `missing`, `timed_out`, `skipped`: the
     ///   invocation succeeds; the summary says what happened. A timed-out file
-    ///   is not retried: a retry would time out again.
+    ///   could not finish in a whole invocation: a retry would time out again.
+    /// * `failed`, deferred (several records, and earlier ones used the time
+    ///   this one needed): the invocation fails so Lambda retries the whole
+    ///   event; the retry skips the files already scored (their summary says
+    ///   so) and so reaches the rest. After the last retry, the OnFailure
+    ///   destination keeps the event.
     /// * `failed`, transient: the invocation fails so Lambda retries the event
     ///   (twice, with backoff); after the last retry the OnFailure destination
     ///   (an SQS queue) keeps the event.
@@ -265,7 +272,8 @@ impl App {
         invocation: &Invocation,
     ) -> Result<Reply, InvocationError> {
         let ctx = self.context();
-        let outcome = s3::score_records(&ctx, records, invocation.deadline).await;
+        let budget = Budget::starting_now(invocation.deadline);
+        let outcome = s3_notifications::score_records(&ctx, records, budget.as_ref()).await;
         let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
         let failed = outcome.failed();
         tracing::info!(
@@ -296,57 +304,6 @@ impl App {
         }
         result_queue::notify_files(&ctx, &outcome.files).await.map_err(InvocationError::Transient)?;
         Ok(Reply::Files { files: outcome.files })
-    }
-
-    /// Scores a Distributed Map batch. Items that are not objects come back as
-    /// 400 items; the batch itself never fails.
-    pub fn handle_items(
-        &self,
-        items: Vec<serde_json::Value>,
-        invocation: &Invocation,
-    ) -> Vec<serde_json::Map<String, serde_json::Value>> {
-        self.handle_items_with(items, false, Cells::default(), invocation)
-    }
-
-    /// [`App::handle_items`], each scored item with its explanation when
-    /// `explain`, its cells read by `cells` (the map's delimiter).
-    pub fn handle_items_with(
-        &self,
-        items: Vec<serde_json::Value>,
-        explain: bool,
-        cells: Cells,
-        invocation: &Invocation,
-    ) -> Vec<serde_json::Map<String, serde_json::Value>> {
-        let started = Instant::now();
-        let wants = Wants { explain, drift: self.batch.drift.is_some() };
-        let (out, counts, drift) = match Scorer::new(&self.model, wants) {
-            Ok(mut scorer) => {
-                let (out, counts) = step_functions::score_items_with(&mut scorer, items, cells);
-                (out, counts, scorer.into_drift())
-            }
-            Err(e) => {
-                let (out, counts) = step_functions::unexplainable_items(items, e);
-                (out, counts, None)
-            }
-        };
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        let entry_point = EntryPoint::DistributedMap.as_str();
-        tracing::info!(entry_point, request_id = %invocation.request_id, cold_start = invocation.cold_start, rows = counts.rows, scored = counts.scored, rejected = counts.rejected, "items scored");
-        let mut metrics = Metrics::new(entry_point);
-        metrics
-            .count("RowsScored", counts.scored)
-            .count("RejectedInputs", counts.rejected)
-            .millis("HandlerDuration", ms);
-        if invocation.cold_start {
-            metrics.count("ColdStart", 1);
-        }
-        metrics.emit();
-        // The answer stays the items array (the state machine's result); the
-        // batch's drift goes to the metrics only (docs/drift.md).
-        if let Some((stats, options)) = drift.zip(self.batch.drift.as_ref()).filter(|(s, _)| s.scored() > 0) {
-            crate::telemetry::emit_drift(entry_point, &stats.report(&self.model, options).metric_values());
-        }
-        out
     }
 
     /// Handles one Function URL request; logs and counts its outcome (never

@@ -22,8 +22,9 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::s3_event::{decode_key, ObjectRef};
-use super::{s3, Context};
-use crate::config::{Scope, Skip};
+use super::s3_object::Budget;
+use super::s3_routing::{output_for, Scope, Skip};
+use super::{s3_notifications, Context};
 use crate::contract::file::{FailureKind, FileReport, FileStatus};
 use crate::contract::invocation::{EntryPoint, Invocation};
 
@@ -98,6 +99,7 @@ pub async fn handle(
 }
 
 async fn run_tasks(ctx: &Context<'_>, tasks: Vec<Task>, deadline: Option<SystemTime>) -> Vec<TaskResult> {
+    let budget = Budget::starting_now(deadline);
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
         let failure = |result_string: String| TaskResult {
@@ -108,13 +110,13 @@ async fn run_tasks(ctx: &Context<'_>, tasks: Vec<Task>, deadline: Option<SystemT
         let result = match task.object() {
             None => failure("the task names no bucket".into()),
             // Any key of the manifest is accepted (an operator chose them).
-            Some(object) => match ctx.config.output_for(&object.bucket, &object.key, Scope::Manifest) {
+            Some(object) => match output_for(ctx.config, &object.bucket, &object.key, Scope::Manifest) {
                 Err(Skip::OwnOutput) => failure("the object is one of the function's outputs".into()),
                 Err(skip) => failure(skip.as_str().into()),
                 Ok((out_bucket, out_key)) => {
                     let client = ctx.clients.s3().await;
-                    let report =
-                        s3::score_one(client, ctx.model, ctx.config, &object, out_bucket, out_key, deadline).await;
+                    let out = (out_bucket, out_key);
+                    let report = s3_notifications::score_one(client, ctx, &object, out, budget.as_ref()).await;
                     task_result(task.task_id, &report)
                 }
             },
@@ -159,7 +161,10 @@ fn result_code(report: &FileReport) -> ResultCode {
     match (report.status, report.failure) {
         (FileStatus::Scored, _) => ResultCode::Succeeded,
         // Transient (S3 unavailable, throttled): the job redrives the task.
-        (FileStatus::Failed, Some(FailureKind::Transient) | None) => ResultCode::TemporaryFailure,
+        // Deferred (earlier tasks of the invocation used the time): the same.
+        (FileStatus::Failed, Some(FailureKind::Transient | FailureKind::Deferred) | None) => {
+            ResultCode::TemporaryFailure
+        }
         // A permission the role lacks will not appear during the job: failing
         // the task permanently puts the reason (naming the permission) in the
         // completion report at once, and the job's own failure threshold

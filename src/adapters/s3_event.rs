@@ -6,7 +6,7 @@
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
-use crate::config::Skip;
+use super::s3_routing::Skip;
 
 /// One object to score.
 #[derive(Debug, Clone, PartialEq, Eq)]

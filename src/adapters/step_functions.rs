@@ -12,9 +12,14 @@
 //! as on the S3 route. A row with text the reader could not decode (U+FFFD
 //! or NUL: a Windows-1252 or UTF-16 file) is a 400 saying what to do.
 
+use std::time::Instant;
+
 use serde_json::{Map, Value};
 
+use super::drift_out::{self, Keep};
+use super::Context;
 use crate::contract::answer::ExplanationField;
+use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::core::columns::{feature_by_name, put_value};
 use crate::core::csv_pipeline::{BatchCounts, RESULT_COLUMNS};
 use crate::core::csv_reader::Dialect;
@@ -24,9 +29,57 @@ use crate::core::observation::{FieldInput, Observation, Rejection, FEATURE_COUNT
 use crate::core::observation_json::BodyError;
 use crate::core::scoring::{write_range_names, Scorer, Wants};
 use crate::core::status::Status;
+use crate::telemetry::Metrics;
 
 /// Why an item that is not a JSON object is rejected.
 const NOT_AN_OBJECT: &str = "the item is not an object of column values";
+
+/// Handles a Distributed Map batch: scores its items (with their
+/// explanations when `explain`, cells read by `cells`), logs and counts
+/// them, and reports the batch's drift as metrics (the answer stays the
+/// items array, the state machine's result). Items that are not objects
+/// come back as 400 items; the batch itself never fails.
+pub async fn handle(
+    ctx: &Context<'_>,
+    items: Vec<Value>,
+    explain: bool,
+    cells: Cells,
+    invocation: &Invocation,
+) -> Vec<Map<String, Value>> {
+    let started = Instant::now();
+    let wants = Wants { explain, drift: ctx.config.drift.is_some() };
+    let (out, counts, drift) = match Scorer::new(ctx.model, wants) {
+        Ok(mut scorer) => {
+            let (out, counts) = score_items_with(&mut scorer, items, cells);
+            (out, counts, scorer.into_drift())
+        }
+        Err(e) => {
+            let (out, counts) = unexplainable_items(items, e);
+            (out, counts, None)
+        }
+    };
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let entry_point = EntryPoint::DistributedMap;
+    let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
+    tracing::info!(
+        entry_point = entry_point.as_str(),
+        request_id,
+        cold_start,
+        rows = counts.rows,
+        scored = counts.scored,
+        rejected = counts.rejected,
+        "items scored"
+    );
+    let mut metrics = Metrics::new(entry_point.as_str());
+    metrics.count("RowsScored", counts.scored).count("RejectedInputs", counts.rejected).millis("HandlerDuration", ms);
+    if cold_start {
+        metrics.count("ColdStart", 1);
+    }
+    metrics.emit();
+    // Kept nowhere: metrics only, which cannot fail (docs/drift.md).
+    let _ = drift_out::publish(ctx, entry_point, drift, Keep::Nowhere).await;
+    out
+}
 
 /// The code of an item whose text the map's CSV reader could not decode.
 pub const UNDECODED_TEXT: &str = "undecoded_text";

@@ -73,6 +73,9 @@ pub enum FailureKind {
     /// The function's role lacks a permission (403 AccessDenied): an operator
     /// must fix the role; the reason names the permission.
     Configuration,
+    /// Earlier files of the same invocation used the time this one needed
+    /// (it would fit alone): retried in a fresh invocation.
+    Deferred,
 }
 
 /// What happened to one record. Also the content of the `.summary.json`.

@@ -324,3 +324,39 @@ async fn a_multipart_upload_whose_completion_fails_is_aborted_and_retried() {
     assert_eq!(routes.batch.0, "TemporaryFailure");
     assert_eq!(*aborts.lock().unwrap(), ["UPLOAD-1", "UPLOAD-1", "UPLOAD-1"], "aborted once per route");
 }
+
+/// An upload abandoned mid-way (its parts refused after it was created) is
+/// aborted, never completed: the last part is sent only by the writer's
+/// explicit finish, and nothing is sent from a destructor.
+#[tokio::test]
+async fn a_multipart_upload_abandoned_mid_way_is_aborted_and_never_completed() {
+    let aborts = Arc::new(Mutex::new(Vec::<String>::new()));
+    let completes = Arc::new(Mutex::new(0usize));
+    let routes = run("incoming/big.csv", None, |w| {
+        let (aborts, completes) = (Arc::clone(&aborts), Arc::clone(&completes));
+        vec![
+            get_returns(big_csv()),
+            mock!(Client::create_multipart_upload)
+                .then_output(|| CreateMultipartUploadOutput::builder().upload_id("UPLOAD-2").build()),
+            mock!(Client::upload_part)
+                .sequence()
+                .http_status(503, Some(s3_error("SlowDown", "Please reduce your request rate.")))
+                .repeatedly()
+                .build(),
+            mock!(Client::complete_multipart_upload).then_compute_output(move |_| {
+                *completes.lock().unwrap() += 1;
+                aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput::builder().build()
+            }),
+            mock!(Client::abort_multipart_upload).then_compute_output(move |req| {
+                aborts.lock().unwrap().push(req.upload_id().unwrap_or_default().to_owned());
+                aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder().build()
+            }),
+            put_recorded(w),
+        ]
+    })
+    .await;
+    assert_eq!(routes.direct.unwrap_err().0, "TransientFailure");
+    assert_eq!(routes.sqs_retried, ["m-1"]);
+    assert_eq!(*aborts.lock().unwrap(), ["UPLOAD-2", "UPLOAD-2", "UPLOAD-2"], "aborted once per route");
+    assert_eq!(*completes.lock().unwrap(), 0, "never completed");
+}

@@ -276,19 +276,28 @@ async fn sigterm_mid_batch_finishes_what_is_in_flight_and_loses_nothing() {
     }
     let mut env = aws_env(&endpoint);
     env.push(("OUTPUT_BUCKET", bucket.clone()));
-    let mut worker = start_worker(
-        &env,
-        &queue,
-        &["--wait-seconds", "1", "--max-messages", "2", "--concurrency", "1", "--visibility-timeout", "2"],
-    );
-    // Let it get going, then stop it mid-stream.
-    let started = Instant::now();
-    loop {
-        let n = s3.list_objects_v2().bucket(&bucket).send().await.unwrap().key_count.unwrap_or(0);
-        if n >= 2 || started.elapsed() > Duration::from_secs(30) {
-            break;
+    // Its logs (stderr) tell when a batch is handled: the test stops it after
+    // the second, not after some wall-clock time.
+    let mut cmd = crate::helpers::scorer();
+    cmd.args(["worker", "--queue-url", &queue])
+        .args(["--wait-seconds", "1", "--max-messages", "2", "--concurrency", "1", "--visibility-timeout", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let mut worker = Running { child: cmd.spawn().expect("start the worker") };
+    let stderr = worker.child.stderr.take().unwrap();
+    let (handled_tx, mut handled) = tokio::sync::mpsc::unbounded_channel::<()>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("SQS batch handled") && handled_tx.send(()).is_err() {
+                break;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    });
+    for _ in 0..2 {
+        let next = tokio::time::timeout(Duration::from_secs(30), handled.recv()).await;
+        assert!(matches!(next, Ok(Some(()))), "the worker handled a batch");
     }
     let pid = worker.child.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
@@ -305,21 +314,28 @@ async fn sigterm_mid_batch_finishes_what_is_in_flight_and_loses_nothing() {
         }
     }
     // A receive cut short by the shutdown may have hidden messages for one
-    // visibility timeout: they come back, they are not lost.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // visibility timeout (2 s): they come back, they are not lost. Receive
+    // (long polling) until every message is accounted for, within a bound.
     let mut queued = std::collections::BTreeSet::new();
-    loop {
-        let got = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
-        if got.messages().is_empty() {
-            break;
-        }
+    let started = Instant::now();
+    while scored.union(&queued).count() < total && started.elapsed() < Duration::from_secs(30) {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
         for m in got.messages() {
             let v: Value = serde_json::from_str(m.body().unwrap()).unwrap();
             queued.insert(v["id"].as_str().unwrap().to_owned());
             sqs.delete_message().queue_url(&queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
         }
     }
-    assert!(!scored.is_empty() && scored.len() < total, "stopped mid-stream: {} scored", scored.len());
+    // Two batches of two were handled before the signal; 36 messages cannot
+    // all have been handled in the moment it took to send it.
+    assert!(scored.len() >= 4 && scored.len() < total, "stopped mid-stream: {} scored", scored.len());
     let all: std::collections::BTreeSet<String> = scored.union(&queued).cloned().collect();
     assert_eq!(all.len(), total, "nothing lost: {} scored + {} queued", scored.len(), queued.len());
     assert!(scored.intersection(&queued).next().is_none(), "a scored message was left in the queue");

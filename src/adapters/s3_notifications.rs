@@ -3,21 +3,33 @@
 //! ends with a summary whatever happened to it (scored, rejected, missing,
 //! timed out, failed); each route decides from the [`FileStatus`] what to
 //! retry. A retry rewrites the same keys.
+//!
+//! Files are scored one after another, under one [`Budget`]: a file that
+//! earlier files of the invocation left too little time is `failed`
+//! (deferred) and retried, never `timed_out`. Not concurrently: the
+//! pipeline already keeps two cores busy (reading and scoring), so files
+//! side by side would each finish later, and a deadline would stop several
+//! half-done files instead of leaving whole ones untouched for the retry.
+//! A redelivered event with several records skips the files an earlier
+//! delivery already scored (their summary says so, same ETag and model).
 
-use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
+use serde::Deserialize;
 
-use super::s3_batch::{millis, score_object, write_error, Lineage, ObjectError};
+use super::drift_out::{self, Keep};
+use super::s3_errors::ObjectError;
 use super::s3_event::{ObjectRef, Records};
+use super::s3_object::{millis, score_object, Budget};
+use super::s3_routing::{output_for, unscored_output, Scope, Skip};
+use super::s3_upload::{put_object, Lineage};
 use super::Context;
-use crate::config::{BatchConfig, Scope, Skip};
 use crate::contract::file::{FailureKind, FileReport, FileStatus, Location};
 use crate::contract::invocation::EntryPoint;
+use crate::core::csv_pipeline::BatchCounts;
 use crate::core::model::Model;
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::Metrics;
 
 /// Reports for every record.
 pub struct Outcome {
@@ -37,31 +49,94 @@ impl Outcome {
 }
 
 /// Scores every record of a notification (direct, through SQS or
-/// EventBridge). The S3 client is built only if a record is to be read.
-pub async fn score_records(ctx: &Context<'_>, records: Records, deadline: Option<SystemTime>) -> Outcome {
+/// EventBridge) within `budget`. The S3 client is built only if a record is
+/// to be read.
+pub async fn score_records(ctx: &Context<'_>, records: Records, budget: Option<&Budget>) -> Outcome {
+    let several = records.iter().filter(|r| r.is_ok()).count() > 1;
     let mut files = Vec::with_capacity(records.len());
     for record in records {
         let report = match record {
             Err(skip) => skipped(ctx.model, None, skip),
-            Ok(object) => match ctx.config.output_for(&object.bucket, &object.key, Scope::InputPrefix) {
+            Ok(object) => match output_for(ctx.config, &object.bucket, &object.key, Scope::InputPrefix) {
                 Err(skip @ (Skip::NotCsv | Skip::Folder)) => {
                     let mut report = skipped(ctx.model, Some(&object), skip);
-                    if let Some((bucket, key)) = ctx.config.unscored_output(&object.bucket, &object.key) {
+                    if let Some((bucket, key)) = unscored_output(ctx.config, &object.bucket, &object.key) {
                         report.output = Some(Location { bucket, key });
                         summarise(ctx.clients.s3().await, &mut report, &object).await;
                     }
                     report
                 }
                 Err(skip) => skipped(ctx.model, Some(&object), skip),
-                Ok((out_bucket, out_key)) => {
+                Ok(out) => {
                     let client = ctx.clients.s3().await;
-                    score_one(client, ctx.model, ctx.config, &object, out_bucket, out_key, deadline).await
+                    let done = if several { scored_before(client, ctx.model, &object, &out).await } else { None };
+                    match done {
+                        Some(report) => report,
+                        None => score_one(client, ctx, &object, out, budget).await,
+                    }
                 }
             },
         };
         files.push(report);
     }
     Outcome { files }
+}
+
+/// What a summary says, as far as [`scored_before`] needs it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Written {
+    status: String,
+    input_etag: Option<String>,
+    model_version: String,
+    #[serde(flatten)]
+    counts: WrittenCounts,
+}
+
+#[derive(Deserialize)]
+struct WrittenCounts {
+    rows: u64,
+    scored: u64,
+    rejected: u64,
+    malignant: u64,
+}
+
+/// The report of a file an earlier delivery of this event already scored
+/// (its summary says `scored`, for this ETag and this model), or `None`.
+/// A multi-record event fails as a whole when a record is not reached, and
+/// Lambda's retry brings every record again: the scored ones are not
+/// scored twice. Anything unreadable means "not scored".
+async fn scored_before(
+    client: &Client,
+    model: &Model,
+    object: &ObjectRef,
+    out: &(String, String),
+) -> Option<FileReport> {
+    let etag = object.etag.as_deref().map(|t| t.trim_matches('"')).filter(|t| !t.is_empty())?;
+    let key = format!("{}.summary.json", out.1);
+    let got = client.get_object().bucket(&out.0).key(&key).send().await.ok()?;
+    let bytes = got.body.collect().await.ok()?.into_bytes();
+    let written: Written = serde_json::from_slice(&bytes).ok()?;
+    let same = written.status == FileStatus::Scored.as_str()
+        && written.input_etag.as_deref() == Some(etag)
+        && written.model_version == model.info().version;
+    if !same {
+        return None;
+    }
+    tracing::info!(entry_point = EntryPoint::S3.as_str(), bucket = %object.bucket, key = %object.key, "already scored by an earlier delivery of this event; not scored again");
+    let WrittenCounts { rows, scored, rejected, malignant } = written.counts;
+    Some(FileReport {
+        status: FileStatus::Scored,
+        failure: None,
+        input: Some(Location { bucket: object.bucket.clone(), key: object.key.clone() }),
+        output: Some(Location { bucket: out.0.clone(), key: out.1.clone() }),
+        reason: None,
+        counts: Some(BatchCounts { rows, scored, rejected, malignant, ..BatchCounts::default() }),
+        model_version: written.model_version,
+        input_etag: Some(etag.to_owned()),
+        duration_ms: 0,
+        drift: None,
+    })
 }
 
 pub fn skipped(model: &Model, object: Option<&ObjectRef>, skip: Skip) -> FileReport {
@@ -93,23 +168,25 @@ fn status_of(e: &ObjectError) -> (FileStatus, Option<FailureKind>) {
         ObjectError::BadFile(_) => (FileStatus::Rejected, None),
         ObjectError::Missing { .. } => (FileStatus::Missing, None),
         ObjectError::TooBig { .. } | ObjectError::Deadline => (FileStatus::TimedOut, None),
+        ObjectError::Deferred { .. } => (FileStatus::Failed, Some(FailureKind::Deferred)),
         ObjectError::Denied(_) => (FileStatus::Failed, Some(FailureKind::Configuration)),
         ObjectError::Read(_) | ObjectError::Write(_) => (FileStatus::Failed, Some(FailureKind::Transient)),
     }
 }
 
-/// Scores one object and writes its summary; never fails, the report says what happened.
+/// Scores one object into `out` (bucket, key) and writes its summary; never
+/// fails, the report says what happened.
 pub async fn score_one(
     client: &Client,
-    model: &Arc<Model>,
-    config: &BatchConfig,
+    ctx: &Context<'_>,
     object: &ObjectRef,
-    out_bucket: String,
-    out_key: String,
-    deadline: Option<SystemTime>,
+    (out_bucket, out_key): (String, String),
+    budget: Option<&Budget>,
 ) -> FileReport {
+    let (model, config) = (ctx.model, ctx.config);
     let started = Instant::now();
-    let result = score_object(client, Arc::clone(model), object, &out_bucket, &out_key, deadline, config).await;
+    let result =
+        score_object(client, std::sync::Arc::clone(model), object, &out_bucket, &out_key, budget, config).await;
     let mut report = FileReport {
         status: FileStatus::Scored,
         failure: None,
@@ -126,7 +203,17 @@ pub async fn score_one(
         Ok(scored) => {
             report.input_etag = scored.input_etag.or(report.input_etag);
             report.counts = Some(scored.counts);
-            report.drift = scored.drift.zip(config.drift.as_ref()).map(|(stats, o)| stats.report(model, o));
+            // The page first: the summary, written last, says whether all went well.
+            let lineage = Lineage { model_version: &report.model_version, source_etag: report.input_etag.as_deref() };
+            let keep = Keep::Page { client, bucket: &out_bucket, out_key: &out_key, source_key: &object.key, lineage };
+            match drift_out::publish(ctx, EntryPoint::S3, scored.drift, keep).await {
+                Ok(drift) => report.drift = drift,
+                Err(e) => {
+                    tracing::error!(entry_point = EntryPoint::S3.as_str(), bucket = %object.bucket, key = %object.key, error = %e, "writing the drift page failed; the file will be retried");
+                    (report.status, report.failure) = status_of(&e);
+                    report.reason = Some(format!("writing the drift page failed: {e}"));
+                }
+            }
         }
         Err(e) => {
             (report.status, report.failure) = status_of(&e);
@@ -134,12 +221,6 @@ pub async fn score_one(
         }
     }
     report.duration_ms = millis(started);
-    // The page first: the summary, written last, says whether all went well.
-    if let Err(e) = write_page(client, &out_bucket, &out_key, &report, object).await {
-        tracing::error!(entry_point = EntryPoint::S3.as_str(), bucket = %object.bucket, key = %object.key, error = %e, "writing the drift page failed; the file will be retried");
-        (report.status, report.failure) = status_of(&e);
-        report.reason = Some(format!("writing the drift page failed: {e}"));
-    }
     // The summary goes beside the output whatever happened, so whoever waits
     // for the output learns why there is none.
     summarise(client, &mut report, object).await;
@@ -174,10 +255,6 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
         }
     }
     metrics.emit();
-    // Per file, never per row; only a scored file's rows say anything.
-    if let (FileStatus::Scored, Some(drift)) = (report.status, &report.drift) {
-        telemetry::emit_drift(entry_point, &drift.metric_values());
-    }
     let (bucket, key, reason) = (object.bucket.as_str(), object.key.as_str(), report.reason.as_deref());
     let out_key = report.output.as_ref().map(|o| o.key.as_str());
     match (report.status, report.failure) {
@@ -212,6 +289,13 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
             "S3 denied the function's role a permission it needs (configuration): fix the role; the event is \
              retried, then kept by the failure destination"
         ),
+        (FileStatus::Failed, Some(FailureKind::Deferred)) => tracing::warn!(
+            entry_point,
+            bucket,
+            key,
+            reason,
+            "earlier files of the invocation used the time this file needed; it will be retried"
+        ),
         (FileStatus::Failed, _) => {
             tracing::error!(entry_point, bucket, key, error = reason, "file failed; it will be retried")
         }
@@ -219,47 +303,20 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
     }
 }
 
-/// `<output key>.report.html`: the drift report of a scored file as a page,
-/// with the output's lineage metadata. Nothing for other files.
-async fn write_page(
-    client: &Client,
-    bucket: &str,
-    out_key: &str,
-    report: &FileReport,
-    object: &ObjectRef,
-) -> Result<(), ObjectError> {
-    if report.status != FileStatus::Scored {
-        return Ok(());
-    }
-    let Some(page) = report.drift_page(Some(&object.key)) else { return Ok(()) };
-    let key = format!("{out_key}.report.html");
-    let lineage = Lineage { model_version: &report.model_version, source_etag: report.input_etag.as_deref() };
-    let mut put = client.put_object().bucket(bucket).key(&key).content_type("text/html; charset=utf-8");
-    for (k, v) in lineage.pairs() {
-        put = put.metadata(k, v);
-    }
-    put.body(ByteStream::from(page.into_bytes())).send().await.map(|_| ()).map_err(|e| write_error(e, bucket, &key))
-}
-
 async fn write_summary(client: &Client, bucket: &str, out_key: &str, report: &FileReport) -> Result<(), ObjectError> {
     let key = format!("{out_key}.summary.json");
     let body = report.summary_json().map_err(|e| ObjectError::Write(e.to_string()))?;
-    client
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .content_type("application/json")
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| write_error(e, bucket, &key))
+    let lineage = Lineage { model_version: &report.model_version, source_etag: report.input_etag.as_deref() };
+    put_object(client, (bucket, &key), "application/json", &lineage, body).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use crate::adapters::aws::Clients;
+    use crate::config::BatchConfig;
 
     #[tokio::test]
     async fn records_that_are_all_skipped_are_reported_without_building_an_s3_client() {
