@@ -247,7 +247,14 @@ fn log_and_count(report: &FileReport, object: &ObjectRef) {
     let c = report.counts.clone().unwrap_or_default();
     let entry_point = EntryPoint::S3.as_str();
     let mut metrics = Metrics::new(entry_point);
-    metrics.count(format!("Files_{}", report.status.as_str()), 1).millis("FileDuration", report.duration_ms as f64);
+    // A deferred file (earlier work of the invocation used the time) is a
+    // normal retry, not a failure: it has its own metric, so the
+    // Files_failed alarm does not fire on it.
+    let status = match (report.status, report.failure) {
+        (FileStatus::Failed, Some(FailureKind::Deferred)) => "deferred",
+        (status, _) => status.as_str(),
+    };
+    metrics.count(format!("Files_{status}"), 1).millis("FileDuration", report.duration_ms as f64);
     if report.counts.is_some() {
         metrics.count("RowsScored", c.scored).count("RejectedInputs", c.rejected);
         for (code, n) in &c.rejected_by_reason {
