@@ -6,14 +6,13 @@
 //! adapters get what they need of it, never the `App` itself.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::adapters::aws::Clients;
-use crate::adapters::function_url::{self, HttpRequest, HttpResponse, Outcome};
+use crate::adapters::function_url::{self, HttpRequest, HttpResponse};
 use crate::adapters::s3_object::Budget;
 use crate::adapters::s3_routing::Skip;
 use crate::adapters::step_functions::{self, Cells};
@@ -306,34 +305,8 @@ impl App {
         Ok(Reply::Files { files: outcome.files })
     }
 
-    /// Handles one Function URL request; logs and counts its outcome (never
-    /// its content). The answer and every log line carry the request id.
+    /// Handles one Function URL request (the adapter logs and counts it).
     pub fn handle_function_url(&self, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
-        let started = Instant::now();
-        let (response, outcome) = function_url::handle(&self.model, request, &invocation.request_id);
-        let micros = started.elapsed().as_micros() as u64;
-        let status = response.status_code;
-        let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
-        let entry_point = EntryPoint::FunctionUrl.as_str();
-        let mut metrics = Metrics::new(entry_point);
-        match outcome {
-            Outcome::Predicted { label, out_of_range } => {
-                tracing::debug!(entry_point, request_id, cold_start, status, label, out_of_range, micros, "prediction");
-                metrics.count("Predictions", 1).count("OutOfRangeInputs", u64::from(out_of_range));
-            }
-            Outcome::Rejected(code) => {
-                tracing::info!(entry_point, request_id, cold_start, status, code, micros, "rejected input");
-                metrics.count("RejectedInputs", 1).count(format!("Rejected_{code}"), 1);
-            }
-            other => {
-                tracing::info!(entry_point, request_id, cold_start, status, outcome = ?other, micros, "request");
-                metrics.count("OtherRequests", 1);
-            }
-        }
-        if cold_start {
-            metrics.count("ColdStart", 1);
-        }
-        metrics.millis("HandlerDuration", micros as f64 / 1000.0).emit();
-        response
+        function_url::handle_request(&self.model, request, invocation)
     }
 }

@@ -13,14 +13,17 @@ use serde::ser::SerializeMap;
 use serde::Serialize;
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use crate::contract::answer::{
     body_error_items, explain_flag, Answer, ErrorItem, ExplainFlagError, ExplanationField, PredictionField, EXPLAIN,
 };
+use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::core::model::Model;
 use crate::core::observation::FEATURES;
 use crate::core::observation_json::{parse_observation_json, BodyError};
 use crate::core::status::Status;
+use crate::telemetry::Metrics;
 
 /// openapi.yaml as JSON, converted by build.rs (the binary carries no YAML parser).
 pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
@@ -95,6 +98,38 @@ pub enum Outcome {
     NotFound,
     MethodNotAllowed,
     TooLarge,
+}
+
+/// Handles one Function URL request and logs and counts its outcome (never
+/// its content), as every route's adapter does: the handler only routes.
+/// The answer and every log line carry the request id.
+pub fn handle_request(model: &Model, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
+    let started = Instant::now();
+    let (response, outcome) = handle(model, request, &invocation.request_id);
+    let micros = started.elapsed().as_micros() as u64;
+    let status = response.status_code;
+    let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
+    let entry_point = EntryPoint::FunctionUrl.as_str();
+    let mut metrics = Metrics::new(entry_point);
+    match outcome {
+        Outcome::Predicted { label, out_of_range } => {
+            tracing::debug!(entry_point, request_id, cold_start, status, label, out_of_range, micros, "prediction");
+            metrics.count("Predictions", 1).count("OutOfRangeInputs", u64::from(out_of_range));
+        }
+        Outcome::Rejected(code) => {
+            tracing::info!(entry_point, request_id, cold_start, status, code, micros, "rejected input");
+            metrics.count("RejectedInputs", 1).count(format!("Rejected_{code}"), 1);
+        }
+        other => {
+            tracing::info!(entry_point, request_id, cold_start, status, outcome = ?other, micros, "request");
+            metrics.count("OtherRequests", 1);
+        }
+    }
+    if cold_start {
+        metrics.count("ColdStart", 1);
+    }
+    metrics.millis("HandlerDuration", micros as f64 / 1000.0).emit();
+    response
 }
 
 /// Handles one Function URL request. Never panics on any input and never
