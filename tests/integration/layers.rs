@@ -281,3 +281,39 @@ fn the_layer_check_catches_arrows_hidden_in_nested_groups_and_super_paths() {
     assert!(violations(&["adapters", "sqs"], "use super::super::{config, core::model, telemetry::Metrics};").is_empty());
     assert!(violations(&["core", "drift"], "use super::{model::Model, observation::*};").is_empty());
 }
+
+/// Method calls and function paths a file makes (`handle_json`, `serde_json::to_string`).
+fn calls(text: &str) -> Vec<String> {
+    struct Calls(Vec<String>);
+    impl<'ast> Visit<'ast> for Calls {
+        fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+            self.0.push(call.method.to_string());
+            syn::visit::visit_expr_method_call(self, call);
+        }
+        fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+            if let syn::Expr::Path(p) = &*call.func {
+                let path: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+                self.0.push(path.join("::"));
+            }
+            syn::visit::visit_expr_call(self, call);
+        }
+    }
+    let mut calls = Calls(Vec::new());
+    calls.visit_file(&syn::parse_file(text).unwrap());
+    calls.0
+}
+
+#[test]
+fn the_worker_and_serve_hand_the_handler_typed_events_not_json_they_made() {
+    for file in ["src/cli/worker.rs", "src/cli/serve.rs"] {
+        let calls = calls(&std::fs::read_to_string(root().join(file)).unwrap());
+        for round_trip in ["handle_json", "serde_json::to_string", "serde_json::to_vec", "serde_json::to_value"] {
+            assert!(!calls.iter().any(|c| c == round_trip), "{file} calls {round_trip}");
+        }
+    }
+    // The check sees such a call.
+    let made = calls(
+        "async fn f(app: &App) { let json = serde_json::to_string(&e).unwrap(); app.handle_json(&json, i).await; }",
+    );
+    assert!(made.contains(&"handle_json".to_owned()) && made.contains(&"serde_json::to_string".to_owned()), "{made:?}");
+}
