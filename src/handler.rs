@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -206,8 +207,7 @@ impl App {
                     sqs_event.records = serde_json::from_str::<Vec<SqsMessage>>(records.get()).map_err(|_| {
                         InvocationError::Unrecognised("SQS records that do not match their schema".into())
                     })?;
-                    let ctx = self.context();
-                    Ok(Reply::Sqs(Box::pin(sqs::handle_batch(&ctx, sqs_event, invocation)).await))
+                    Ok(Reply::Sqs(self.handle_sqs(sqs_event, invocation).await))
                 }
                 Some(other) => Err(InvocationError::Unrecognised(format!("records from {other:?} are not handled"))),
             };
@@ -244,6 +244,27 @@ impl App {
             "expected a Function URL request (requestContext.http), an S3 notification or an SQS batch (Records)"
                 .into(),
         ))
+    }
+
+    /// An SQS batch already typed (the worker's): the route [`App::handle`]
+    /// takes for `aws:sqs` records, without a JSON round trip.
+    pub async fn handle_sqs(&self, event: SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
+        let ctx = self.context();
+        Box::pin(sqs::handle_batch(&ctx, event, invocation)).await
+    }
+
+    /// A Function URL request already typed (`serve`'s): read as
+    /// [`App::handle`] reads the event's JSON, without a JSON round trip.
+    pub fn handle_function_url_event(&self, event: &LambdaFunctionUrlRequest, invocation: &Invocation) -> HttpResponse {
+        let http = &event.request_context.http;
+        let request = HttpRequest {
+            method: http.method.as_deref().unwrap_or(""),
+            path: event.raw_path.as_deref().or(http.path.as_deref()).unwrap_or("/"),
+            query: event.raw_query_string.as_deref().unwrap_or(""),
+            body: event.body.as_deref(),
+            is_base64_encoded: event.is_base64_encoded,
+        };
+        self.handle_function_url(&request, invocation)
     }
 
     /// Scores every ObjectCreated record. What each file status does here

@@ -45,7 +45,11 @@ pub async fn run(app: App) -> anyhow::Result<()> {
                 cold_start = invocation.cold_start,
                 model_version = %app.model().info().version
             );
-            app.handle(payload, &invocation).instrument(span).await
+            let answer = app.handle(payload, &invocation).instrument(span).await;
+            // The invocation's metrics and logs are out before its answer:
+            // Lambda may freeze the process as soon as it has the answer.
+            telemetry::flush().await;
+            answer
         }
     }))
     .await

@@ -13,11 +13,19 @@
 //!
 //! Never logged: feature values, observation or sample ids, request bodies,
 //! CSV content, or error text that could echo input.
+//!
+//! Neither ever blocks the runtime's threads: a metrics record (and, on
+//! Lambda and in the worker, a log line) is formatted by the task that makes
+//! it, without a lock, and handed whole to one writer thread per stream
+//! ([`LineWriter`]), which alone writes stdout (stderr). [`flush`] waits until
+//! what was handed over is written: the Lambda loop calls it before each
+//! answer, `main` before the process exits.
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde::ser::{SerializeMap, Serializer as _};
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -32,11 +40,18 @@ pub fn init(json: bool) {
     let setting = std::env::var("LOG_LEVEL").or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL")).ok();
     let level = setting.as_deref().map_or(Some(LevelFilter::INFO), parse_level);
     let registry = tracing_subscriber::registry().with(log_filter(level.unwrap_or(LevelFilter::INFO)));
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let layer = tracing_subscriber::fmt::layer().with_target(false);
     let result = if json {
-        registry.with(layer.json().flatten_event(true).with_current_span(false).with_span_list(true)).try_init()
+        // Lambda and the worker log from async tasks: through the writer thread.
+        if LOGS.get().is_none() {
+            let _ = LOGS.set(LineWriter::spawn("scorer-logs", Box::new(std::io::stderr())));
+        }
+        let layer = layer.with_writer(|| LogLine).json();
+        registry.with(layer.flatten_event(true).with_current_span(false).with_span_list(true)).try_init()
     } else {
-        registry.with(layer.with_ansi(std::io::stderr().is_terminal())).try_init()
+        // Local commands on a terminal: written where they are made (a
+        // progress bar shares the terminal; nothing is left to flush at exit).
+        registry.with(layer.with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal())).try_init()
     };
     // A second init (tests) keeps the first subscriber.
     if result.is_ok() && level.is_none() {
@@ -72,16 +87,138 @@ pub fn take_cold_start() -> bool {
     COLD.swap(false, Ordering::Relaxed)
 }
 
-type Sink = Mutex<Box<dyn Write + Send>>;
-static METRICS: OnceLock<Sink> = OnceLock::new();
+static METRICS: OnceLock<Option<LineWriter>> = OnceLock::new();
+static LOGS: OnceLock<Option<LineWriter>> = OnceLock::new();
 
-/// Turns metrics on, written to `out` (stdout on Lambda and in the worker).
+/// Turns metrics on, written to `out` (stdout on Lambda and in the worker)
+/// by a thread of their own. The first call wins.
 pub fn enable_metrics(out: Box<dyn Write + Send>) {
-    let _ = METRICS.set(Mutex::new(out));
+    if METRICS.get().is_none() {
+        let _ = METRICS.set(LineWriter::spawn("scorer-metrics", out));
+    }
 }
 
 pub fn metrics_enabled() -> bool {
-    METRICS.get().is_some()
+    METRICS.get().is_some_and(Option::is_some)
+}
+
+/// Lines the writer threads have not taken yet: enough for thousands of
+/// invocations' metrics, a few MB at most. A line that finds the queue full
+/// (the output has stopped taking lines) is dropped and counted, never waited for.
+const QUEUE_LINES: usize = 4096;
+
+/// How long [`flush`] waits for the writer threads: an output that takes no
+/// more lines must not hold an answer (or the process's exit) for ever.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+enum Message {
+    Line(Vec<u8>),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// One output written by one thread, fed whole lines through a bounded queue:
+/// lines are never interleaved and the sender never waits for the output.
+///
+/// Hand-written rather than `tracing-appender`'s non-blocking writer, which
+/// does the same for logs: it cannot tell a caller when what was sent is
+/// written (only dropping its guard, which ends the thread, flushes), and the
+/// Lambda loop must know that before it answers, or a function frozen (or a
+/// test's process killed) after the answer loses the invocation's metrics.
+struct LineWriter {
+    queue: tokio::sync::mpsc::Sender<Message>,
+    dropped: AtomicU64,
+}
+
+impl LineWriter {
+    /// `None` (metrics off, logs written directly) if no thread can be started.
+    fn spawn(name: &str, mut out: Box<dyn Write + Send>) -> Option<LineWriter> {
+        let (queue, mut lines) = tokio::sync::mpsc::channel::<Message>(QUEUE_LINES);
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                // Ends when the sender is gone (never for the process-wide writers).
+                while let Some(message) = lines.blocking_recv() {
+                    match message {
+                        Message::Line(line) => {
+                            let _ = out.write_all(&line);
+                            if lines.is_empty() {
+                                let _ = out.flush();
+                            }
+                        }
+                        Message::Flush(done) => {
+                            let _ = out.flush();
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .ok()?;
+        Some(LineWriter { queue, dropped: AtomicU64::new(0) })
+    }
+
+    /// Hands over one whole line; never waits.
+    fn send(&self, line: Vec<u8>) {
+        if self.queue.try_send(Message::Line(line)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every line sent before this call is written (and flushed).
+    async fn flush(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.queue.send(Message::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+}
+
+/// Lines dropped because an output stopped taking them (metrics, logs).
+pub fn dropped_lines() -> (u64, u64) {
+    let dropped = |w: &OnceLock<Option<LineWriter>>| {
+        w.get().and_then(Option::as_ref).map_or(0, |w| w.dropped.load(Ordering::Relaxed))
+    };
+    (dropped(&METRICS), dropped(&LOGS))
+}
+
+/// Waits (at most [`FLUSH_WAIT`]) until the metrics and logs emitted so far
+/// are written. Never blocks the thread: the wait is a future.
+pub async fn flush() {
+    let writers = [&METRICS, &LOGS].map(|w| w.get().and_then(Option::as_ref));
+    let all = async {
+        for writer in writers.into_iter().flatten() {
+            writer.flush().await;
+        }
+    };
+    let _ = tokio::time::timeout(FLUSH_WAIT, all).await;
+}
+
+/// [`flush`] for the end of `main`, outside any runtime.
+pub fn flush_before_exit() {
+    if [&METRICS, &LOGS].iter().all(|w| w.get().and_then(Option::as_ref).is_none()) {
+        return;
+    }
+    if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        runtime.block_on(flush());
+    }
+}
+
+/// The tracing writer of one log line (the fmt layer writes each event with
+/// one `write_all`): handed to the logs thread, or written directly if it
+/// could not be started.
+struct LogLine;
+
+impl Write for LogLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match LOGS.get().and_then(Option::as_ref) {
+            Some(writer) => writer.send(bytes.to_vec()),
+            None => std::io::stderr().write_all(bytes)?,
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -158,15 +295,13 @@ impl Metrics {
 
     /// Writes the record if metrics are on; a failed write is not an error of the request.
     pub fn emit(&self) {
-        let Some(sink) = METRICS.get() else { return };
+        let Some(writer) = METRICS.get().and_then(Option::as_ref) else { return };
         let mut line = Vec::with_capacity(512);
         if self.write_json(&mut line).is_err() {
             return;
         }
         line.push(b'\n');
-        if let Ok(mut out) = sink.lock() {
-            let _ = out.write_all(&line).and_then(|()| out.flush());
-        }
+        writer.send(line);
     }
 
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
@@ -322,6 +457,90 @@ mod tests {
         assert_eq!(v["Predictions"], 3.0);
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"], "Milliseconds");
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][1], "EntryPoint");
+    }
+
+    /// An output that takes nothing until its gate opens (a full pipe, a
+    /// stalled log agent), then keeps what it is given.
+    struct Gated {
+        open: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+        kept: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let (open, cv) = &*self.open;
+            let _unused = cv.wait_while(open.lock().unwrap(), |open| !*open).unwrap();
+            self.kept.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Opens the gate however the test ends, so a failure cannot hang the others.
+    struct OpenOnDrop(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.0 .1.notify_all();
+        }
+    }
+
+    /// The only test that turns the process-wide metrics on (other tests
+    /// emitting meanwhile only add lines of other entry points).
+    #[test]
+    fn emitting_never_waits_for_the_output_and_every_line_arrives_whole() {
+        const TASKS: usize = 8;
+        const EACH: usize = 50;
+        let open = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let gate = OpenOnDrop(std::sync::Arc::clone(&open));
+        enable_metrics(Box::new(Gated { open, kept: std::sync::Arc::clone(&kept) }));
+        assert!(metrics_enabled());
+
+        // Many tasks emit while the output takes nothing: they must all finish.
+        let (finished, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+            runtime.block_on(async {
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|task| {
+                        tokio::spawn(async move {
+                            for i in 0..EACH {
+                                let mut m = Metrics::new("telemetry_test");
+                                m.count("Task", task as u64).count("Line", i as u64).millis("Padding", 0.5);
+                                m.emit();
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            });
+            let _ = finished.send(());
+        });
+        assert!(
+            done.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "emitting tasks waited for an output that takes nothing"
+        );
+
+        drop(gate);
+        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(flush());
+        let kept = kept.lock().unwrap();
+        let text = std::str::from_utf8(&kept).expect("whole lines: never a record cut in two");
+        assert!(text.ends_with('\n'));
+        let mut seen = std::collections::HashSet::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if v["EntryPoint"] == "telemetry_test" {
+                assert!(seen.insert((v["Task"].as_f64().unwrap() as u64, v["Line"].as_f64().unwrap() as u64)));
+            }
+        }
+        assert_eq!(dropped_lines().0, 0);
+        assert_eq!(seen.len(), TASKS * EACH, "every record written once, by the time flush returns");
     }
 
     fn json_of(m: &Metrics) -> serde_json::Value {

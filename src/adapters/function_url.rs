@@ -172,18 +172,18 @@ pub fn handle(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (Ht
 }
 
 /// The `explain` query parameter (`true` or `false`; absent is false). Other
-/// parameters are ignored.
+/// parameters are ignored. Names and values are decoded as forms encode them
+/// (`%xx` escapes, `+` for a space) by `form_urlencoded`; bytes that are not
+/// UTF-8 decode to U+FFFD, which is no flag.
 pub fn explain_query(query: &str) -> Result<bool, ExplainFlagError> {
     let mut found = None;
-    for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if key != EXPLAIN {
             continue;
         }
         if found.is_some() {
             return Err(ExplainFlagError::Repeated);
         }
-        let value = percent_encoding::percent_decode_str(value).decode_utf8().map_err(|_| ExplainFlagError::Invalid)?;
         found = Some(explain_flag(&value)?);
     }
     Ok(found.unwrap_or(false))
@@ -417,4 +417,35 @@ fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>, r
         Err(_) => r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned(),
     };
     HttpResponse { status_code: status.code(), body, allow, request_id: request_id.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_explain_parameter_is_read_as_forms_encode_it() {
+        use ExplainFlagError::{Invalid, Repeated};
+        let cases: [(&str, Result<bool, ExplainFlagError>); 14] = [
+            ("", Ok(false)),
+            ("explain=true", Ok(true)),
+            ("explain=false&other=1", Ok(false)),
+            ("explain=%74rue", Ok(true)),
+            // The name is decoded too: an escaped name is the same parameter.
+            ("%65xplain=true", Ok(true)),
+            ("explain=true&explain=true", Err(Repeated)),
+            ("explain=false&%65xplain=false", Err(Repeated)),
+            // `+` is a space: not `true`, and another parameter's `+` changes nothing.
+            ("explain=true+", Err(Invalid)),
+            ("explain=+true", Err(Invalid)),
+            ("note=a+b&explain=true", Ok(true)),
+            ("explain+=true", Ok(false)),
+            ("explain=%ZZ", Err(Invalid)),
+            ("explain=%FF", Err(Invalid)),
+            ("explain", Err(Invalid)),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(explain_query(query), expected, "{query}");
+        }
+    }
 }

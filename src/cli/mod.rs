@@ -45,6 +45,13 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    let code = run();
+    // Metrics and logs handed to their writer threads are written before the process ends.
+    crate::telemetry::flush_before_exit();
+    code
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     let lambda = cli.command.is_none() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     // JSON logs where a log service reads them: Lambda, and the worker unless on a terminal.

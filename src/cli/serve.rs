@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::adapters::function_url::{self, HttpResponse, MAX_BODY_BYTES};
 use crate::contract::invocation::Invocation;
-use crate::handler::{App, Reply};
+use crate::handler::App;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -93,14 +93,9 @@ async fn answer_in(
     let request_id = invocation.request_id.as_str();
     let response = match read_body(body).await {
         Body::Complete(bytes) => {
-            // The very JSON a Function URL would send, through the Lambda entry point.
+            // The event a Function URL would send, through the handler's Function URL route.
             let event = to_event(&parts, bytes, peer, request_id);
-            let json = serde_json::to_string(&event).unwrap_or_default();
-            match app.handle_json(&json, invocation).await {
-                Ok(Reply::FunctionUrl(response)) => response,
-                Ok(_) => function_url::bad_request("not a Function URL request", request_id),
-                Err(e) => function_url::bad_request(&e.to_string(), request_id),
-            }
+            app.handle_function_url_event(&event, invocation)
         }
         Body::TooLarge => {
             tracing::info!(status = 413, "request body too large");

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::contract::invocation::{EntryPoint, Invocation};
-use crate::handler::{App, Reply};
+use crate::handler::App;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -60,15 +60,10 @@ pub trait BatchHandler: Send + Sync + 'static {
 }
 
 impl BatchHandler for App {
-    /// The very path a Lambda invocation takes: event JSON in, routed by the handler.
+    /// The route a Lambda invocation's SQS batch takes, given the typed event.
     async fn handle_batch(&self, event: SqsEvent, invocation: &Invocation) -> Option<Vec<String>> {
-        let json = serde_json::to_string(&event).ok()?;
-        match self.handle_json(&json, invocation).await {
-            Ok(Reply::Sqs(response)) => {
-                Some(response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect())
-            }
-            Ok(_) | Err(_) => None,
-        }
+        let response = self.handle_sqs(event, invocation).await;
+        Some(response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect())
     }
 }
 

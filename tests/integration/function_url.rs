@@ -257,7 +257,16 @@ fn explain_true_adds_the_explanation_in_model_order_and_nothing_else_changes() {
 
 #[test]
 fn an_explain_value_other_than_true_or_false_is_a_clear_400() {
-    for query in ["explain=yes", "explain=1", "explain", "explain=TRUE", "explain=true&explain=true", "explain=%ZZ"] {
+    for query in [
+        "explain=yes",
+        "explain=1",
+        "explain",
+        "explain=TRUE",
+        "explain=true&explain=true",
+        "explain=true&%65xplain=true",
+        "explain=true+",
+        "explain=%ZZ",
+    ] {
         let (status, body) = call(&with_query(function_url_event("POST", "/", Some(VALID_BODY)), query));
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["prediction"], "");
@@ -268,6 +277,12 @@ fn an_explain_value_other_than_true_or_false_is_a_clear_400() {
     // Percent-encoded `true` is `true`.
     let (status, _) = call(&with_query(function_url_event("POST", "/", Some(VALID_BODY)), "explain=%74rue"));
     assert_eq!(status, 200);
+    // So is a percent-encoded name, and a `+` elsewhere in the query changes nothing.
+    for query in ["%65xplain=true", "note=a+b&explain=true"] {
+        let (status, body) = call(&with_query(function_url_event("POST", "/", Some(VALID_BODY)), query));
+        assert_eq!(status, 200, "{query}: {body}");
+        assert!(body["explanation"].is_object(), "{query}: {body}");
+    }
 }
 
 #[test]
