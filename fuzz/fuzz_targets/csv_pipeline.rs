@@ -127,6 +127,9 @@ fuzz_target!(|raw: &[u8]| {
             assert!(data.contains(&b'"'), "an unterminated quote without a quote");
             return;
         }
+        // A panic becomes this error (never retried); here it is the bug
+        // being looked for. (libfuzzer-sys's panic hook aborts first anyway.)
+        Err(e @ BatchError::Internal { .. }) => panic!("{e}"),
         Err(e) => {
             assert!(e.is_bad_input(), "{e}");
             return;
