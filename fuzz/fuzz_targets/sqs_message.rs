@@ -28,7 +28,8 @@ fuzz_target!(|data: &[u8]| {
     match classify(&body) {
         Message::Observations(items) => {
             assert!(!items.is_empty(), "Observations with no items");
-            let mut scorer = Scorer::new(model(), Wants { explain: false, drift: true }).expect("no explanation wanted");
+            let mut scorer =
+                Scorer::new(model(), Wants { explain: false, drift: true }).expect("no explanation wanted");
             for (index, item) in items.into_iter().enumerate() {
                 let line = result_line(&mut scorer, "fuzz-message", index, item);
                 let json = serde_json::to_string(&line).expect("result line serializes");
