@@ -311,10 +311,7 @@ async fn a_multipart_upload_whose_completion_fails_is_aborted_and_retried() {
                 .http_status(500, Some(s3_error("InternalError", "We encountered an internal error.")))
                 .repeatedly()
                 .build(),
-            mock!(Client::abort_multipart_upload).then_compute_output(move |req| {
-                aborts.lock().unwrap().push(req.upload_id().unwrap_or_default().to_owned());
-                aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder().build()
-            }),
+            abort_recorded(aborts),
             put_recorded(w),
         ]
     })
@@ -347,10 +344,7 @@ async fn a_multipart_upload_abandoned_mid_way_is_aborted_and_never_completed() {
                 *completes.lock().unwrap() += 1;
                 aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput::builder().build()
             }),
-            mock!(Client::abort_multipart_upload).then_compute_output(move |req| {
-                aborts.lock().unwrap().push(req.upload_id().unwrap_or_default().to_owned());
-                aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder().build()
-            }),
+            abort_recorded(aborts),
             put_recorded(w),
         ]
     })
@@ -359,4 +353,12 @@ async fn a_multipart_upload_abandoned_mid_way_is_aborted_and_never_completed() {
     assert_eq!(routes.sqs_retried, ["m-1"]);
     assert_eq!(*aborts.lock().unwrap(), ["UPLOAD-2", "UPLOAD-2", "UPLOAD-2"], "aborted once per route");
     assert_eq!(*completes.lock().unwrap(), 0, "never completed");
+}
+
+/// AbortMultipartUpload, recording each aborted upload's id.
+fn abort_recorded(aborts: Arc<Mutex<Vec<String>>>) -> aws_smithy_mocks::Rule {
+    mock!(Client::abort_multipart_upload).then_compute_output(move |req| {
+        aborts.lock().unwrap().push(req.upload_id().unwrap_or_default().to_owned());
+        aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput::builder().build()
+    })
 }
