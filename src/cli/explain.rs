@@ -141,10 +141,43 @@ mod tests {
         let (left, right) = rows[2].split_once('│').unwrap();
         assert!(left.ends_with('█') && right.is_empty(), "{}", rows[2]);
         assert!(rows[2].contains("-2.4835"), "{}", rows[2]);
-        // The score line is the base value plus the contributions, and gives the probability.
-        let score = lines.iter().find(|l| l.trim_start().starts_with("score")).unwrap();
-        assert!(score.contains(&format!("{:+.4}", e.raw_score())) && score.contains("probability 0.9726"), "{score}");
         assert!(text.contains(&format!("{:.4}", e.base_value)));
         assert!(text.contains("not a cause"));
+    }
+
+    /// The figures printed are sklearn's and shap's, not this crate's own sums:
+    /// tests/golden/explanations.csv (shap.TreeExplainer on the exported
+    /// model, see explanations.meta.json) gives each row's raw score, base
+    /// value and contributions.
+    #[test]
+    fn the_waterfall_prints_the_scores_and_contributions_shap_and_sklearn_give() {
+        let model = Model::embedded().unwrap();
+        let golden = include_str!("../../tests/golden/explanations.csv");
+        let mut lines = golden.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let mut checked = 0;
+        for line in lines.filter(|l| l.starts_with("dataset,")).take(25) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let number = |name: &str| cells[column(name)].parse::<f64>().unwrap();
+            let values: [f64; 5] = std::array::from_fn(|f| number(FEATURES[f].api_name));
+            let observation = Observation::from_values(values).unwrap();
+            let answer = Answer::with(&model, Ok(observation), true);
+            let text = waterfall(&model, &observation, &answer);
+            let raw = number("raw_score");
+            let score = text.lines().find(|l| l.trim_start().starts_with("score")).unwrap();
+            assert!(score.contains(&format!("{raw:+.4}")), "golden raw score {raw}: {score}");
+            let probability = 1.0 / (1.0 + (-raw).exp());
+            assert!(score.contains(&format!("probability {probability:.4}")), "{score}");
+            let base = text.lines().find(|l| l.trim_start().starts_with("base value")).unwrap();
+            assert!(base.contains(&format!("{:.4}", number("base_value"))), "{base}");
+            for feature in FEATURES {
+                let row = text.lines().find(|l| l.trim_start().starts_with(feature.api_name)).unwrap();
+                let phi = number(&format!("contribution_{}", feature.api_name));
+                assert!(row.contains(&format!("{phi:+.4}")), "golden {phi}: {row}");
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 25);
     }
 }
