@@ -244,14 +244,16 @@ impl Unit {
 /// When metrics are off (local commands) it does nothing and allocates nothing.
 ///
 /// Written by hand, on purpose: the one crate made for EMF in Rust,
-/// `metrics_cloudwatch_embedded` (0.10), is a recorder behind the `metrics`
-/// facade that aggregates into a global registry and flushes at the end of
-/// an invocation through its `lambda_http`/`tower` layer (its default
-/// feature); this binary runs `lambda_runtime` directly (no `lambda_http`:
-/// the lean Function URL envelope), needs one record per file and per
-/// feature with its own dimension set, and writes the same records from
-/// `scorer worker` outside Lambda. Measured cost of ours: JSON logs plus an
-/// EMF record add 0.44 µs to a Function URL request (2.45 → 2.89 µs,
+/// `metrics_cloudwatch_embedded` (0.10), is a backend of the `metrics`
+/// facade: one global collector (its registry behind a Mutex) that
+/// aggregates counters by name and labels and writes a document per flush,
+/// flushed after each invocation by its own `run()` or tower `MetricService`
+/// (its default `lambda` feature adds lambda_http and tower). We need
+/// records written where the work ends (one per file, one per drift
+/// feature with its own dimension set), never aggregated across the files of
+/// an invocation, and the same records from `scorer worker` outside Lambda.
+/// Measured cost of ours: JSON logs plus an EMF record add 0.44 µs to a
+/// Function URL request (2.45 → 2.89 µs,
 /// criterion, docs/testing.md), with no dependency added.
 #[derive(Debug)]
 pub struct Metrics {
