@@ -204,6 +204,26 @@ mod tests {
     }
 
     #[test]
+    fn the_batch_drift_counts_each_item_as_its_answer_says() {
+        // Scored once, by the same call that answered it: an item answered
+        // 400 (a bad explain flag, a body that is not an object, a bad value)
+        // is a rejected row of the batch's drift statistics, never a scored one.
+        let model = Model::embedded().unwrap();
+        let bad_flag = OBS.replacen('{', r#"{"explain":"yes","#, 1);
+        let mut scorer = Scorer::new(&model, Wants { explain: false, drift: true }).unwrap();
+        let mut statuses = Vec::new();
+        for body in [OBS.to_owned(), bad_flag, "[7]".to_owned(), r#"{"worstArea":-1}"#.to_owned()] {
+            let Message::Observations(items) = classify(&body) else { panic!("{body}") };
+            for (i, item) in items.into_iter().enumerate() {
+                statuses.push(result_line(&mut scorer, "m1", i, item).status);
+            }
+        }
+        assert_eq!(statuses, [Status::Ok, Status::BadRequest, Status::BadRequest, Status::BadRequest]);
+        let stats = scorer.into_drift().unwrap();
+        assert_eq!((stats.scored(), stats.rejected()), (1, 3));
+    }
+
+    #[test]
     fn observations_in_any_key_style_or_after_a_bom_are_observations() {
         let pascal = OBS.replace("\"mean", "\"Mean").replace("\"worst", "\"Worst");
         let snake = r#"{"mean_concave_points":0.1471,"worst_radius":25.38,"worst_texture":17.33,"worst_area":2019.0,"worst_concave_points":0.2654}"#;
