@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let model = Model::from_env()?;
+    let model = scorer::model_file::load_model()?;
     let rows = read_rows(&input)?;
     let rows: Vec<Result<Observation, &'static str>> = rows
         .into_iter()
