@@ -78,6 +78,9 @@ pub struct DriftStats {
     /// are `counts[start[f]..start[f + 1]]`.
     counts: Box<[u64]>,
     start: [usize; FEATURE_COUNT + 1],
+    /// Feature `f`'s number of bins, `start[f + 1] - start[f]`, as [`Bins`]
+    /// holds them: what [`DriftStats::record`] checks a row's bins against.
+    widths: [u32; FEATURE_COUNT],
     ranges: [(f64, f64); FEATURE_COUNT],
     scored: u64,
     predicted_malignant: u64,
@@ -104,6 +107,8 @@ impl DriftStats {
         DriftStats {
             model_id: model_id(model),
             counts: vec![0; start[FEATURE_COUNT]].into_boxed_slice(),
+            // A feature has fewer thresholds than the model has nodes, which fit a u32.
+            widths: std::array::from_fn(|f| u32::try_from(start[f + 1] - start[f]).unwrap_or(u32::MAX)),
             start,
             ranges: model.info().ranges,
             scored: 0,
@@ -132,10 +137,7 @@ impl DriftStats {
     pub fn record(&mut self, observation: &Observation, prediction: &Prediction, bins: &Bins) {
         // Checked before anything changes, all five at once (no early exit:
         // one predictable branch a row).
-        let mut foreign = false;
-        for f in 0..FEATURE_COUNT {
-            foreign |= bins[f] as usize >= self.start[f + 1] - self.start[f];
-        }
+        let foreign = bins.iter().zip(&self.widths).fold(false, |any, (&bin, &width)| any | (bin >= width));
         if foreign {
             self.foreign_rows += 1;
             return;

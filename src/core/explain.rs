@@ -71,7 +71,9 @@ pub(crate) trait ShapTree {
 }
 
 /// A tree's expected term: its leaves averaged by cover, computed bottom-up as
-/// shap does (children weighted by their own covers).
+/// shap does (children weighted by their own covers). Recursive, one level a
+/// split: the model's loader refuses trees deeper than
+/// [`MAX_TREE_DEPTH`](super::model::MAX_TREE_DEPTH), which bounds the stack.
 pub(crate) fn expected_term(tree: &impl ShapTree) -> f64 {
     fn at(tree: &impl ShapTree, node: usize, x_dummy: &[f64; FEATURE_COUNT]) -> f64 {
         if tree.is_leaf(node) {
@@ -113,6 +115,8 @@ impl Default for PathElement {
 
 /// Adds `tree`'s contributions at `x` (already float32-rounded) to `phi`.
 /// `scratch` must come from [`scratch_for_depth`] with at least the tree's depth.
+/// Recursive, one level a split (a few hundred bytes of stack each): bounded
+/// by [`MAX_TREE_DEPTH`](super::model::MAX_TREE_DEPTH), which the loader enforces.
 pub(crate) fn tree_shap(
     tree: &impl ShapTree,
     x: &[f64; FEATURE_COUNT],
