@@ -3,8 +3,11 @@
 //! a mail attachment or a laptop alike. The alert comes first, then an
 //! overview of every feature, then per feature the training split's and the
 //! file's shares of rows in each bin side by side.
+//!
+//! Built with maud: the markup is checked at compile time and every value
+//! spliced in is escaped unless marked `PreEscaped` (only the constant CSS).
 
-use std::fmt::Write as _;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::{DriftReport, FeatureDrift};
 
@@ -25,33 +28,34 @@ const MODERATE_PSI: f64 = 0.1;
 const TRAINING_COLOUR: &str = "#9aa9bb";
 const FILE_COLOUR: &str = "#2563a8";
 
-/// Renders the page. Strings from outside (`source`, `model_version`) are escaped.
+/// Renders the page. Every string spliced in is escaped.
 pub fn render(report: &DriftReport, context: &PageContext<'_>) -> String {
-    let mut out = String::with_capacity(48 * 1024);
-    let title = match context.source {
-        Some(s) => format!("Drift report: {}", escape(s)),
-        None => "Drift report".to_owned(),
-    };
-    let _ = writeln!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-    );
-    header(&mut out, report, context);
-    alert(&mut out, report);
-    overview(&mut out, report);
     let mut order: Vec<&FeatureDrift> = report.features.iter().collect();
     // Largest shift first: what needs looking at is at the top.
     order.sort_by(|a, b| b.psi.unwrap_or(-1.0).total_cmp(&a.psi.unwrap_or(-1.0)));
-    out.push_str("<section class=\"features\">\n");
-    for f in order {
-        feature(&mut out, report, f);
-    }
-    out.push_str("</section>");
-    footer(&mut out, report);
-    out.push_str("</main>\n</body>\n</html>\n");
-    out
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Drift report" @if let Some(s) = context.source { ": " (s) } }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main {
+                    (header(report, context))
+                    (alert(report))
+                    (overview(report))
+                    section.features {
+                        @for f in order { (feature(report, f)) }
+                    }
+                    (footer(report))
+                }
+            }
+        }
+    };
+    page.into_string()
 }
 
 const CSS: &str = "
@@ -99,29 +103,23 @@ footer{color:var(--muted);font-size:13px;margin-top:20px;border-top:1px solid va
 footer p{margin:4px 0}
 ";
 
-fn header(out: &mut String, report: &DriftReport, context: &PageContext<'_>) {
-    out.push_str("<h1>Drift report</h1>\n<p class=\"meta\">");
-    let mut parts = Vec::new();
-    if let Some(s) = context.source {
-        parts.push(format!("file <b>{}</b>", escape(s)));
+fn header(report: &DriftReport, context: &PageContext<'_>) -> Markup {
+    html! {
+        h1 { "Drift report" }
+        p.meta {
+            @if let Some(s) = context.source { "file " b { (s) } " · " }
+            @if let Some(v) = context.model_version { "model " code { (v) } " · " }
+            b { (thousands(report.rows)) } " rows: "
+            b { (thousands(report.scored)) } " scored, "
+            b { (thousands(report.rejected)) } " rejected"
+            @if let Some(n) = report.training_rows {
+                " · compared with the " (thousands(n)) " rows of the training split"
+            }
+        }
     }
-    if let Some(v) = context.model_version {
-        parts.push(format!("model <code>{}</code>", escape(v)));
-    }
-    parts.push(format!(
-        "<b>{}</b> rows: <b>{}</b> scored, <b>{}</b> rejected",
-        thousands(report.rows),
-        thousands(report.scored),
-        thousands(report.rejected)
-    ));
-    if let Some(n) = report.training_rows {
-        parts.push(format!("compared with the {} rows of the training split", thousands(n)));
-    }
-    out.push_str(&parts.join(" &middot; "));
-    out.push_str("</p>\n");
 }
 
-fn alert(out: &mut String, report: &DriftReport) {
+fn alert(report: &DriftReport) -> Markup {
     let threshold = fmt_psi(report.psi_threshold);
     if report.alert {
         let named: Vec<String> = report
@@ -132,21 +130,26 @@ fn alert(out: &mut String, report: &DriftReport) {
                 format!("{name} (PSI {})", psi.map_or("–".into(), fmt_psi))
             })
             .collect();
-        let _ = writeln!(
-            out,
-            "<section class=\"banner bad\"><strong>Drift alert: {}</strong><p>These features are distributed \
-             differently from the training data (PSI above {threshold}), so predictions on this file may be less \
-             reliable than the model's test metrics say: check units, instruments and protocol before relying on \
-             them.</p></section>",
-            named.join(", ")
-        );
+        html! {
+            section.banner.bad {
+                strong { "Drift alert: " (named.join(", ")) }
+                p {
+                    "These features are distributed differently from the training data (PSI above " (threshold)
+                    "), so predictions on this file may be less reliable than the model's test metrics say: check \
+                     units, instruments and protocol before relying on them."
+                }
+            }
+        }
     } else if report.alert_assessed {
-        let _ = writeln!(
-            out,
-            "<section class=\"banner ok\"><strong>No drift alert</strong><p>Every feature's PSI is at most \
-             {threshold}: the scored rows are distributed over the model's bins much like the training \
-             data.</p></section>"
-        );
+        html! {
+            section.banner.ok {
+                strong { "No drift alert" }
+                p {
+                    "Every feature's PSI is at most " (threshold) ": the scored rows are distributed over the \
+                     model's bins much like the training data."
+                }
+            }
+        }
     } else {
         let why = if report.training_rows.is_none() {
             "The model export has no training profile (format version 1), so there is nothing to compare with."
@@ -159,72 +162,63 @@ fn alert(out: &mut String, report: &DriftReport) {
                 thousands(report.min_rows_for_alert)
             )
         };
-        let _ = writeln!(out, "<section class=\"banner na\"><strong>Drift not assessed</strong><p>{why}</p></section>");
+        html! { section.banner.na { strong { "Drift not assessed" } p { (why) } } }
     }
 }
 
-fn overview(out: &mut String, report: &DriftReport) {
-    out.push_str("<div class=\"tiles\">\n");
+fn overview(report: &DriftReport) -> Markup {
     let training_malignant =
         report.training_predicted_malignant_share.map_or(String::new(), |s| format!("training split: {}", fmt_pct(s)));
-    tile(out, "Predicted malignant", &opt_pct(report.predicted_malignant_share), &training_malignant);
-    tile(
-        out,
-        "Rows with a value outside the training range",
-        &opt_pct(report.out_of_range_share),
-        &format!("{} of {} scored rows", thousands(report.rows_out_of_range), thousands(report.scored)),
-    );
     let reasons: Vec<String> =
         report.rejected_by_reason.iter().map(|(code, r)| format!("{code} {}", thousands(r.rows))).collect();
     let reasons = if reasons.is_empty() { "no rows rejected".to_owned() } else { reasons.join(", ") };
-    tile(out, "Rows rejected", &opt_pct(report.rejected_share), &escape(&reasons));
     let over = report.features.iter().filter(|f| f.psi.is_some_and(|p| p > report.psi_threshold)).count();
-    tile(
-        out,
-        "Features over the PSI threshold",
-        &format!("{over} of {}", report.features.len()),
-        &format!("threshold {}", fmt_psi(report.psi_threshold)),
-    );
-    out.push_str("</div>\n");
-
-    out.push_str(
-        "<table>\n<tr><th>feature</th><th>PSI</th><th class=\"num\">outside training range</th>\
-         <th class=\"num\">mean (training)</th><th class=\"num\">min – max (training)</th></tr>\n",
-    );
-    for f in &report.features {
-        let _ = writeln!(
-            out,
-            "<tr><td><code>{}</code></td><td>{} {}</td><td class=\"num\">{}</td><td class=\"num\">{} ({})</td>\
-             <td class=\"num\">{} – {} ({} – {})</td></tr>",
-            f.name,
-            psi_badge(f.psi, report.psi_threshold),
-            psi_bar(f.psi, report.psi_threshold),
-            opt_pct(f.out_of_range_share),
-            opt_num(f.mean),
-            opt_num(f.training_mean),
-            opt_num(f.min),
-            opt_num(f.max),
-            fmt_num(f.training_min),
-            fmt_num(f.training_max),
-        );
+    html! {
+        div.tiles {
+            (tile("Predicted malignant", &opt_pct(report.predicted_malignant_share), &training_malignant))
+            (tile(
+                "Rows with a value outside the training range",
+                &opt_pct(report.out_of_range_share),
+                &format!("{} of {} scored rows", thousands(report.rows_out_of_range), thousands(report.scored)),
+            ))
+            (tile("Rows rejected", &opt_pct(report.rejected_share), &reasons))
+            (tile(
+                "Features over the PSI threshold",
+                &format!("{over} of {}", report.features.len()),
+                &format!("threshold {}", fmt_psi(report.psi_threshold)),
+            ))
+        }
+        table {
+            tr {
+                th { "feature" } th { "PSI" } th.num { "outside training range" }
+                th.num { "mean (training)" } th.num { "min – max (training)" }
+            }
+            @for f in &report.features {
+                tr {
+                    td { code { (f.name) } }
+                    td { (psi_badge(f.psi, report.psi_threshold)) " " (psi_bar(f.psi, report.psi_threshold)) }
+                    td.num { (opt_pct(f.out_of_range_share)) }
+                    td.num { (opt_num(f.mean)) " (" (opt_num(f.training_mean)) ")" }
+                    td.num {
+                        (opt_num(f.min)) " – " (opt_num(f.max))
+                        " (" (fmt_num(f.training_min)) " – " (fmt_num(f.training_max)) ")"
+                    }
+                }
+            }
+        }
+        p.legend {
+            "Per feature below, largest PSI first: the share of rows in each of the model's bins "
+            span.sw style={ "background:" (TRAINING_COLOUR) } {} "training split "
+            span.sw style={ "background:" (FILE_COLOUR) } {} "this file"
+        }
     }
-    out.push_str("</table>\n");
-    let _ = writeln!(
-        out,
-        "<p class=\"legend\">Per feature below, largest PSI first: the share of rows in each of the model's bins \
-         <span class=\"sw\" style=\"background:{TRAINING_COLOUR}\"></span>training split \
-         <span class=\"sw\" style=\"background:{FILE_COLOUR}\"></span>this file</p>"
-    );
 }
 
-fn tile(out: &mut String, key: &str, value: &str, sub: &str) {
-    let _ = writeln!(
-        out,
-        "<div class=\"tile\"><div class=\"k\">{key}</div><div class=\"v\">{value}</div><div class=\"s\">{sub}</div></div>"
-    );
+fn tile(key: &str, value: &str, sub: &str) -> Markup {
+    html! { div.tile { div.k { (key) } div.v { (value) } div.s { (sub) } } }
 }
 
-fn feature(out: &mut String, report: &DriftReport, f: &FeatureDrift) {
+fn feature(report: &DriftReport, f: &FeatureDrift) -> Markup {
     let alerting = report.alert_features.contains(&f.name);
     // Many bins need the full width for their labels to stay legible.
     let wide = f.bins.counts.len() > NARROW_BINS;
@@ -234,25 +228,27 @@ fn feature(out: &mut String, report: &DriftReport, f: &FeatureDrift) {
         (false, true) => "card alerting",
         (false, false) => "card",
     };
-    let _ = writeln!(
-        out,
-        "<article class=\"{class}\"><header><h2><code>{}</code></h2>{}</header>",
-        f.name,
-        psi_badge(f.psi, report.psi_threshold)
-    );
-    let _ = writeln!(
-        out,
-        "<p class=\"facts\">outside the training range ({} – {}): {} of rows</p>",
-        fmt_num(f.training_min),
-        fmt_num(f.training_max),
-        opt_pct(f.out_of_range_share)
-    );
-    chart(out, f, if wide { 1060.0 } else { 520.0 });
-    out.push_str("</article>\n");
+    html! {
+        article class=(class) {
+            header { h2 { code { (f.name) } } (psi_badge(f.psi, report.psi_threshold)) }
+            p.facts {
+                "outside the training range (" (fmt_num(f.training_min)) " – " (fmt_num(f.training_max)) "): "
+                (opt_pct(f.out_of_range_share)) " of rows"
+            }
+            (chart(f, if wide { 1060.0 } else { 520.0 }))
+        }
+    }
 }
 
-/// Grouped bars: per bin, the training share and the file's share.
-fn chart(out: &mut String, f: &FeatureDrift, width: f64) {
+/// One decimal, as SVG coordinates are written.
+fn d1(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+/// Grouped bars: per bin, the training share and the file's share. SVG
+/// elements are closed explicitly (`{}`): in HTML an unclosed `<line>` inside
+/// `<svg>` would hold the elements after it.
+fn chart(f: &FeatureDrift, width: f64) -> Markup {
     let (height, left, right, top, bottom) = (190.0, 42.0, 8.0, 10.0, 40.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
@@ -263,94 +259,73 @@ fn chart(out: &mut String, f: &FeatureDrift, width: f64) {
     let step = nice_step(largest);
     let y_max = (largest / step).ceil().max(1.0) * step;
     let y = |s: f64| top + plot_h * (1.0 - s / y_max);
-
-    let _ = write!(
-        out,
-        "<svg viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"shares of rows per bin of {}: training split \
-         and this file\">",
-        f.name
-    );
+    let mut ticks = Vec::new();
     let mut tick = 0.0;
     while tick <= y_max + 1e-12 {
-        let _ = write!(
-            out,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#e6eaef\"/>\
-             <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
-            width - right,
-            left - 6.0,
-            y(tick) + 4.0,
-            fmt_pct(tick),
-            yy = y(tick)
-        );
+        ticks.push(tick);
         tick += step;
     }
     let group = plot_w / n as f64;
     let bar = (group * 0.36).min(30.0);
     let label_size = if group < 62.0 { 10 } else { 11 };
-    for j in 0..n {
-        let x0 = left + group * j as f64 + group / 2.0;
-        let label = bin_label(&f.bins.edges, j);
-        let tooltip = format!(
-            "{}: this file {} ({} rows), training {}",
-            bin_range(&f.bins.edges, j),
-            shares.map_or("–".into(), |s| fmt_pct(s[j])),
-            thousands(f.bins.counts[j]),
-            training.map_or("–".into(), |t| fmt_pct(t[j])),
-        );
-        // Every part of the tooltip is already HTML-safe (numbers, fmt_pct's entities).
-        let _ = write!(out, "<g><title>{tooltip}</title>");
-        for (share, colour, x) in [(training, TRAINING_COLOUR, x0 - bar - 1.0), (shares, FILE_COLOUR, x0 + 1.0)] {
-            if let Some(s) = share {
-                let h = (plot_h * s[j] / y_max).max(if s[j] > 0.0 { 1.0 } else { 0.0 });
-                let _ = write!(
-                    out,
-                    "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{h:.1}\" fill=\"{colour}\" rx=\"1.5\"/>",
-                    top + plot_h - h
-                );
+    html! {
+        svg viewBox={ "0 0 " (width) " " (height) } role="img"
+            aria-label={ "shares of rows per bin of " (f.name) ": training split and this file" } {
+            @for tick in ticks {
+                line x1=(left) x2=(width - right) y1=(d1(y(tick))) y2=(d1(y(tick))) stroke="#e6eaef" {}
+                text x=(left - 6.0) y=(d1(y(tick) + 4.0)) font-size="11" text-anchor="end" { (fmt_pct(tick)) }
+            }
+            @for j in 0..n {
+                @let x0 = left + group * j as f64 + group / 2.0;
+                g {
+                    title {
+                        (bin_range(&f.bins.edges, j)) ": this file " (shares.map_or("–".into(), |s| fmt_pct(s[j])))
+                        " (" (thousands(f.bins.counts[j])) " rows), training "
+                        (training.map_or("–".into(), |t| fmt_pct(t[j])))
+                    }
+                    @for (share, colour, x) in [(training, TRAINING_COLOUR, x0 - bar - 1.0), (shares, FILE_COLOUR, x0 + 1.0)] {
+                        @if let Some(s) = share {
+                            @let h = (plot_h * s[j] / y_max).max(if s[j] > 0.0 { 1.0 } else { 0.0 });
+                            rect x=(d1(x)) y=(d1(top + plot_h - h)) width=(d1(bar)) height=(d1(h)) fill=(colour) rx="1.5" {}
+                        }
+                    }
+                    text x=(d1(x0)) y=(d1(top + plot_h + 15.0)) font-size=(label_size) text-anchor="middle" {
+                        (bin_label(&f.bins.edges, j))
+                    }
+                }
+            }
+            line x1=(left) x2=(width - right) y1=(d1(top + plot_h)) y2=(d1(top + plot_h)) stroke="#9aa3ae" {}
+            text x=(left + plot_w / 2.0) y=(height - 4.0) font-size="11" text-anchor="middle" {
+                "bins of " (f.name) " (the model's split thresholds)"
             }
         }
-        let _ = write!(
-            out,
-            "<text x=\"{x0:.1}\" y=\"{:.1}\" font-size=\"{label_size}\" text-anchor=\"middle\">{}</text></g>",
-            top + plot_h + 15.0,
-            escape(&label)
-        );
     }
-    let _ = writeln!(
-        out,
-        "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#9aa3ae\"/>\
-         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">bins of {} (the model's split thresholds)</text></svg>",
-        width - right,
-        top + plot_h,
-        top + plot_h,
-        left + plot_w / 2.0,
-        height - 4.0,
-        f.name
-    );
 }
 
-fn footer(out: &mut String, report: &DriftReport) {
-    let _ = writeln!(
-        out,
-        "<footer><p><b>How to read PSI</b> (population stability index): below {} the feature looks like the training \
-         data; {} to {} is a moderate shift; above {} a major one, which raises the alert. Rows that could not be \
-         scored do not count.</p><p><b>Convention</b>: {}.</p><p>Bins are the distinctions the model can see: a \
-         value's bin decides its contribution to the score, so a shift inside one bin changes no prediction and \
-         no PSI. Min, max and mean are shown from {} scored rows on. The training profile describes the {} rows \
-         of the training split of a 1990s study, not any clinic's patients.</p></footer>",
-        fmt_psi(MODERATE_PSI),
-        fmt_psi(MODERATE_PSI),
-        fmt_psi(report.psi_threshold),
-        fmt_psi(report.psi_threshold),
-        escape(report.psi_convention),
-        thousands(report.min_rows_for_extremes),
-        report.training_rows.map_or("–".into(), thousands),
-    );
+fn footer(report: &DriftReport) -> Markup {
+    html! {
+        footer {
+            p {
+                b { "How to read PSI" } " (population stability index): below " (fmt_psi(MODERATE_PSI))
+                " the feature looks like the training data; " (fmt_psi(MODERATE_PSI)) " to "
+                (fmt_psi(report.psi_threshold)) " is a moderate shift; above " (fmt_psi(report.psi_threshold))
+                " a major one, which raises the alert. Rows that could not be scored do not count."
+            }
+            p { b { "Convention" } ": " (report.psi_convention) "." }
+            p {
+                "Bins are the distinctions the model can see: a value's bin decides its contribution to the score, \
+                 so a shift inside one bin changes no prediction and no PSI. Min, max and mean are shown from "
+                (thousands(report.min_rows_for_extremes)) " scored rows on. The training profile describes the "
+                (report.training_rows.map_or("–".into(), thousands))
+                " rows of the training split of a 1990s study, not any clinic's patients."
+            }
+        }
+    }
 }
 
-fn psi_badge(psi: Option<f64>, threshold: f64) -> String {
+fn psi_badge(psi: Option<f64>, threshold: f64) -> Markup {
     match psi {
-        None => "<span class=\"badge na\">PSI –</span>".to_owned(),
+        None => html! { span.badge.na { "PSI –" } },
         Some(p) => {
             let class = if p > threshold {
                 "bad"
@@ -359,14 +334,14 @@ fn psi_badge(psi: Option<f64>, threshold: f64) -> String {
             } else {
                 "ok"
             };
-            format!("<span class=\"badge {class}\">PSI {}</span>", fmt_psi(p))
+            html! { span class={ "badge " (class) } { "PSI " (fmt_psi(p)) } }
         }
     }
 }
 
 /// A small horizontal bar of the PSI with the threshold marked.
-fn psi_bar(psi: Option<f64>, threshold: f64) -> String {
-    let Some(p) = psi else { return String::new() };
+fn psi_bar(psi: Option<f64>, threshold: f64) -> Markup {
+    let Some(p) = psi else { return html! {} };
     let scale = (threshold * 4.0).max(p.min(threshold * 8.0));
     let (w, h) = (160.0, 12.0);
     let len = (w * p / scale).min(w);
@@ -378,12 +353,14 @@ fn psi_bar(psi: Option<f64>, threshold: f64) -> String {
     } else {
         "#4a9a6a"
     };
-    format!(
-        "<svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" style=\"display:inline-block;width:{w}px;\
-         vertical-align:-1px\" aria-hidden=\"true\"><rect width=\"{w}\" height=\"{h}\" fill=\"#eef1f4\" rx=\"2\"/>\
-         <rect width=\"{len:.1}\" height=\"{h}\" fill=\"{colour}\" rx=\"2\"/><line x1=\"{mark:.1}\" x2=\"{mark:.1}\" \
-         y1=\"0\" y2=\"{h}\" stroke=\"#1d2430\" stroke-width=\"1.5\"/></svg>"
-    )
+    html! {
+        svg viewBox={ "0 0 " (w) " " (h) } width=(w) height=(h)
+            style={ "display:inline-block;width:" (w) "px;vertical-align:-1px" } aria-hidden="true" {
+            rect width=(w) height=(h) fill="#eef1f4" rx="2" {}
+            rect width=(d1(len)) height=(h) fill=(colour) rx="2" {}
+            line x1=(d1(mark)) x2=(d1(mark)) y1="0" y2=(h) stroke="#1d2430" stroke-width="1.5" {}
+        }
+    }
 }
 
 /// The axis label of bin `j`: its upper edge, or "> last edge".
@@ -431,7 +408,7 @@ fn fmt_pct(share: f64) -> String {
     if share == 0.0 {
         "0%".to_owned()
     } else if pct < 0.1 {
-        "&lt;0.1%".to_owned()
+        "<0.1%".to_owned()
     } else if pct >= 10.0 || (pct - pct.round()).abs() < 1e-9 {
         format!("{pct:.0}%")
     } else {
@@ -494,22 +471,6 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// Text for HTML element content and attribute values.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,7 +485,7 @@ mod tests {
         assert_eq!(fmt_pct(0.0), "0%");
         assert_eq!(fmt_pct(0.123), "12%");
         assert_eq!(fmt_pct(0.0123), "1.2%");
-        assert_eq!(fmt_pct(0.00001), "&lt;0.1%");
+        assert_eq!(fmt_pct(0.00001), "<0.1%");
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(fmt_psi(0.41234), "0.412");
         assert_eq!(fmt_psi(0.25), "0.25");
@@ -534,7 +495,13 @@ mod tests {
     }
 
     #[test]
-    fn escapes_what_could_open_a_tag_or_an_attribute() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    fn text_from_outside_is_escaped_wherever_it_is_shown() {
+        let model = crate::core::model::Model::embedded().unwrap();
+        let report = super::super::DriftStats::new(&model).report(&model, &super::super::DriftOptions::default());
+        let hostile = "<a href=\"x\">'&'</a>";
+        let page = render(&report, &PageContext { source: Some(hostile), model_version: Some(hostile) });
+        assert!(!page.contains(hostile) && !page.contains("<a "), "{page}");
+        let escaped = "&lt;a href=&quot;x&quot;&gt;'&amp;'&lt;/a&gt;";
+        assert_eq!(page.matches(escaped).count(), 3, "title, file and model: {page}");
     }
 }
