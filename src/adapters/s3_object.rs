@@ -44,6 +44,13 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// [`DEADLINE_MARGIN`], which must also hold the abort and the summary.
 const WIND_DOWN: Duration = Duration::from_secs(3);
 
+/// Below this, the time between the invocation's start and a file's start
+/// is not "earlier work" but start-up (an S3 client built, a slow host): a
+/// file that had all but this of the whole time had its chance, and a
+/// second try would time out again. (Without it, a short whole time on a
+/// loaded host deferred a lone file that could never fit: seen in CI.)
+const EARLIER_WORK: Duration = Duration::from_millis(500);
+
 /// What a scored file held.
 #[derive(Debug, Clone)]
 pub struct Scored {
@@ -78,11 +85,11 @@ impl Budget {
 
     /// Why a file given `left` of the whole time did not (or cannot) finish:
     /// [`ObjectError::Deferred`] when earlier work used more than a tenth of
-    /// the whole time (a fresh invocation gives the file noticeably more),
-    /// else [`ObjectError::Deadline`].
+    /// the whole time, and at least [`EARLIER_WORK`] (a fresh invocation
+    /// gives the file noticeably more), else [`ObjectError::Deadline`].
     fn out_of_time(&self, left: Duration) -> ObjectError {
         let used = self.whole.saturating_sub(left);
-        if used > self.whole / 10 {
+        if used > (self.whole / 10).max(EARLIER_WORK) {
             ObjectError::Deferred { used, whole: self.whole }
         } else {
             ObjectError::Deadline
@@ -278,6 +285,21 @@ pub fn millis(since: Instant) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_time_used_by_earlier_work_defers_a_file() {
+        let budget = |whole_ms| Budget { deadline: SystemTime::now(), whole: Duration::from_millis(whole_ms) };
+        let deferred =
+            |b: &Budget, left_ms| matches!(b.out_of_time(Duration::from_millis(left_ms)), ObjectError::Deferred { .. });
+        // A lone file on a short budget, started late by a slow host: it had its chance.
+        assert!(!deferred(&budget(500), 300));
+        // Earlier files used half of ten seconds, or more than a tenth of 15 minutes: retried.
+        assert!(deferred(&budget(10_000), 5_000));
+        assert!(deferred(&budget(895_000), 700_000));
+        // Under a tenth of 15 minutes: the file had (nearly) the whole time.
+        assert!(!deferred(&budget(895_000), 880_000));
+    }
+
     use super::*;
 
     #[test]
