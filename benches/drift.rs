@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use scorer::core::drift::{html, DriftOptions, DriftStats};
 use scorer::core::model::{Bins, Model, Prediction};
-use scorer::core::observation::{Observation, FEATURE_COUNT};
+use scorer::core::observation::Observation;
 
 const ROWS: usize = 4096;
 
@@ -18,7 +18,7 @@ fn observations() -> Vec<Observation> {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     (0..ROWS)
         .map(|_| {
-            let values: [f64; FEATURE_COUNT] = std::array::from_fn(|j| {
+            let values: [f64; 5] = std::array::from_fn(|j| {
                 state ^= state >> 12;
                 state ^= state << 25;
                 state ^= state >> 27;

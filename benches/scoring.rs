@@ -53,10 +53,14 @@ fn function_url(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut g = c.benchmark_group("function_url");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("parse_body", |b| b.iter(|| parse_observation_json(black_box(BODY.as_bytes()))));
+    let model = Model::embedded().unwrap();
+    let features = model.features();
+    g.bench_function("parse_body", |b| b.iter(|| parse_observation_json(features, black_box(BODY.as_bytes()))));
     // Keys that miss the exact camelCase lookup go through the column-name rule.
     let pascal = BODY.replace("\"mean", "\"Mean").replace("\"worst", "\"Worst");
-    g.bench_function("parse_body_pascal_case", |b| b.iter(|| parse_observation_json(black_box(pascal.as_bytes()))));
+    g.bench_function("parse_body_pascal_case", |b| {
+        b.iter(|| parse_observation_json(features, black_box(pascal.as_bytes())))
+    });
     // What the Lambda runtime does per invocation, minus the HTTP hop:
     // event bytes -> handler -> response bytes.
     g.bench_function("handler_event_to_response", |b| b.iter(|| run_event(&app, &rt, &invocation, black_box(&event))));
@@ -118,7 +122,7 @@ fn sqs(c: &mut Criterion) {
             let mut out = Vec::with_capacity(4096);
             let mut scorer = Scorer::new(&model, Wants::default()).unwrap();
             for (m, body) in bodies.iter().enumerate() {
-                if let Message::Observations(items) = classify(black_box(body)) {
+                if let Message::Observations(items) = classify(model.features(), black_box(body)) {
                     for (i, item) in items.into_iter().enumerate() {
                         let line = result_line(&mut scorer, "00000000-0000-0000-0000-000000000000", m + i, item);
                         serde_json::to_writer(&mut out, &line).unwrap();

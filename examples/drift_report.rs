@@ -17,15 +17,18 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use scorer::core::columns::feature_by_name;
 use scorer::core::drift::{html, DriftOptions, DriftStats};
+use scorer::core::features::Features;
 use scorer::core::model::Model;
-use scorer::core::observation::{feature_by_api_name, FieldInput, Observation, FEATURE_COUNT};
+use scorer::core::observation::{FieldInput, Observation, PerFeatureInputs};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let input = PathBuf::from(args.next().context("usage: drift_report IN.csv [options]")?);
     let (mut json, mut page, mut source, mut noise) = (None, None, None, false);
-    let mut scale = [1.0; FEATURE_COUNT];
-    let mut add = [0.0; FEATURE_COUNT];
+    let model = scorer::model_file::load_model()?;
+    let n = model.features().len();
+    let mut scale = vec![1.0; n];
+    let mut add = vec![0.0; n];
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
@@ -35,7 +38,7 @@ fn main() -> anyhow::Result<()> {
             "--scale" | "--add" => {
                 let v = value()?;
                 let (name, number) = v.split_once('=').context("expected NAME=NUMBER")?;
-                let f = feature_by_api_name(name).with_context(|| format!("no feature {name}"))?;
+                let f = model.features().by_api_name(name).with_context(|| format!("no feature {name}"))?;
                 let number: f64 = number.parse()?;
                 if arg == "--scale" {
                     scale[f] = number;
@@ -48,14 +51,13 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let model = scorer::model_file::load_model()?;
-    let rows = read_rows(&input)?;
+    let rows = read_rows(model.features(), &input)?;
     let rows: Vec<Result<Observation, &'static str>> = rows
         .into_iter()
         .map(|r| {
             r.map(|o| {
                 let v = o.values();
-                let shifted: [f64; FEATURE_COUNT] = std::array::from_fn(|f| v[f] * scale[f] + add[f]);
+                let shifted: Vec<f64> = (0..n).map(|f| v[f] * scale[f] + add[f]).collect();
                 Observation::from_values(shifted).expect("a shifted valid value stays valid")
             })
         })
@@ -93,12 +95,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Every data row: an observation, or the code of its first problem.
-fn read_rows(path: &PathBuf) -> anyhow::Result<Vec<Result<Observation, &'static str>>> {
+fn read_rows(features: &Features, path: &PathBuf) -> anyhow::Result<Vec<Result<Observation, &'static str>>> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
     let header = reader.byte_headers()?.clone();
-    let mut columns = [usize::MAX; FEATURE_COUNT];
+    let mut columns = vec![usize::MAX; features.len()];
     for (i, name) in header.iter().enumerate() {
-        if let Some(f) = std::str::from_utf8(name).ok().and_then(feature_by_name) {
+        if let Some(f) = std::str::from_utf8(name).ok().and_then(|n| feature_by_name(features, n)) {
             columns[f] = i;
         }
     }
@@ -108,10 +110,13 @@ fn read_rows(path: &PathBuf) -> anyhow::Result<Vec<Result<Observation, &'static 
     let mut rows = Vec::new();
     for record in reader.byte_records() {
         let record = record?;
-        let inputs: [FieldInput; FEATURE_COUNT] = std::array::from_fn(|f| match record.get(columns[f]) {
-            None | Some(b"") => FieldInput::Missing,
-            Some(b) => FieldInput::Text(std::str::from_utf8(b).unwrap_or("\u{fffd}")),
-        });
+        let inputs: PerFeatureInputs = columns
+            .iter()
+            .map(|&c| match record.get(c) {
+                None | Some(b"") => FieldInput::Missing,
+                Some(b) => FieldInput::Text(std::str::from_utf8(b).unwrap_or("\u{fffd}")),
+            })
+            .collect();
         rows.push(Observation::from_inputs(&inputs).map_err(|r| r.errors()[0].problem.code()));
     }
     Ok(rows)

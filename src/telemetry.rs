@@ -261,7 +261,7 @@ pub struct Metrics {
     enabled: bool,
     /// A third dimension: EMF gives each record one value per dimension, so a
     /// per-feature metric is one record per feature.
-    extra: Option<(&'static str, &'static str)>,
+    extra: Option<(&'static str, String)>,
     values: Vec<(Cow<'static, str>, Unit, f64)>,
 }
 
@@ -275,8 +275,8 @@ impl Metrics {
     }
 
     /// Adds a third dimension (name, value) to this record, e.g. ("Feature", "worstArea").
-    pub fn dimension(&mut self, name: &'static str, value: &'static str) -> &mut Self {
-        self.extra = Some((name, value));
+    pub fn dimension(&mut self, name: &'static str, value: &str) -> &mut Self {
+        self.extra = Some((name, value.to_owned()));
         self
     }
 
@@ -356,8 +356,8 @@ impl Metrics {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let dimensions = match self.extra {
-            Some((name, _)) => ["Service", "EntryPoint", name],
+        let dimensions = match &self.extra {
+            Some((name, _)) => ["Service", "EntryPoint", *name],
             None => ["Service", "EntryPoint", ""],
         };
         let aws = Aws {
@@ -373,7 +373,7 @@ impl Metrics {
         map.serialize_entry("_aws", &aws)?;
         map.serialize_entry("Service", "scorer")?;
         map.serialize_entry("EntryPoint", self.entry_point)?;
-        if let Some((name, value)) = self.extra {
+        if let Some((name, value)) = &self.extra {
             map.serialize_entry(name, value)?;
         }
         for (name, _, value) in &self.values {
@@ -416,7 +416,7 @@ fn drift_records(
     records.push(file);
     for f in &values.features {
         let mut record = Metrics::with_enabled(entry_point, enabled);
-        record.dimension("Feature", f.feature);
+        record.dimension("Feature", &f.feature);
         if let Some(psi) = f.psi {
             record.value("DriftPSI", psi);
         }
@@ -566,7 +566,7 @@ mod tests {
     fn drift_metrics_are_one_record_per_feature_with_a_feature_dimension() {
         use crate::core::drift::{DriftOptions, DriftStats};
         use crate::core::model::Model;
-        use crate::core::observation::{Observation, FEATURES};
+        use crate::core::observation::Observation;
         let model = Model::embedded().unwrap();
         let mut stats = DriftStats::new(&model);
         let obs = Observation::from_values([0.5, 60.0, 80.0, 9000.0, 0.9]).unwrap();
@@ -576,7 +576,7 @@ mod tests {
         }
         let report = stats.report(&model, &DriftOptions::default());
         let records = drift_records("s3", &report.metric_values(), true);
-        assert_eq!(records.len(), 1 + FEATURES.len());
+        assert_eq!(records.len(), 1 + model.features().len());
         let file = json_of(&records[0]);
         assert_eq!(file["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Service", "EntryPoint"]]));
         assert_eq!(file["DriftAlert"], 1.0);

@@ -20,7 +20,6 @@ use crate::contract::answer::{
 };
 use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::core::model::Model;
-use crate::core::observation::FEATURES;
 use crate::core::observation_json::{parse_observation_json, BodyError};
 use crate::core::status::Status;
 use crate::telemetry::Metrics;
@@ -222,7 +221,7 @@ fn predict(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (HttpR
     if body.len() > MAX_BODY_BYTES {
         return too_large(request_id);
     }
-    let submission = match parse_observation_json(body) {
+    let submission = match parse_observation_json(model.features(), body) {
         Ok(s) => s,
         Err(e) => return (body_error(&e, request_id), Outcome::Rejected(e.code())),
     };
@@ -299,7 +298,7 @@ struct PredictionBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     probability: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    label: Option<&'static str>,
+    label: Option<&'a str>,
     model_version: &'a str,
     warnings: Vec<String>,
     /// The request's `id`, echoed.
@@ -307,7 +306,7 @@ struct PredictionBody<'a> {
     id: Option<String>,
     /// With `explain=true` only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    explanation: Option<ExplanationField>,
+    explanation: Option<ExplanationField<'a>>,
     request_id: &'a str,
 }
 
@@ -361,8 +360,8 @@ struct ModelMetadata<'a> {
     sklearn_version: &'a str,
     trees: usize,
     max_depth: usize,
-    classes: [(u8, &'static str); 2],
-    features: Vec<FeatureMetadata>,
+    classes: [(u8, &'a str); 2],
+    features: Vec<FeatureMetadata<'a>>,
     parameters: &'a serde_json::Value,
     metrics: &'a serde_json::Value,
     /// The explanations' base value (log-odds); null when the export cannot explain.
@@ -371,9 +370,9 @@ struct ModelMetadata<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct FeatureMetadata {
-    name: &'static str,
-    dataset_name: &'static str,
+struct FeatureMetadata<'a> {
+    name: &'a str,
+    dataset_name: &'a str,
     training_min: f64,
     training_max: f64,
 }
@@ -390,13 +389,14 @@ fn metadata<'a>(model: &'a Model, request_id: &'a str) -> MetadataBody<'a> {
             sklearn_version: &info.sklearn_version,
             trees: info.tree_count,
             max_depth: info.max_depth,
-            classes: [(0, "benign"), (1, "malignant")],
-            features: FEATURES
+            classes: [(0, model.class_name(0)), (1, model.class_name(1))],
+            features: model
+                .features()
                 .iter()
-                .zip(info.ranges)
-                .map(|(f, (lo, hi))| FeatureMetadata {
-                    name: f.api_name,
-                    dataset_name: f.dataset_name,
+                .zip(&info.ranges)
+                .map(|(f, &(lo, hi))| FeatureMetadata {
+                    name: &f.api_name,
+                    dataset_name: &f.dataset_name,
                     training_min: lo,
                     training_max: hi,
                 })

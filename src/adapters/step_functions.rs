@@ -24,8 +24,9 @@ use crate::core::columns::{feature_by_name, put_value};
 use crate::core::csv_pipeline::{BatchCounts, RESULT_COLUMNS};
 use crate::core::csv_reader::Dialect;
 use crate::core::explain::NoExplanation;
+use crate::core::features::Features;
 use crate::core::model::Model;
-use crate::core::observation::{FieldInput, Observation, Rejection, FEATURE_COUNT};
+use crate::core::observation::{missing_inputs, FieldInput, Observation, Rejection};
 use crate::core::observation_json::BodyError;
 use crate::core::scoring::{write_range_names, Scorer, Wants};
 use crate::core::status::Status;
@@ -187,13 +188,15 @@ pub fn score_items_with(
     cells: Cells,
 ) -> (Vec<Map<String, Value>>, BatchCounts) {
     let mut counts = BatchCounts::default();
+    let model = scorer.model();
+    let features = model.features();
     let scored = items
         .into_iter()
         .map(|item| {
             let (item, input) = match item {
                 Value::Object(item) if undecoded(&item) => (item, Err(UNDECODED_TEXT)),
                 Value::Object(item) => {
-                    let input = observation_of(&item, cells);
+                    let input = observation_of(features, &item, cells);
                     (item, Ok(input))
                 }
                 _ => (Map::new(), Err(BodyError::NOT_AN_OBJECT)),
@@ -209,7 +212,7 @@ pub fn score_items_with(
                     Ok(scored) => {
                         counts.count_scored(&scored.prediction);
                         let mut warnings = String::new();
-                        let _ = write_range_names(scored.out_of_range, &mut warnings);
+                        let _ = write_range_names(features, scored.out_of_range, &mut warnings);
                         (
                             ItemResult::Scored(scored.prediction.label, scored.prediction.probability, warnings),
                             scored.explanation,
@@ -218,12 +221,12 @@ pub fn score_items_with(
                     Err(rejection) => {
                         counts.count_rejected(rejection.code());
                         let mut reason = String::new();
-                        rejection.write_field_messages(&mut reason);
+                        rejection.write_field_messages(features, &mut reason);
                         (ItemResult::Rejected(reason), None)
                     }
                 },
             };
-            with_results(item, result, explanation.map(ExplanationField))
+            with_results(item, result, explanation.map(|explanation| ExplanationField { explanation, features }))
         })
         .collect();
     (scored, counts)
@@ -241,7 +244,7 @@ enum ItemResult {
 fn with_results(
     mut item: Map<String, Value>,
     result: ItemResult,
-    explanation: Option<ExplanationField>,
+    explanation: Option<ExplanationField<'_>>,
 ) -> Map<String, Value> {
     let results = match result {
         ItemResult::Scored(label, probability, warnings) => [
@@ -286,10 +289,10 @@ fn result_key(item: &Map<String, Value>, name: &str) -> String {
 /// duplicate rule every object's keys follow ([`put_value`]); values as CSV
 /// cells (a decimal comma where the file's dialect has one); JSON numbers
 /// are accepted too (JSON item readers).
-fn observation_of(item: &Map<String, Value>, cells: Cells) -> Result<Observation, Rejection> {
-    let mut inputs = [FieldInput::Missing; FEATURE_COUNT];
+fn observation_of(features: &Features, item: &Map<String, Value>, cells: Cells) -> Result<Observation, Rejection> {
+    let mut inputs = missing_inputs(features.len());
     for (key, value) in item {
-        let Some(f) = feature_by_name(key) else { continue };
+        let Some(f) = feature_by_name(features, key) else { continue };
         let input = match value {
             // A blank string is missing, by the rule every cell follows.
             Value::String(s) if cells.decimal_comma => FieldInput::DecimalCommaText(s),

@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use crate::contract::answer::Answer;
 use crate::core::model::Model;
-use crate::core::observation::{Observation, FEATURES};
+use crate::core::observation::Observation;
 use crate::core::observation_json::parse_observation_json;
 
 #[derive(clap::Args, Debug)]
@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = read_observation(&args.observation)?;
     let model = crate::model_file::load_model()?;
-    let submission = match parse_observation_json(text.as_bytes()) {
+    let submission = match parse_observation_json(model.features(), text.as_bytes()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -66,19 +66,29 @@ const HALF: usize = 24;
 /// The text a person reads: prediction, base value, one signed bar per
 /// feature (largest |contribution| first), the final score and probability.
 pub fn waterfall(model: &Model, observation: &Observation, answer: &Answer) -> String {
-    let Some(explanation) = answer.explanation.map(|e| e.0) else { return String::new() };
+    let Some(explanation) = answer.explanation.as_ref().map(|e| &e.explanation) else { return String::new() };
     let probability = answer.probability.unwrap_or(f64::NAN);
     let label = answer.label.unwrap_or("");
-    let mut order: Vec<usize> = (0..FEATURES.len()).collect();
+    let mut order: Vec<usize> = (0..explanation.contributions.len()).collect();
     order.sort_by(|&a, &b| explanation.contributions[b].abs().total_cmp(&explanation.contributions[a].abs()));
     let largest = explanation.contributions.iter().fold(0.0_f64, |m, c| m.max(c.abs()));
     let raw = explanation.raw_score();
 
     let mut out = String::new();
-    let _ = writeln!(out, "{label} ({}), probability of malignancy {probability:.4}", u8::from(label == "malignant"));
+    let (negative, positive) = (model.class_name(0), model.class_name(1));
+    let predicted = answer.prediction_label().unwrap_or_default();
+    let _ = writeln!(out, "{label} ({predicted}), probability of {positive} {probability:.4}");
     let _ = writeln!(out, "model {}\n", model.info().version);
     let _ = writeln!(out, "How each value moved the score (log-odds) away from the training average:\n");
-    let _ = writeln!(out, "  {:<20} {:>9} {:>9}  {:>w$}│malignant →", "", "value", "log-odds", "← benign", w = HALF);
+    let _ = writeln!(
+        out,
+        "  {:<20} {:>9} {:>9}  {:>w$}│{positive} →",
+        "",
+        "value",
+        "log-odds",
+        format!("← {negative}"),
+        w = HALF
+    );
     let _ = writeln!(
         out,
         "  {:<30} {:>9.4}  {:>w$}│",
@@ -96,7 +106,7 @@ pub fn waterfall(model: &Model, observation: &Observation, answer: &Answer) -> S
         let _ = writeln!(
             out,
             "  {:<20} {:>9} {:>+9.4}  {:>w$}│{}",
-            FEATURES[f].api_name,
+            model.features().api_name(f),
             format!("{value}"),
             phi,
             left,
@@ -126,21 +136,34 @@ mod tests {
         let observation = Observation::from_values([0.1471, 25.38, 17.33, 2019.0, 0.2654]).unwrap();
         let answer = Answer::with(&model, Ok(observation), true);
         let text = waterfall(&model, &observation, &answer);
-        let e = answer.explanation.unwrap().0;
+        let e = answer.explanation.clone().unwrap().explanation;
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("malignant (1), probability of malignancy 0.9726"), "{text}");
+        let p = answer.probability.unwrap();
+        let label = model.class_name(answer.prediction_label().unwrap());
+        let first = format!("{label} ({}), probability of {} {p:.4}", u8::from(p > 0.5), model.class_name(1));
+        assert!(lines[0].starts_with(&first), "{text}");
+        let names: Vec<&str> = model.features().api_names().collect();
         let rows: Vec<&str> =
-            lines.iter().copied().filter(|l| FEATURES.iter().any(|f| l.trim_start().starts_with(f.api_name))).collect();
-        assert_eq!(rows.len(), 5, "{text}");
-        // Largest |contribution| first: worstConcavePoints (+2.60), then worstArea (+2.56), worstTexture (-2.48).
+            lines.iter().copied().filter(|l| names.iter().any(|n| l.trim_start().starts_with(n))).collect();
+        assert_eq!(rows.len(), names.len(), "{text}");
+        // Largest |contribution| first (whatever the model): the printed
+        // log-odds column, read back, is in decreasing magnitude.
+        let printed: Vec<f64> = rows.iter().map(|r| r.split_whitespace().nth(2).unwrap().parse().unwrap()).collect();
+        assert!(printed.windows(2).all(|w| w[0].abs() >= w[1].abs()), "{text}");
+        // The largest gets the full bar on its side of the axis; a negative one lies left of it.
+        let (left, right) = rows[0].split_once('│').unwrap();
+        let full = "█".repeat(HALF);
         assert!(
-            rows[0].contains("worstConcavePoints") && rows[1].contains("worstArea") && rows[2].contains("worstTexture")
+            if printed[0] > 0.0 { right == full } else { left.ends_with(&full) && right.is_empty() },
+            "{}",
+            rows[0]
         );
-        // The largest gets the full bar right of the axis; a negative one lies left of it.
-        assert!(rows[0].ends_with(&format!("│{}", "█".repeat(HALF))), "{}", rows[0]);
-        let (left, right) = rows[2].split_once('│').unwrap();
-        assert!(left.ends_with('█') && right.is_empty(), "{}", rows[2]);
-        assert!(rows[2].contains("-2.4835"), "{}", rows[2]);
+        for (row, phi) in rows.iter().zip(&printed) {
+            let (left, right) = row.split_once('│').unwrap();
+            if *phi < 0.0 {
+                assert!(right.is_empty() && (left.ends_with('█') || left.ends_with('·')), "{row}");
+            }
+        }
         assert!(text.contains(&format!("{:.4}", e.base_value)));
         assert!(text.contains("not a cause"));
     }
@@ -160,7 +183,7 @@ mod tests {
         for line in lines.filter(|l| l.starts_with("dataset,")).take(25) {
             let cells: Vec<&str> = line.split(',').collect();
             let number = |name: &str| cells[column(name)].parse::<f64>().unwrap();
-            let values: [f64; 5] = std::array::from_fn(|f| number(FEATURES[f].api_name));
+            let values: Vec<f64> = model.features().api_names().map(number).collect();
             let observation = Observation::from_values(values).unwrap();
             let answer = Answer::with(&model, Ok(observation), true);
             let text = waterfall(&model, &observation, &answer);
@@ -171,9 +194,9 @@ mod tests {
             assert!(score.contains(&format!("probability {probability:.4}")), "{score}");
             let base = text.lines().find(|l| l.trim_start().starts_with("base value")).unwrap();
             assert!(base.contains(&format!("{:.4}", number("base_value"))), "{base}");
-            for feature in FEATURES {
-                let row = text.lines().find(|l| l.trim_start().starts_with(feature.api_name)).unwrap();
-                let phi = number(&format!("contribution_{}", feature.api_name));
+            for name in model.features().api_names() {
+                let row = text.lines().find(|l| l.trim_start().starts_with(name)).unwrap();
+                let phi = number(&format!("contribution_{name}"));
                 assert!(row.contains(&format!("{phi:+.4}")), "golden {phi}: {row}");
             }
             checked += 1;

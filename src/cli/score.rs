@@ -107,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     match result {
         Ok((outcome, destination)) => {
-            eprintln!("{}", summary_line(&outcome.counts, seconds, &destination));
+            eprintln!("{}", summary_line(&outcome.counts, model.class_name(1), seconds, &destination));
             if let Some(drift) = report.drift.as_ref().filter(|d| d.alert) {
                 let features = drift.alert_features.join(", ");
                 eprintln!("drift alert: {features} (PSI above {}; see the report)", drift.psi_threshold);
@@ -186,10 +186,11 @@ fn progress_bar(size: Option<u64>, quiet: bool) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn summary_line(c: &BatchCounts, seconds: f64, destination: &str) -> String {
+/// `positive`: the model's name of label 1 (the shipped model's: malignant).
+fn summary_line(c: &BatchCounts, positive: &str, seconds: f64, destination: &str) -> String {
     let rate = if seconds > 0.0 { c.rows as f64 / seconds } else { 0.0 };
     format!(
-        "{} rows: {} scored ({} malignant), {} rejected, in {seconds:.2} s ({rate:.0} rows/s) -> {destination}",
+        "{} rows: {} scored ({} {positive}), {} rejected, in {seconds:.2} s ({rate:.0} rows/s) -> {destination}",
         c.rows, c.scored, c.malignant, c.rejected
     )
 }

@@ -9,15 +9,17 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use crate::core::explain::{Explanation, NoExplanation};
+use crate::core::features::Features;
 use crate::core::model::Model;
-use crate::core::observation::{FieldError, Observation, Rejection, FEATURES};
+use crate::core::observation::{FieldError, Observation, Rejection};
 use crate::core::observation_json::BodyError;
 use crate::core::scoring::{OutOfRange, Scored, Scorer, Wants};
 use crate::core::status::Status;
 
 /// What one observation answers, before a path gives it its shape.
+/// Borrows the model's names (`'m`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
+pub struct Answer<'m> {
     /// `200` scored, `400` rejected.
     pub status: Status,
     /// `"OK"`, or why the observation was rejected (the seed message when a value is absent).
@@ -25,19 +27,19 @@ pub struct Answer {
     pub prediction: PredictionField,
     /// Scored only.
     pub probability: Option<f64>,
-    /// `"malignant"` or `"benign"`; scored only.
-    pub label: Option<&'static str>,
+    /// The class name (the shipped model: `"malignant"` or `"benign"`); scored only.
+    pub label: Option<&'m str>,
     /// Rejected only: one per field.
     pub errors: Vec<ErrorItem>,
     /// Scored only: one per value outside the training range.
     pub warnings: Vec<String>,
     /// Scored and asked for only: each feature's contribution (log-odds).
-    pub explanation: Option<ExplanationField>,
+    pub explanation: Option<ExplanationField<'m>>,
 }
 
-impl Answer {
+impl<'m> Answer<'m> {
     /// An observation's answer without an explanation.
-    pub fn of(model: &Model, observation: Result<Observation, Rejection>) -> Self {
+    pub fn of(model: &'m Model, observation: Result<Observation, Rejection>) -> Self {
         Self::with(model, observation, false)
     }
 
@@ -45,7 +47,7 @@ impl Answer {
     /// explanation, and a model that cannot explain answers 400
     /// `explanations_unavailable` (the request cannot be honoured, whatever
     /// the values).
-    pub fn with(model: &Model, observation: Result<Observation, Rejection>, explain: bool) -> Self {
+    pub fn with(model: &'m Model, observation: Result<Observation, Rejection>, explain: bool) -> Self {
         match Scorer::new(model, Wants { explain, drift: false }) {
             Ok(mut scorer) => Self::scored_by(&mut scorer, observation),
             Err(e) => Self::not_explainable(e),
@@ -55,27 +57,36 @@ impl Answer {
     /// The one way an observation (or its rejection) becomes an answer: scored
     /// by the route's [`Scorer`] (which counts it into the route's drift
     /// statistics when it gathers them).
-    pub fn scored_by(scorer: &mut Scorer<'_>, observation: Result<Observation, Rejection>) -> Self {
+    pub fn scored_by(scorer: &mut Scorer<'m>, observation: Result<Observation, Rejection>) -> Self {
         match scorer.score_input(observation) {
             Ok(scored) => Self::from_scored(scorer.model(), &scored),
-            Err(rejection) => {
-                Self::rejected(rejection.reason(), rejection.errors().iter().map(ErrorItem::from).collect())
-            }
+            Err(rejection) => Self::of_rejection(scorer.model().features(), &rejection),
         }
     }
 
+    /// A rejected observation's answer: the reason and one item per field.
+    pub fn of_rejection(features: &Features, rejection: &Rejection) -> Self {
+        Self::rejected(
+            rejection.reason(features),
+            rejection.errors().iter().map(|e| ErrorItem::of_field(features, e)).collect(),
+        )
+    }
+
     /// A scored observation's answer.
-    pub fn from_scored(model: &Model, scored: &Scored) -> Self {
+    pub fn from_scored(model: &'m Model, scored: &Scored) -> Self {
         let p = scored.prediction;
         Answer {
             status: Status::Ok,
             reason: Cow::Borrowed(Status::Ok.reason_phrase()),
             prediction: PredictionField::Label(p.label),
             probability: Some(p.probability),
-            label: Some(p.label_name()),
+            label: Some(model.class_name(p.label)),
             errors: Vec::new(),
             warnings: range_warnings(model, scored.out_of_range),
-            explanation: scored.explanation.map(ExplanationField),
+            explanation: scored
+                .explanation
+                .clone()
+                .map(|explanation| ExplanationField { explanation, features: model.features() }),
         }
     }
 
@@ -101,12 +112,20 @@ impl Answer {
     /// `explain` was asked of a model that cannot explain.
     pub fn not_explainable(e: NoExplanation) -> Self {
         let message = e.to_string();
-        Self::rejected(message.clone(), vec![ErrorItem { field: EXPLAIN, code: e.code(), message }])
+        Self::rejected(message.clone(), vec![ErrorItem { field: Cow::Borrowed(EXPLAIN), code: e.code(), message }])
     }
 
     /// `explain` had a value other than true or false.
     pub fn bad_explain_flag(e: &ExplainFlagError) -> Self {
         Self::rejected(e.to_string(), vec![e.item()])
+    }
+
+    /// The label (1 or 0) when scored.
+    pub fn prediction_label(&self) -> Option<u8> {
+        match self.prediction {
+            PredictionField::Label(l) => Some(l),
+            PredictionField::Empty => None,
+        }
     }
 
     /// The first rejected field's code (`missing`, `negative`, ...), for logs and metrics.
@@ -135,14 +154,20 @@ impl Serialize for PredictionField {
 /// field and the rule, never the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorItem {
-    pub field: &'static str,
+    /// A feature's API name, or `id`, `explain`.
+    pub field: Cow<'static, str>,
     pub code: &'static str,
     pub message: String,
 }
 
-impl From<&FieldError> for ErrorItem {
-    fn from(e: &FieldError) -> Self {
-        ErrorItem { field: e.field(), code: e.problem.code(), message: e.to_string() }
+impl ErrorItem {
+    /// The item of one rejected field.
+    pub fn of_field(features: &Features, e: &FieldError) -> Self {
+        ErrorItem {
+            field: Cow::Owned(e.field(features).to_owned()),
+            code: e.problem.code(),
+            message: e.message(features).to_string(),
+        }
     }
 }
 
@@ -150,7 +175,7 @@ impl From<&FieldError> for ErrorItem {
 /// invalid `id` (the field it names), none otherwise. HTTP and SQS alike.
 pub fn body_error_items(e: &BodyError) -> Vec<ErrorItem> {
     match e {
-        BodyError::InvalidId => vec![ErrorItem { field: "id", code: e.code(), message: e.to_string() }],
+        BodyError::InvalidId => vec![ErrorItem { field: Cow::Borrowed("id"), code: e.code(), message: e.to_string() }],
         _ => Vec::new(),
     }
 }
@@ -172,7 +197,7 @@ impl ExplainFlagError {
     pub const CODE: &'static str = "invalid_explain";
 
     pub fn item(&self) -> ErrorItem {
-        ErrorItem { field: EXPLAIN, code: Self::CODE, message: self.to_string() }
+        ErrorItem { field: Cow::Borrowed(EXPLAIN), code: Self::CODE, message: self.to_string() }
     }
 }
 
@@ -201,26 +226,31 @@ pub fn explain_flag_json(value: Option<&serde_json::Value>) -> Result<bool, Expl
 /// The explanation as every answer shape carries it:
 /// `{"unit":"log-odds","baseValue":E,"contributions":{"meanConcavePoints":phi,…}}`,
 /// features in the model's order.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ExplanationField(pub Explanation);
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplanationField<'m> {
+    pub explanation: Explanation,
+    /// The model's features, which name the contributions.
+    pub features: &'m Features,
+}
 
-impl Serialize for ExplanationField {
+impl Serialize for ExplanationField<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        struct Contributions<'a>(&'a Explanation);
+        struct Contributions<'a>(&'a ExplanationField<'a>);
         impl Serialize for Contributions<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut map = s.serialize_map(Some(FEATURES.len()))?;
-                for (f, phi) in FEATURES.iter().zip(&self.0.contributions) {
-                    map.serialize_entry(f.api_name, phi)?;
+                let contributions = &self.0.explanation.contributions;
+                let mut map = s.serialize_map(Some(contributions.len()))?;
+                for (name, phi) in self.0.features.api_names().zip(contributions) {
+                    map.serialize_entry(name, phi)?;
                 }
                 map.end()
             }
         }
         let mut map = s.serialize_map(Some(3))?;
         map.serialize_entry("unit", "log-odds")?;
-        map.serialize_entry("baseValue", &self.0.base_value)?;
-        map.serialize_entry("contributions", &Contributions(&self.0))?;
+        map.serialize_entry("baseValue", &self.explanation.base_value)?;
+        map.serialize_entry("contributions", &Contributions(self))?;
         map.end()
     }
 }
@@ -250,7 +280,7 @@ mod tests {
         let p = model.predict(&inside);
         assert_eq!((answer.status, answer.reason.as_ref()), (Status::Ok, "OK"));
         assert_eq!(answer.prediction, PredictionField::Label(p.label));
-        assert_eq!((answer.probability, answer.label), (Some(p.probability), Some(p.label_name())));
+        assert_eq!((answer.probability, answer.label), (Some(p.probability), Some(model.class_name(p.label))));
         assert!(answer.errors.is_empty() && answer.warnings.is_empty());
 
         let far = Observation::from_values([0.1471, 25.38, 17.33, 2019.0, 99.0]).unwrap();
@@ -264,10 +294,13 @@ mod tests {
 
         let rejection = Observation::from_values([0.1, -1.0, 1.0, 1.0, f64::NAN]).unwrap_err();
         let answer = Answer::of(&model, Err(rejection.clone()));
-        assert_eq!((answer.status, answer.reason.as_ref()), (Status::BadRequest, rejection.reason().as_str()));
+        assert_eq!(
+            (answer.status, answer.reason.as_ref()),
+            (Status::BadRequest, rejection.reason(model.features()).as_str())
+        );
         assert_eq!(answer.prediction, PredictionField::Empty);
         assert_eq!((answer.probability, answer.label), (None, None));
-        let codes: Vec<(&str, &str)> = answer.errors.iter().map(|e| (e.field, e.code)).collect();
+        let codes: Vec<(&str, &str)> = answer.errors.iter().map(|e| (e.field.as_ref(), e.code)).collect();
         assert_eq!(codes, [("worstRadius", "negative"), ("worstConcavePoints", "not_finite")]);
         assert_eq!(answer.rejection_code(), Some("negative"));
     }

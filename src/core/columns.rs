@@ -12,25 +12,38 @@
 //! treated the same way. So `worstArea`, `WorstArea`, `worst_area`,
 //! `Worst-Area`, ` worst area (mm²) ` all name `worstArea`.
 
+use arrayvec::ArrayVec;
+
 use super::csv_reader::without_bom;
-use super::observation::{FieldInput, FEATURES, FEATURE_COUNT};
+use super::features::Features;
+use super::observation::FieldInput;
 
-/// Longest name (after dropping separators and a unit) that can name a feature.
-const MAX_NAME: usize = 32;
+/// Longest name (after dropping separators and a unit) that can name a
+/// feature; a model whose names are longer is refused at load.
+const MAX_NAME: usize = 64;
 
-/// The feature a column name or key names, by the rule above.
-pub fn feature_by_name(name: &str) -> Option<usize> {
+/// Keys the contract gives their own meaning on every path; no feature may
+/// be named so (by the rule).
+pub const RESERVED_KEYS: [&str; 2] = ["id", "explain"];
+
+/// `name` treated by the rule (marks, white space, one unit and separators
+/// dropped, ASCII lower-cased); `None` when nothing is left or it is longer
+/// than any feature name can be.
+pub fn normalized(name: &str) -> Option<ArrayVec<u8, MAX_NAME>> {
     // A mark is whole UTF-8 characters: what is left is still a str.
     let marks = name.len() - without_bom(name.as_bytes()).len();
     let core = without_unit(name[marks..].trim());
-    let mut buf = [0u8; MAX_NAME];
-    let mut n = 0;
+    let mut key = ArrayVec::new();
     for b in core.bytes().filter(|b| !is_separator(*b)) {
-        *buf.get_mut(n)? = b.to_ascii_lowercase();
-        n += 1;
+        key.try_push(b.to_ascii_lowercase()).ok()?;
     }
-    let key = &buf[..n];
-    FEATURES.iter().position(|f| same(f.api_name, key) || same(f.dataset_name, key))
+    (!key.is_empty()).then_some(key)
+}
+
+/// The feature a column name or key names, by the rule above.
+pub fn feature_by_name(features: &Features, name: &str) -> Option<usize> {
+    let key = normalized(name)?;
+    features.iter().position(|f| same(&f.api_name, &key) || same(&f.dataset_name, &key))
 }
 
 fn is_separator(b: u8) -> bool {
@@ -59,11 +72,12 @@ fn without_unit(name: &str) -> &str {
 /// the same one: the duplicate rule every path shares. `Err` names the
 /// feature and the positions of its first two columns.
 pub fn match_names<'a>(
+    features: &Features,
     names: impl Iterator<Item = Option<&'a str>>,
-) -> Result<[Option<usize>; FEATURE_COUNT], Duplicate> {
-    let mut columns = [None; FEATURE_COUNT];
+) -> Result<Vec<Option<usize>>, Duplicate> {
+    let mut columns = vec![None; features.len()];
     for (i, name) in names.enumerate() {
-        let Some(f) = name.and_then(feature_by_name) else { continue };
+        let Some(f) = name.and_then(|n| feature_by_name(features, n)) else { continue };
         if let Some(first) = columns[f] {
             return Err(Duplicate { feature: f, first, second: i });
         }
@@ -76,7 +90,7 @@ pub fn match_names<'a>(
 /// message, a Distributed Map item), the counterpart of [`match_names`] for
 /// a header: a feature named a second time, by any form of its name, is
 /// [`FieldInput::Duplicate`] (a field error, not a whole-file error).
-pub fn put_value<'a>(inputs: &mut [FieldInput<'a>; FEATURE_COUNT], feature: usize, value: FieldInput<'a>) {
+pub fn put_value<'a>(inputs: &mut [FieldInput<'a>], feature: usize, value: FieldInput<'a>) {
     let slot = &mut inputs[feature];
     *slot = if *slot == FieldInput::Missing { value } else { FieldInput::Duplicate };
 }
@@ -93,6 +107,11 @@ pub struct Duplicate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::features::testing::shipped;
+
+    fn feature_by_name(name: &str) -> Option<usize> {
+        super::feature_by_name(&shipped(), name)
+    }
 
     #[test]
     fn api_and_dataset_names_match_whatever_their_case_separators_spaces_and_unit() {
@@ -149,11 +168,11 @@ mod tests {
     #[test]
     fn two_names_for_one_feature_are_a_duplicate_naming_both_positions() {
         let names = ["id", "worst area", "worstRadius", "worst_area (mm2)"];
-        let err = match_names(names.iter().map(|n| Some(*n))).unwrap_err();
+        let err = match_names(&shipped(), names.iter().map(|n| Some(*n))).unwrap_err();
         assert_eq!(err, Duplicate { feature: 3, first: 1, second: 3 });
-        let ok = match_names(["worstArea", "x", "WORST RADIUS"].iter().map(|n| Some(*n))).unwrap();
+        let ok = match_names(&shipped(), ["worstArea", "x", "WORST RADIUS"].iter().map(|n| Some(*n))).unwrap();
         assert_eq!(ok, [None, Some(2), None, Some(0), None]);
         // A column that is not text names nothing.
-        assert_eq!(match_names([None, Some("worstArea")].into_iter()).unwrap()[3], Some(1));
+        assert_eq!(match_names(&shipped(), [None, Some("worstArea")].into_iter()).unwrap()[3], Some(1));
     }
 }

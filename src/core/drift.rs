@@ -24,8 +24,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::features::MAX_FEATURES;
 use super::model::{outside_training_range, Bins, Model, Prediction};
-use super::observation::{Observation, FEATURES, FEATURE_COUNT};
+use super::observation::Observation;
 
 pub mod html;
 
@@ -77,19 +78,22 @@ pub struct DriftStats {
     /// Every feature's bin counts, one feature after the other: feature `f`'s
     /// are `counts[start[f]..start[f + 1]]`.
     counts: Box<[u64]>,
-    start: [usize; FEATURE_COUNT + 1],
+    /// The model's number of features; the per-feature arrays below are
+    /// inline and hold that many.
+    n: usize,
+    start: [usize; MAX_FEATURES + 1],
     /// Feature `f`'s number of bins, `start[f + 1] - start[f]`, as [`Bins`]
     /// holds them: what [`DriftStats::record`] checks a row's bins against.
-    widths: [u32; FEATURE_COUNT],
-    ranges: [(f64, f64); FEATURE_COUNT],
+    widths: [u32; MAX_FEATURES],
+    ranges: [(f64, f64); MAX_FEATURES],
     scored: u64,
     predicted_malignant: u64,
-    out_of_range: [u64; FEATURE_COUNT],
+    out_of_range: [u64; MAX_FEATURES],
     /// Rows with at least one value outside the training range.
     rows_out_of_range: u64,
-    min: [f64; FEATURE_COUNT],
-    max: [f64; FEATURE_COUNT],
-    sum: [f64; FEATURE_COUNT],
+    min: [f64; MAX_FEATURES],
+    max: [f64; MAX_FEATURES],
+    sum: [f64; MAX_FEATURES],
     rejected: u64,
     /// Few distinct codes, in first-seen order: a short list beats a map here.
     rejected_by_reason: Vec<(&'static str, u64)>,
@@ -100,24 +104,33 @@ pub struct DriftStats {
 impl DriftStats {
     /// Empty statistics over `model`'s bins (one allocation).
     pub fn new(model: &Model) -> Self {
-        let mut start = [0usize; FEATURE_COUNT + 1];
-        for f in 0..FEATURE_COUNT {
+        let n = model.features().len();
+        let mut start = [0usize; MAX_FEATURES + 1];
+        let mut widths = [0u32; MAX_FEATURES];
+        let mut ranges = [(0.0, 0.0); MAX_FEATURES];
+        for f in 0..n {
             start[f + 1] = start[f] + model.bin_edges(f).len() + 1;
+            // A feature has fewer thresholds than the model has nodes, which fit a u32.
+            widths[f] = u32::try_from(start[f + 1] - start[f]).unwrap_or(u32::MAX);
+            ranges[f] = model.info().ranges[f];
         }
+        // Past the model's features every bin is 0 and every width 1: such
+        // entries are never foreign and never counted.
+        widths[n..].fill(1);
         DriftStats {
             model_id: model_id(model),
-            counts: vec![0; start[FEATURE_COUNT]].into_boxed_slice(),
-            // A feature has fewer thresholds than the model has nodes, which fit a u32.
-            widths: std::array::from_fn(|f| u32::try_from(start[f + 1] - start[f]).unwrap_or(u32::MAX)),
+            counts: vec![0; start[n]].into_boxed_slice(),
+            n,
+            widths,
             start,
-            ranges: model.info().ranges,
+            ranges,
             scored: 0,
             predicted_malignant: 0,
-            out_of_range: [0; FEATURE_COUNT],
+            out_of_range: [0; MAX_FEATURES],
             rows_out_of_range: 0,
-            min: [f64::INFINITY; FEATURE_COUNT],
-            max: [f64::NEG_INFINITY; FEATURE_COUNT],
-            sum: [0.0; FEATURE_COUNT],
+            min: [f64::INFINITY; MAX_FEATURES],
+            max: [f64::NEG_INFINITY; MAX_FEATURES],
+            sum: [0.0; MAX_FEATURES],
             rejected: 0,
             rejected_by_reason: Vec::with_capacity(REASONS_INLINE),
             foreign_rows: 0,
@@ -133,11 +146,12 @@ impl DriftStats {
     /// [`DriftStats::foreign_rows`], in every build — never a panic, never a
     /// write outside the feature's bins.
     #[inline]
-    #[allow(clippy::needless_range_loop)] // five parallel arrays, one index
+    #[allow(clippy::needless_range_loop)] // parallel arrays, one index
     pub fn record(&mut self, observation: &Observation, prediction: &Prediction, bins: &Bins) {
-        // Checked before anything changes, all five at once (no early exit:
-        // one predictable branch a row).
-        let foreign = bins.iter().zip(&self.widths).fold(false, |any, (&bin, &width)| any | (bin >= width));
+        // Checked before anything changes, all at once (no early exit: one
+        // predictable branch a row).
+        let foreign =
+            bins[..self.n].iter().zip(&self.widths[..self.n]).fold(false, |any, (&bin, &width)| any | (bin >= width));
         if foreign {
             self.foreign_rows += 1;
             return;
@@ -145,14 +159,17 @@ impl DriftStats {
         let values = observation.values();
         self.scored += 1;
         self.predicted_malignant += u64::from(prediction.label);
-        // Work on copies, then store: the bin counts live behind a pointer the
-        // compiler cannot tell apart from these fields, so interleaving the two
-        // would reload every field after each count (measured: 12.2 -> 7.7 ns a row).
-        let (mut min, mut max, mut sum, mut out_of_range) = (self.min, self.max, self.sum, self.out_of_range);
+        // The value statistics first, the bin counts after: the counts live
+        // behind a pointer the compiler cannot tell apart from these fields,
+        // so interleaving the two would reload every field after each count
+        // (measured with five features: 12.2 -> 7.7 ns a row).
         let mut any_out = false;
-        for f in 0..FEATURE_COUNT {
+        let n = self.n.min(values.len());
+        let (ranges, out_of_range) = (&self.ranges[..n], &mut self.out_of_range[..n]);
+        let (min, max, sum) = (&mut self.min[..n], &mut self.max[..n], &mut self.sum[..n]);
+        for f in 0..n {
             let v = values[f];
-            let out = outside_training_range(self.ranges[f], v);
+            let out = outside_training_range(ranges[f], v);
             out_of_range[f] += u64::from(out);
             any_out |= out;
             // Values are finite (an Observation is), so min/max need no NaN care.
@@ -160,9 +177,8 @@ impl DriftStats {
             max[f] = max[f].max(v);
             sum[f] += v;
         }
-        (self.min, self.max, self.sum, self.out_of_range) = (min, max, sum, out_of_range);
         self.rows_out_of_range += u64::from(any_out);
-        for f in 0..FEATURE_COUNT {
+        for f in 0..self.n {
             self.counts[self.start[f] + bins[f] as usize] += 1;
         }
     }
@@ -193,7 +209,7 @@ impl DriftStats {
         self.scored += other.scored;
         self.predicted_malignant += other.predicted_malignant;
         self.rows_out_of_range += other.rows_out_of_range;
-        for f in 0..FEATURE_COUNT {
+        for f in 0..self.n {
             self.out_of_range[f] += other.out_of_range[f];
             self.min[f] = self.min[f].min(other.min[f]);
             self.max[f] = self.max[f].max(other.max[f]);
@@ -239,7 +255,7 @@ impl DriftStats {
         let show_extremes = scored > 0 && scored >= options.min_rows_for_extremes;
         let assessed = profile.is_some() && scored > 0 && scored >= options.min_rows_for_alert;
 
-        let features: Vec<FeatureDrift> = (0..FEATURE_COUNT)
+        let features: Vec<FeatureDrift> = (0..self.n)
             .map(|f| {
                 let counts = &self.counts[self.start[f]..self.start[f + 1]];
                 let shares = shares_of(counts, scored);
@@ -251,7 +267,7 @@ impl DriftStats {
                 };
                 let (min, max) = self.ranges[f];
                 FeatureDrift {
-                    name: FEATURES[f].api_name,
+                    name: model.features().api_name(f).to_owned(),
                     psi,
                     out_of_range_rows: self.out_of_range[f],
                     out_of_range_share: share(self.out_of_range[f], scored),
@@ -271,8 +287,12 @@ impl DriftStats {
             })
             .collect();
 
-        let alert_features: Vec<&'static str> = if assessed {
-            features.iter().filter(|f| f.psi.is_some_and(|p| p > options.psi_threshold)).map(|f| f.name).collect()
+        let alert_features: Vec<String> = if assessed {
+            features
+                .iter()
+                .filter(|f| f.psi.is_some_and(|p| p > options.psi_threshold))
+                .map(|f| f.name.clone())
+                .collect()
         } else {
             Vec::new()
         };
@@ -361,7 +381,7 @@ pub struct DriftReport {
     /// all is well.
     pub alert_assessed: bool,
     /// The features whose PSI exceeds the threshold, in model order.
-    pub alert_features: Vec<&'static str>,
+    pub alert_features: Vec<String>,
     pub psi_threshold: f64,
     pub min_rows_for_alert: u64,
     pub min_rows_for_extremes: u64,
@@ -387,7 +407,7 @@ pub struct ReasonCount {
 #[serde(rename_all = "camelCase")]
 pub struct FeatureDrift {
     /// API name (`worstArea`).
-    pub name: &'static str,
+    pub name: String,
     /// Against the training profile; `null` without scored rows or profile.
     pub psi: Option<f64>,
     /// Scored rows whose value lies outside the training range.
@@ -437,7 +457,7 @@ pub struct DriftMetricValues {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureMetricValues {
     /// The `Feature` dimension's value (API name).
-    pub feature: &'static str,
+    pub feature: String,
     /// `DriftPSI`; only when the alert was assessed (enough rows), since the
     /// PSI of a few rows is noise and an average of such values means nothing.
     pub psi: Option<f64>,
@@ -456,7 +476,7 @@ impl DriftReport {
                 .features
                 .iter()
                 .map(|f| FeatureMetricValues {
-                    feature: f.name,
+                    feature: f.name.clone(),
                     psi: if self.alert_assessed { f.psi } else { None },
                     out_of_range_share: f.out_of_range_share,
                 })

@@ -18,7 +18,11 @@
 //!
 //! Every comparison uses the model's rule: `float32(x) <= threshold`.
 
-use super::observation::FEATURE_COUNT;
+use super::features::{PerFeature, MAX_FEATURES};
+
+/// One observation's values rounded to float32, inline; entries past the
+/// model's features are 0 and never read (every split's feature is below).
+pub(crate) type Point = [f64; MAX_FEATURES];
 
 /// Why a model cannot explain: the adapters answer 400 with this reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -42,13 +46,13 @@ impl NoExplanation {
 /// How each feature moved the raw score (log-odds) of one observation away from
 /// the training average. Additive: `base_value + Σ contributions` is the raw
 /// score. A contribution describes the model, not a cause in the patient.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
     /// The expected raw score over the training rows (each tree's leaves
     /// weighted by cover): shap's `expected_value`. The same for every observation.
     pub base_value: f64,
-    /// Per feature, in model order (`FEATURES`): shap's `shap_values`.
-    pub contributions: [f64; FEATURE_COUNT],
+    /// Per feature, in model order: shap's `shap_values`.
+    pub contributions: PerFeature<f64>,
 }
 
 impl Explanation {
@@ -64,7 +68,7 @@ pub(crate) trait ShapTree {
     /// Split feature of an internal node.
     fn feature(&self, node: usize) -> usize;
     /// The child `x` goes to, then the other one (`float32(x) <= threshold` goes left).
-    fn hot_cold(&self, node: usize, x: &[f64; FEATURE_COUNT]) -> (usize, usize);
+    fn hot_cold(&self, node: usize, x: &Point) -> (usize, usize);
     /// What the leaf adds to the raw score (learning rate included).
     fn term(&self, node: usize) -> f64;
     fn cover(&self, node: usize) -> f64;
@@ -75,7 +79,7 @@ pub(crate) trait ShapTree {
 /// split: the model's loader refuses trees deeper than
 /// [`MAX_TREE_DEPTH`](super::model::MAX_TREE_DEPTH), which bounds the stack.
 pub(crate) fn expected_term(tree: &impl ShapTree) -> f64 {
-    fn at(tree: &impl ShapTree, node: usize, x_dummy: &[f64; FEATURE_COUNT]) -> f64 {
+    fn at(tree: &impl ShapTree, node: usize, x_dummy: &Point) -> f64 {
         if tree.is_leaf(node) {
             return tree.term(node);
         }
@@ -83,7 +87,7 @@ pub(crate) fn expected_term(tree: &impl ShapTree) -> f64 {
         let (ca, cb) = (tree.cover(a), tree.cover(b));
         (ca * at(tree, a, x_dummy) + cb * at(tree, b, x_dummy)) / (ca + cb)
     }
-    at(tree, 0, &[0.0; FEATURE_COUNT])
+    at(tree, 0, &[0.0; MAX_FEATURES])
 }
 
 /// Scratch space for [`tree_shap`]: the unique paths of every recursion level.
@@ -117,12 +121,7 @@ impl Default for PathElement {
 /// `scratch` must come from [`scratch_for_depth`] with at least the tree's depth.
 /// Recursive, one level a split (a few hundred bytes of stack each): bounded
 /// by [`MAX_TREE_DEPTH`](super::model::MAX_TREE_DEPTH), which the loader enforces.
-pub(crate) fn tree_shap(
-    tree: &impl ShapTree,
-    x: &[f64; FEATURE_COUNT],
-    phi: &mut [f64; FEATURE_COUNT],
-    scratch: &mut [PathElement],
-) {
+pub(crate) fn tree_shap(tree: &impl ShapTree, x: &Point, phi: &mut [f64], scratch: &mut [PathElement]) {
     recurse(tree, x, phi, scratch, 0, 0, 1.0, 1.0, NO_FEATURE);
 }
 
@@ -131,8 +130,8 @@ pub(crate) fn tree_shap(
 #[allow(clippy::too_many_arguments)]
 fn recurse(
     tree: &impl ShapTree,
-    x: &[f64; FEATURE_COUNT],
-    phi: &mut [f64; FEATURE_COUNT],
+    x: &Point,
+    phi: &mut [f64],
     path: &mut [PathElement],
     node: usize,
     len: usize,
@@ -246,7 +245,7 @@ mod tests {
         fn feature(&self, n: usize) -> usize {
             self.feature[n]
         }
-        fn hot_cold(&self, n: usize, x: &[f64; FEATURE_COUNT]) -> (usize, usize) {
+        fn hot_cold(&self, n: usize, x: &Point) -> (usize, usize) {
             if x[self.feature[n]] <= self.threshold[n] {
                 (self.left[n], self.right[n])
             } else {
@@ -278,8 +277,8 @@ mod tests {
     /// Path-dependent SHAP by brute force: the Shapley formula over every subset,
     /// with E[f(x) | x_S] computed by following x on known features and
     /// averaging branches by cover elsewhere (the definition TreeSHAP computes fast).
-    fn brute_force(t: &Plain, x: &[f64; FEATURE_COUNT]) -> [f64; FEATURE_COUNT] {
-        fn cond(t: &Plain, n: usize, x: &[f64; FEATURE_COUNT], known: u32) -> f64 {
+    fn brute_force(t: &Plain, x: &Point) -> [f64; 5] {
+        fn cond(t: &Plain, n: usize, x: &Point, known: u32) -> f64 {
             if t.is_leaf(n) {
                 return t.term(n);
             }
@@ -292,7 +291,7 @@ mod tests {
         }
         let m = 2; // features 0 and 1 are the only ones used
         let fact = |k: usize| (1..=k).product::<usize>() as f64;
-        let mut phi = [0.0; FEATURE_COUNT];
+        let mut phi = [0.0; 5];
         for (i, p) in phi.iter_mut().enumerate().take(m) {
             for s in 0u32..(1 << m) {
                 if s & (1 << i) != 0 {
@@ -311,8 +310,10 @@ mod tests {
         let t = tree();
         let mut scratch = scratch_for_depth(2);
         for x in [[0.5, 1.0], [0.5, 2.5], [2.0, 0.0], [3.5, 9.0], [1.0, 2.0]] {
-            let x = [x[0], x[1], 0.0, 0.0, 0.0];
-            let mut phi = [0.0; FEATURE_COUNT];
+            let mut x = [x[0], x[1]].to_vec();
+            x.resize(MAX_FEATURES, 0.0);
+            let x: Point = x.try_into().unwrap();
+            let mut phi = [0.0; 5];
             tree_shap(&t, &x, &mut phi, &mut scratch);
             let want = brute_force(&t, &x);
             for (a, b) in phi.iter().zip(&want) {
@@ -338,8 +339,10 @@ mod tests {
             term: vec![0.0, -1.0, 3.0],
             cover: vec![4.0, 3.0, 1.0],
         };
-        let mut phi = [0.0; FEATURE_COUNT];
-        tree_shap(&t, &[0.0, 0.0, 0.0, 9.0, 0.0], &mut phi, &mut scratch_for_depth(1));
+        let mut phi = [0.0; 5];
+        let mut x = [0.0; MAX_FEATURES];
+        x[3] = 9.0;
+        tree_shap(&t, &x, &mut phi, &mut scratch_for_depth(1));
         assert_eq!(expected_term(&t), 0.0);
         assert_eq!(phi, [0.0, 0.0, 0.0, 3.0, 0.0]);
     }

@@ -6,6 +6,7 @@ pub mod csv_pipeline;
 pub mod csv_reader;
 pub mod drift;
 pub mod explain;
+pub mod features;
 pub mod model;
 pub mod observation;
 pub mod observation_json;

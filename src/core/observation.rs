@@ -1,4 +1,4 @@
-//! `Observation`: the five measurements, parsed once from untrusted input.
+//! `Observation`: the model's measurements, parsed once from untrusted input.
 //!
 //! Every entry point (Function URL JSON, CSV cells, queue messages) turns its
 //! raw values into [`FieldInput`]s and calls [`Observation::from_inputs`]; the
@@ -7,34 +7,7 @@
 
 use std::fmt;
 
-/// Number of features the model and the API contract use.
-pub const FEATURE_COUNT: usize = 5;
-
-/// One input feature: its JSON/API name and its name in the WDBC dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Feature {
-    pub api_name: &'static str,
-    pub dataset_name: &'static str,
-}
-
-/// The contract's features, in the model's order.
-pub const FEATURES: [Feature; FEATURE_COUNT] = [
-    Feature { api_name: "meanConcavePoints", dataset_name: "mean concave points" },
-    Feature { api_name: "worstRadius", dataset_name: "worst radius" },
-    Feature { api_name: "worstTexture", dataset_name: "worst texture" },
-    Feature { api_name: "worstArea", dataset_name: "worst area" },
-    Feature { api_name: "worstConcavePoints", dataset_name: "worst concave points" },
-];
-
-/// The seed service's message when values are missing; clients match on it.
-pub const MISSING_VALUES_REASON: &str =
-    "'body' must contain values for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints";
-
-/// Finds a feature by its exact API name: the JSON fast path, tried before
-/// the column-name rule ([`super::columns::feature_by_name`]).
-pub fn feature_by_api_name(key: &str) -> Option<usize> {
-    FEATURES.iter().position(|f| f.api_name == key)
-}
+use super::features::{Features, MAX_FEATURES};
 
 /// A cell with nothing in it: empty, or white space only. Such a cell is a
 /// missing value on every path that reads cells (CSV rows, Distributed Map
@@ -97,7 +70,7 @@ impl Problem {
     }
 }
 
-/// One rejected field. `Display` gives a sentence naming the field.
+/// One rejected field, by the feature's index in the model's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldError {
     pub feature: usize,
@@ -105,15 +78,27 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn field(&self) -> &'static str {
-        FEATURES[self.feature].api_name
+    /// The feature's API name.
+    pub fn field<'f>(&self, features: &'f Features) -> &'f str {
+        features.api_name(self.feature)
+    }
+
+    /// The sentence naming the field and the rule (never the value).
+    pub fn message<'a>(&'a self, features: &'a Features) -> FieldMessage<'a> {
+        FieldMessage { error: self, name: self.field(features) }
     }
 }
 
-impl fmt::Display for FieldError {
+/// [`FieldError::message`]: a sentence naming the field.
+pub struct FieldMessage<'a> {
+    error: &'a FieldError,
+    name: &'a str,
+}
+
+impl fmt::Display for FieldMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.field();
-        match self.problem {
+        let name = self.name;
+        match self.error.problem {
             Problem::Missing => write!(f, "'{name}' is missing"),
             Problem::Null => write!(f, "'{name}' is null; it must be a number"),
             Problem::WrongType(kind) => write!(f, "'{name}' must be a number, not {kind}"),
@@ -152,71 +137,75 @@ impl Rejection {
 
     /// The contract's `reason`: the seed message when any value is absent,
     /// otherwise each field's problem.
-    pub fn reason(&self) -> String {
+    pub fn reason(&self, features: &Features) -> String {
         if self.errors.iter().any(|e| matches!(e.problem, Problem::Missing | Problem::Null)) {
-            return MISSING_VALUES_REASON.to_owned();
+            return features.missing_values_reason().to_owned();
         }
         let mut out = String::from("'body' has invalid values: ");
-        self.write_field_messages(&mut out);
+        self.write_field_messages(features, &mut out);
         out
     }
-}
 
-impl Rejection {
     /// Every field's message, joined with "; " (CSV `reason` column).
-    pub fn write_field_messages(&self, out: &mut String) {
+    pub fn write_field_messages(&self, features: &Features, out: &mut String) {
         use fmt::Write;
         for (i, e) in self.errors.iter().enumerate() {
             if i > 0 {
                 out.push_str("; ");
             }
-            let _ = write!(out, "{e}");
+            let _ = write!(out, "{}", e.message(features));
         }
     }
 }
 
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason())
-    }
-}
-
-impl std::error::Error for Rejection {}
-
-/// Five valid measurements: finite, non-negative, representable as float32.
-/// Holding one is the proof; nothing downstream re-checks.
+/// Valid measurements, one per feature of the model that asked for them:
+/// finite, non-negative, representable as float32. Holding one is the proof;
+/// nothing downstream re-checks. Inline: no heap allocation per row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observation {
-    values: [f64; FEATURE_COUNT],
+    values: [f64; MAX_FEATURES],
+    len: u8,
 }
 
 impl Observation {
     /// The one validation path. Collects every field's problem, so callers can
-    /// report them all at once.
-    pub fn from_inputs(inputs: &[FieldInput<'_>; FEATURE_COUNT]) -> Result<Self, Rejection> {
-        let mut values = [0.0; FEATURE_COUNT];
+    /// report them all at once. `inputs` has one entry per feature of the
+    /// model (at most [`MAX_FEATURES`], which every model meets).
+    pub fn from_inputs(inputs: &[FieldInput<'_>]) -> Result<Self, Rejection> {
+        assert!(inputs.len() <= MAX_FEATURES, "a model has at most MAX_FEATURES features");
+        let mut values = [0.0; MAX_FEATURES];
         let mut errors = Vec::new();
-        for (feature, input) in inputs.iter().enumerate() {
+        for ((feature, input), value) in inputs.iter().enumerate().zip(&mut values) {
             match check(*input) {
-                Ok(v) => values[feature] = v,
+                Ok(v) => *value = v,
                 Err(problem) => errors.push(FieldError { feature, problem }),
             }
         }
         if errors.is_empty() {
-            Ok(Observation { values })
+            Ok(Observation { values, len: inputs.len() as u8 })
         } else {
             Err(Rejection { errors })
         }
     }
 
     /// Convenience for callers that already hold numbers (tests, benches).
-    pub fn from_values(values: [f64; FEATURE_COUNT]) -> Result<Self, Rejection> {
-        Self::from_inputs(&values.map(FieldInput::Number))
+    pub fn from_values(values: impl AsRef<[f64]>) -> Result<Self, Rejection> {
+        let inputs: PerFeatureInputs = values.as_ref().iter().map(|&v| FieldInput::Number(v)).collect();
+        Self::from_inputs(&inputs)
     }
 
-    pub fn values(&self) -> &[f64; FEATURE_COUNT] {
-        &self.values
+    /// One value per feature, in the model's order.
+    pub fn values(&self) -> &[f64] {
+        &self.values[..usize::from(self.len)]
     }
+}
+
+/// One row's raw inputs, inline.
+pub type PerFeatureInputs<'a> = super::features::PerFeature<FieldInput<'a>>;
+
+/// `n` missing inputs: the start of an object's fields, filled in by key.
+pub fn missing_inputs<'a>(n: usize) -> PerFeatureInputs<'a> {
+    (0..n).map(|_| FieldInput::Missing).collect()
 }
 
 fn check(input: FieldInput<'_>) -> Result<f64, Problem> {
@@ -304,6 +293,7 @@ fn grouped_by_points(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::features::testing::shipped;
 
     fn with(i: usize, input: FieldInput<'static>) -> [FieldInput<'static>; 5] {
         let mut inputs = [FieldInput::Number(1.0); 5];
@@ -314,7 +304,7 @@ mod tests {
     fn problem(input: FieldInput<'static>) -> Problem {
         let r = Observation::from_inputs(&with(3, input)).unwrap_err();
         assert_eq!(r.errors().len(), 1);
-        assert_eq!(r.errors()[0].field(), "worstArea");
+        assert_eq!(r.errors()[0].field(&shipped()), "worstArea");
         r.errors()[0].problem
     }
 
@@ -384,10 +374,10 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(r.errors().len(), 3);
-        assert_eq!(r.reason(), MISSING_VALUES_REASON);
+        assert_eq!(r.reason(&shipped()), shipped().missing_values_reason());
 
         let r = Observation::from_inputs(&with(1, FieldInput::Number(-2.0))).unwrap_err();
-        assert_eq!(r.reason(), "'body' has invalid values: 'worstRadius' must not be negative");
+        assert_eq!(r.reason(&shipped()), "'body' has invalid values: 'worstRadius' must not be negative");
     }
 
     #[test]
@@ -434,7 +424,7 @@ mod tests {
         assert_eq!(problem(FieldInput::DecimalCommaText("1.234,5")), Problem::AmbiguousNumber);
         assert_eq!(problem(FieldInput::DecimalCommaText("-0,5")), Problem::Negative);
         let r = Observation::from_inputs(&with(3, FieldInput::DecimalCommaText("9.876,5"))).unwrap_err();
-        let message = r.errors()[0].to_string();
+        let message = r.errors()[0].message(&shipped()).to_string();
         assert!(message.starts_with("'worstArea' has a thousands separator"), "{message}");
         assert!(!message.contains("9.876") && !message.contains("876"), "{message}");
         // In a comma-separated file a comma is never a decimal separator.
@@ -444,19 +434,6 @@ mod tests {
     #[test]
     fn messages_never_echo_the_value() {
         let r = Observation::from_inputs(&with(0, FieldInput::Text("123456.789xyz"))).unwrap_err();
-        assert!(!r.reason().contains("123456"));
-    }
-
-    #[test]
-    fn headers_match_api_and_dataset_names_loosely() {
-        use crate::core::columns::feature_by_name;
-        assert_eq!(feature_by_name("  Mean Concave Points "), Some(0));
-        assert_eq!(feature_by_name("WORSTAREA"), Some(3));
-        assert_eq!(feature_by_name("\u{feff}worst area"), Some(3));
-        assert_eq!(feature_by_name("\u{feff}\u{feff} Worst Area"), Some(3));
-        // Issue 15 widened the rule: snake_case names a feature now.
-        assert_eq!(feature_by_name("worst_area"), Some(3));
-        assert_eq!(feature_by_api_name("worstArea"), Some(3));
-        assert_eq!(feature_by_api_name("worstarea"), None);
+        assert!(!r.reason(&shipped()).contains("123456"));
     }
 }

@@ -7,7 +7,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::columns::{feature_by_name, put_value};
-use super::observation::{feature_by_api_name, FieldInput, Observation, Rejection, FEATURE_COUNT};
+use super::features::Features;
+use super::observation::{missing_inputs, FieldInput, Observation, PerFeatureInputs, Rejection};
 
 /// Longest `id` we carry: ids are echoed, not stored forever.
 pub const MAX_ID_CHARS: usize = 256;
@@ -22,8 +23,9 @@ pub struct Submission {
 /// Why a body is not an observation object at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
-    #[error("'body' is empty; it must be a JSON object with values for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints")]
-    Empty,
+    /// Holds the model's API names, joined with ", ".
+    #[error("'body' is empty; it must be a JSON object with values for: {0}")]
+    Empty(String),
     /// serde_json's own message can quote the input, so only the position is kept.
     #[error("'body' is not valid JSON ({what} at line {line}, column {column})")]
     NotJson { what: &'static str, line: usize, column: usize },
@@ -40,7 +42,7 @@ impl BodyError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            BodyError::Empty => "empty_body",
+            BodyError::Empty(_) => "empty_body",
             BodyError::NotJson { .. } => "not_json",
             BodyError::NotAnObject(_) => Self::NOT_AN_OBJECT,
             BodyError::InvalidId => "invalid_id",
@@ -52,13 +54,13 @@ impl BodyError {
 /// ignored (RFC 8259 allows a parser to; some Windows clients send one).
 /// Keys name features by the column-name rule; two keys naming one feature
 /// are a `duplicate` field error.
-pub fn parse_observation_json(body: &[u8]) -> Result<Submission, BodyError> {
+pub fn parse_observation_json(features: &Features, body: &[u8]) -> Result<Submission, BodyError> {
     let body = without_json_bom(body);
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError::Empty);
+        return Err(BodyError::Empty(features.api_names_joined().to_owned()));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = de.deserialize_any(BodyVisitor).and_then(|b| de.end().map(|()| b));
+    let parsed = de.deserialize_any(BodyVisitor(features)).and_then(|b| de.end().map(|()| b));
     match parsed {
         Ok(Body::Object { inputs, id }) => {
             let id = id?;
@@ -90,13 +92,13 @@ pub fn json_error(e: &serde_json::Error) -> BodyError {
 }
 
 enum Body {
-    Object { inputs: [FieldInput<'static>; FEATURE_COUNT], id: Result<Option<String>, BodyError> },
+    Object { inputs: PerFeatureInputs<'static>, id: Result<Option<String>, BodyError> },
     Other(&'static str),
 }
 
-struct BodyVisitor;
+struct BodyVisitor<'f>(&'f Features);
 
-impl<'de> Visitor<'de> for BodyVisitor {
+impl<'de> Visitor<'de> for BodyVisitor<'_> {
     type Value = Body;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -104,10 +106,10 @@ impl<'de> Visitor<'de> for BodyVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
-        let mut inputs = [FieldInput::Missing; FEATURE_COUNT];
+        let mut inputs = missing_inputs(self.0.len());
         let mut id = Ok(None);
         let mut id_seen = false;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
+        while let Some(key) = map.next_key_seed(KeySeed(self.0))? {
             match key {
                 Key::Feature(i) => {
                     let v = map.next_value_seed(ValueSeed)?;
@@ -156,16 +158,16 @@ enum Key {
     Other,
 }
 
-struct KeySeed;
+struct KeySeed<'f>(&'f Features);
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = Key;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed {
+impl<'de> Visitor<'de> for KeySeed<'_> {
     type Value = Key;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a key")
@@ -175,7 +177,7 @@ impl<'de> Visitor<'de> for KeySeed {
         // column-name rule only for a key that missed.
         Ok(match key {
             "id" => Key::Id,
-            _ => feature_by_api_name(key).or_else(|| feature_by_name(key)).map_or(Key::Other, Key::Feature),
+            _ => self.0.by_api_name(key).or_else(|| feature_by_name(self.0, key)).map_or(Key::Other, Key::Feature),
         })
     }
 }
@@ -267,25 +269,30 @@ impl<'de> Visitor<'de> for IdSeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::observation::{Problem, MISSING_VALUES_REASON};
+    use crate::core::features::testing::shipped;
+    use crate::core::observation::Problem;
+
+    fn parse(body: &[u8]) -> Result<Submission, BodyError> {
+        parse_observation_json(&shipped(), body)
+    }
 
     const VALID: &str =
         r#"{"meanConcavePoints":0.1,"worstRadius":20,"worstTexture":25.5,"worstArea":1200,"worstConcavePoints":0.2}"#;
 
     #[test]
     fn parses_a_valid_object_in_any_key_order_ignoring_unknown_keys() {
-        let s = parse_observation_json(VALID.as_bytes()).unwrap();
-        assert_eq!(s.observation.unwrap().values(), &[0.1, 20.0, 25.5, 1200.0, 0.2]);
+        let s = parse(VALID.as_bytes()).unwrap();
+        assert_eq!(s.observation.unwrap().values(), [0.1, 20.0, 25.5, 1200.0, 0.2]);
         let shuffled = r#"{"x":{"a":[1,2]},"worstConcavePoints":0.2,"worstArea":1200,"id":"s-1","worstTexture":25.5,"worstRadius":20,"meanConcavePoints":0.1}"#;
-        let s = parse_observation_json(shuffled.as_bytes()).unwrap();
+        let s = parse(shuffled.as_bytes()).unwrap();
         assert_eq!(s.id.as_deref(), Some("s-1"));
-        assert_eq!(s.observation.unwrap().values(), &[0.1, 20.0, 25.5, 1200.0, 0.2]);
+        assert_eq!(s.observation.unwrap().values(), [0.1, 20.0, 25.5, 1200.0, 0.2]);
     }
 
     #[test]
     fn escaped_keys_are_recognised() {
         let body = VALID.replace("worstArea", r"worst\u0041rea");
-        assert!(parse_observation_json(body.as_bytes()).unwrap().observation.is_ok());
+        assert!(parse(body.as_bytes()).unwrap().observation.is_ok());
     }
 
     #[test]
@@ -303,32 +310,38 @@ mod tests {
         ];
         for (value, problem) in cases {
             let body = VALID.replace("1200", value);
-            let r = parse_observation_json(body.as_bytes()).unwrap().observation.unwrap_err();
+            let r = parse(body.as_bytes()).unwrap().observation.unwrap_err();
             assert_eq!(r.errors()[0].problem, problem, "{value}");
-            assert_eq!(r.errors()[0].field(), "worstArea");
+            assert_eq!(r.errors()[0].field(&shipped()), "worstArea");
         }
-        let missing = parse_observation_json(br#"{"worstArea":1}"#).unwrap().observation.unwrap_err();
+        let missing = parse(br#"{"worstArea":1}"#).unwrap().observation.unwrap_err();
         assert_eq!(missing.errors().len(), 4);
-        assert_eq!(missing.reason(), MISSING_VALUES_REASON);
+        assert_eq!(missing.reason(&shipped()), shipped().missing_values_reason());
         let dup = VALID.replace("}", r#","worstArea":3}"#);
-        let r = parse_observation_json(dup.as_bytes()).unwrap().observation.unwrap_err();
+        let r = parse(dup.as_bytes()).unwrap().observation.unwrap_err();
         assert_eq!(r.errors()[0].problem, Problem::Duplicate);
     }
 
     #[test]
     fn bodies_that_are_not_objects_are_named() {
-        assert_eq!(parse_observation_json(b""), Err(BodyError::Empty));
-        assert_eq!(parse_observation_json(b" \n"), Err(BodyError::Empty));
-        assert_eq!(parse_observation_json(b"[1,2]"), Err(BodyError::NotAnObject("an array")));
-        assert_eq!(parse_observation_json(b"\"x\""), Err(BodyError::NotAnObject("a string")));
-        assert_eq!(parse_observation_json(b"null"), Err(BodyError::NotAnObject("null")));
-        assert_eq!(parse_observation_json(b"12"), Err(BodyError::NotAnObject("a number")));
+        let empty = parse(b"").unwrap_err();
+        assert_eq!(empty, BodyError::Empty(shipped().api_names_joined().to_owned()));
+        assert_eq!(
+            empty.to_string(),
+            "'body' is empty; it must be a JSON object with values for: meanConcavePoints, worstRadius, worstTexture, \
+             worstArea, worstConcavePoints"
+        );
+        assert!(matches!(parse(b" \n"), Err(BodyError::Empty(_))));
+        assert_eq!(parse(b"[1,2]"), Err(BodyError::NotAnObject("an array")));
+        assert_eq!(parse(b"\"x\""), Err(BodyError::NotAnObject("a string")));
+        assert_eq!(parse(b"null"), Err(BodyError::NotAnObject("null")));
+        assert_eq!(parse(b"12"), Err(BodyError::NotAnObject("a number")));
         for bad in
             [&b"{"[..], b"{\"a\":}", b"{} x", b"NaN", b"{\"worstArea\": NaN}", b"\xff\xfe", b"{\"worstArea\":1e400}"]
         {
-            assert!(matches!(parse_observation_json(bad), Err(BodyError::NotJson { .. })), "{bad:?}");
+            assert!(matches!(parse(bad), Err(BodyError::NotJson { .. })), "{bad:?}");
         }
-        let e = parse_observation_json(br#"{"worstArea":"secret-value"#).unwrap_err().to_string();
+        let e = parse(br#"{"worstArea":"secret-value"#).unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
     }
 
@@ -346,32 +359,32 @@ mod tests {
             format!("\u{feff} \n{VALID}"),
         ];
         for body in &bodies {
-            let s = parse_observation_json(body.as_bytes()).unwrap();
-            assert_eq!(s.observation.unwrap().values(), &want, "{body}");
+            let s = parse(body.as_bytes()).unwrap();
+            assert_eq!(s.observation.unwrap().values(), want, "{body}");
         }
         // Only one mark, only at the start.
-        assert!(matches!(parse_observation_json(b"\xef\xbb\xbf"), Err(BodyError::Empty)));
+        assert!(matches!(parse(b"\xef\xbb\xbf"), Err(BodyError::Empty(_))));
         let twice = format!("\u{feff}\u{feff}{VALID}");
-        assert!(matches!(parse_observation_json(twice.as_bytes()), Err(BodyError::NotJson { .. })));
+        assert!(matches!(parse(twice.as_bytes()), Err(BodyError::NotJson { .. })));
     }
 
     #[test]
     fn two_keys_naming_one_feature_are_a_duplicate_naming_the_field() {
         for extra in [r#""worst_area":3"#, r#""WorstArea":3"#, r#""worst area":3"#] {
             let body = VALID.replace("}", &format!(",{extra}}}"));
-            let r = parse_observation_json(body.as_bytes()).unwrap().observation.unwrap_err();
+            let r = parse(body.as_bytes()).unwrap().observation.unwrap_err();
             assert_eq!(r.errors().len(), 1, "{extra}");
-            assert_eq!((r.errors()[0].field(), r.errors()[0].problem.code()), ("worstArea", "duplicate"));
+            assert_eq!((r.errors()[0].field(&shipped()), r.errors()[0].problem.code()), ("worstArea", "duplicate"));
         }
     }
 
     #[test]
     fn ids_are_strings_or_integers() {
         let with_id = |id: &str| VALID.replace("{", &format!("{{\"id\":{id},"));
-        assert_eq!(parse_observation_json(with_id("42").as_bytes()).unwrap().id.as_deref(), Some("42"));
-        assert_eq!(parse_observation_json(with_id("null").as_bytes()).unwrap().id, None);
+        assert_eq!(parse(with_id("42").as_bytes()).unwrap().id.as_deref(), Some("42"));
+        assert_eq!(parse(with_id("null").as_bytes()).unwrap().id, None);
         for bad in ["1.5", "true", "[]", "{}", &format!("\"{}\"", "x".repeat(300))] {
-            assert_eq!(parse_observation_json(with_id(bad).as_bytes()), Err(BodyError::InvalidId), "{bad}");
+            assert_eq!(parse(with_id(bad).as_bytes()), Err(BodyError::InvalidId), "{bad}");
         }
     }
 }

@@ -11,8 +11,9 @@
 
 use super::drift::DriftStats;
 use super::explain::{Explanation, NoExplanation};
+use super::features::{Features, MAX_FEATURES};
 use super::model::{Model, Prediction};
-use super::observation::{Observation, Rejection, FEATURES, FEATURE_COUNT};
+use super::observation::{Observation, Rejection};
 
 /// What a caller wants besides the prediction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub struct Wants {
 }
 
 /// One scored observation: everything any answer shape is built from.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
     pub prediction: Prediction,
     /// With [`Wants::explain`] only.
@@ -37,12 +38,12 @@ pub struct Scored {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutOfRange(u64);
 
-const _: () = assert!(FEATURE_COUNT <= 64, "OutOfRange holds one bit per feature");
+const _: () = assert!(MAX_FEATURES <= 64, "OutOfRange holds one bit per feature");
 
 impl OutOfRange {
     /// The feature indices, in model order.
     pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..FEATURE_COUNT).filter(move |&f| self.0 & (1 << f) != 0)
+        (0..MAX_FEATURES).filter(move |&f| self.0 & (1 << f) != 0)
     }
 
     pub fn is_empty(self) -> bool {
@@ -65,12 +66,16 @@ impl OutOfRange {
 /// as the sentence (with the range, ~90 bytes a feature) on every row nearly
 /// doubled the throughput bench's output (123 -> 220 MB, 76 % of its rows
 /// out of range) and cost ~40 % more CPU.
-pub fn write_range_names(out_of_range: OutOfRange, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+pub fn write_range_names(
+    features: &Features,
+    out_of_range: OutOfRange,
+    out: &mut impl std::fmt::Write,
+) -> std::fmt::Result {
     for (n, f) in out_of_range.iter().enumerate() {
         if n > 0 {
             out.write_str("; ")?;
         }
-        out.write_str(FEATURES[f].api_name)?;
+        out.write_str(features.api_name(f))?;
     }
     Ok(())
 }

@@ -4,7 +4,9 @@
 
 use scorer::core::drift::{html, DriftOptions, DriftReport, DriftStats};
 use scorer::core::model::Model;
-use scorer::core::observation::{Observation, FEATURES, FEATURE_COUNT};
+use scorer::core::observation::Observation;
+
+use crate::helpers::{FEATURES, FEATURE_COUNT};
 
 use crate::helpers::{dataset_values, read_json, root};
 

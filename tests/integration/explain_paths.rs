@@ -3,10 +3,10 @@
 //! (HTTP), `score --explain`, SQS results objects (moto S3) and Distributed
 //! Map items. A version 1 export answers `explanations_unavailable` on each.
 
+use crate::helpers::{FEATURES, FEATURE_COUNT};
 use scorer::config::BatchConfig;
 use scorer::contract::invocation::Invocation;
 use scorer::core::model::{Model, EMBEDDED_MODEL};
-use scorer::core::observation::{FEATURES, FEATURE_COUNT};
 use scorer::handler::App;
 use serde_json::{json, Value};
 

@@ -3,7 +3,9 @@
 
 use scorer::core::explain::NoExplanation;
 use scorer::core::model::{Model, EMBEDDED_MODEL};
-use scorer::core::observation::{Observation, FEATURES, FEATURE_COUNT};
+use scorer::core::observation::Observation;
+
+use crate::helpers::{FEATURES, FEATURE_COUNT};
 use scorer::model_file::load_model_file;
 use serde_json::Value;
 

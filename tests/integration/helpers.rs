@@ -22,10 +22,37 @@ pub fn scorer() -> Command {
     c
 }
 
+/// One feature of the shipped model, as the tests of its contract name it.
+pub struct ShippedFeature {
+    pub api_name: &'static str,
+    pub dataset_name: &'static str,
+}
+
+/// The shipped export's features (models/breast-cancer-gbc.json): the tests
+/// that speak the shipped contract name them. The binary has no list of its
+/// own; `the_shipped_feature_list_of_the_tests_is_the_embedded_models` keeps
+/// this one equal to the export's.
+pub const FEATURE_COUNT: usize = 5;
+pub const FEATURES: [ShippedFeature; FEATURE_COUNT] = [
+    ShippedFeature { api_name: "meanConcavePoints", dataset_name: "mean concave points" },
+    ShippedFeature { api_name: "worstRadius", dataset_name: "worst radius" },
+    ShippedFeature { api_name: "worstTexture", dataset_name: "worst texture" },
+    ShippedFeature { api_name: "worstArea", dataset_name: "worst area" },
+    ShippedFeature { api_name: "worstConcavePoints", dataset_name: "worst concave points" },
+];
+
+#[test]
+fn the_shipped_feature_list_of_the_tests_is_the_embedded_models() {
+    let model = scorer::core::model::Model::embedded().unwrap();
+    let features: Vec<(&str, &str)> =
+        model.features().iter().map(|f| (f.api_name.as_str(), f.dataset_name.as_str())).collect();
+    let ours: Vec<(&str, &str)> = FEATURES.iter().map(|f| (f.api_name, f.dataset_name)).collect();
+    assert_eq!(features, ours);
+}
+
 /// The feature values of the 569 dataset rows (`tests/golden/dataset.csv`,
 /// written by sklearn's training script), in model order.
-pub fn dataset_values() -> Vec<[f64; scorer::core::observation::FEATURE_COUNT]> {
-    use scorer::core::observation::{FEATURES, FEATURE_COUNT};
+pub fn dataset_values() -> Vec<[f64; FEATURE_COUNT]> {
     let mut reader = csv::Reader::from_path(root().join("tests/golden/dataset.csv")).unwrap();
     let header = reader.headers().unwrap().clone();
     assert_eq!(header.iter().take(FEATURE_COUNT).collect::<Vec<_>>(), FEATURES.map(|f| f.api_name));

@@ -38,7 +38,7 @@ proptest! {
             "meanConcavePoints": values[0], "worstRadius": values[1], "worstTexture": values[2],
             "worstArea": values[3], "worstConcavePoints": values[4],
         }).to_string();
-        let via_json = model.predict(&parse_observation_json(json.as_bytes()).unwrap().observation.unwrap());
+        let via_json = model.predict(&parse_observation_json(model.features(), json.as_bytes()).unwrap().observation.unwrap());
         prop_assert_eq!(via_json, direct);
 
         let mut csv = b"worst area,meanConcavePoints,worstRadius,worstTexture,worstConcavePoints\n".to_vec();
@@ -53,7 +53,7 @@ proptest! {
         prop_assert_eq!(row[6].parse::<f64>().unwrap(), direct.probability);
         prop_assert_eq!(&row[7], "200");
 
-        let Message::Observations(items) = classify(&json) else { panic!("an observation message") };
+        let Message::Observations(items) = classify(model.features(), &json) else { panic!("an observation message") };
         let mut scorer = Scorer::new(model, Wants::default()).unwrap();
         let line = result_line(&mut scorer, "m", 0, items.into_iter().next().unwrap());
         prop_assert_eq!(line.status, Status::Ok);

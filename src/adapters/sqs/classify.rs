@@ -14,6 +14,7 @@ use crate::adapters::s3_event::{self, EventBridgeDetail, Records};
 use crate::adapters::s3_routing::Skip;
 use crate::contract::answer::{explain_flag_json, ExplainFlagError, EXPLAIN};
 use crate::core::columns::feature_by_name;
+use crate::core::features::Features;
 use crate::core::observation_json::{parse_observation_json, without_json_bom, BodyError, Submission};
 
 /// What a message body is.
@@ -37,9 +38,12 @@ pub struct Observed {
 
 impl Observed {
     /// `raw` is one JSON value; `members` its top-level members when it is an object.
-    fn of(raw: &str, members: Option<&Members<'_>>) -> Self {
+    fn of(features: &Features, raw: &str, members: Option<&Members<'_>>) -> Self {
         let explain = members.and_then(|m| m.get(EXPLAIN)).and_then(|v| serde_json::from_str(v.get()).ok());
-        Observed { item: parse_observation_json(raw.as_bytes()), explain: explain_flag_json(explain.as_ref()) }
+        Observed {
+            item: parse_observation_json(features, raw.as_bytes()),
+            explain: explain_flag_json(explain.as_ref()),
+        }
     }
 }
 
@@ -83,7 +87,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
 }
 
 /// Classifies a message body. The one place that decides what a message is.
-pub fn classify(body: &str) -> Message {
+pub fn classify(features: &Features, body: &str) -> Message {
     // A byte-order mark before the JSON is ignored, as on HTTP (the one rule).
     // The mark is one whole character: what is left is still a str.
     let body = &body[body.len() - without_json_bom(body.as_bytes()).len()..];
@@ -95,14 +99,14 @@ pub fn classify(body: &str) -> Message {
                     .iter()
                     .map(|item| {
                         let members = serde_json::from_str::<Members>(item.get()).ok();
-                        Observed::of(item.get(), members.as_ref())
+                        Observed::of(features, item.get(), members.as_ref())
                     })
                     .collect(),
             ),
             Err(_) => Message::Unintelligible("the body is not JSON"),
         },
         Some(b'{') => match serde_json::from_str::<Members>(body) {
-            Ok(members) => classify_object(body, &members),
+            Ok(members) => classify_object(features, body, &members),
             Err(_) => Message::Unintelligible("the body is not JSON"),
         },
         _ => match serde_json::from_str::<&RawValue>(body) {
@@ -112,7 +116,7 @@ pub fn classify(body: &str) -> Message {
     }
 }
 
-fn classify_object(body: &str, members: &Members<'_>) -> Message {
+fn classify_object(features: &Features, body: &str, members: &Members<'_>) -> Message {
     if s3_event::is_test_event(members.text("Event").as_deref()) {
         return Message::Files(vec![Err(Skip::TestEvent)]);
     }
@@ -129,9 +133,10 @@ fn classify_object(body: &str, members: &Members<'_>) -> Message {
         Some(Err(why)) => return Message::Unintelligible(why),
         None => {}
     }
-    let looks_like_observation = members.has("id") || members.0.iter().any(|(k, _)| feature_by_name(k).is_some());
+    let looks_like_observation =
+        members.has("id") || members.0.iter().any(|(k, _)| feature_by_name(features, k).is_some());
     if looks_like_observation {
-        Message::Observations(vec![Observed::of(body, Some(members))])
+        Message::Observations(vec![Observed::of(features, body, Some(members))])
     } else {
         Message::Unintelligible("a JSON object with none of the observation fields")
     }
@@ -148,7 +153,7 @@ mod tests {
     const OBS: &str = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
 
     fn kind(body: &str) -> &'static str {
-        match classify(body) {
+        match classify(&crate::core::features::testing::shipped(), body) {
             Message::Observations(_) => "observations",
             Message::Files(_) => "files",
             Message::Unintelligible(_) => "unintelligible",
@@ -190,7 +195,9 @@ mod tests {
     #[test]
     fn array_items_are_scored_or_rejected_one_by_one() {
         let model = Model::embedded().unwrap();
-        let Message::Observations(items) = classify(&format!(r#"[{OBS},7,{{"id":"b","worstArea":-1}}]"#)) else {
+        let Message::Observations(items) =
+            classify(&crate::core::features::testing::shipped(), &format!(r#"[{OBS},7,{{"id":"b","worstArea":-1}}]"#))
+        else {
             panic!()
         };
         let lines: Vec<ResultLine> = {
@@ -213,7 +220,9 @@ mod tests {
         let mut scorer = Scorer::new(&model, Wants { explain: false, drift: true }).unwrap();
         let mut statuses = Vec::new();
         for body in [OBS.to_owned(), bad_flag, "[7]".to_owned(), r#"{"worstArea":-1}"#.to_owned()] {
-            let Message::Observations(items) = classify(&body) else { panic!("{body}") };
+            let Message::Observations(items) = classify(&crate::core::features::testing::shipped(), &body) else {
+                panic!("{body}")
+            };
             for (i, item) in items.into_iter().enumerate() {
                 statuses.push(result_line(&mut scorer, "m1", i, item).status);
             }
@@ -228,7 +237,9 @@ mod tests {
         let pascal = OBS.replace("\"mean", "\"Mean").replace("\"worst", "\"Worst");
         let snake = r#"{"mean_concave_points":0.1471,"worst_radius":25.38,"worst_texture":17.33,"worst_area":2019.0,"worst_concave_points":0.2654}"#;
         for body in [pascal.clone(), snake.to_owned(), format!("\u{feff}{OBS}"), format!("\u{feff}[{pascal}]")] {
-            let Message::Observations(items) = classify(&body) else { panic!("{body}") };
+            let Message::Observations(items) = classify(&crate::core::features::testing::shipped(), &body) else {
+                panic!("{body}")
+            };
             assert!(items[0].item.as_ref().unwrap().observation.is_ok(), "{body}");
         }
     }
@@ -237,7 +248,9 @@ mod tests {
     fn duplicate_keys_are_rejected_as_on_http() {
         let dup = OBS.replace('}', r#","worstArea":-5}"#);
         for body in [dup.clone(), format!("[{dup}]")] {
-            let Message::Observations(items) = classify(&body) else { panic!("{body}") };
+            let Message::Observations(items) = classify(&crate::core::features::testing::shipped(), &body) else {
+                panic!("{body}")
+            };
             let rejection = items.into_iter().next().unwrap().item.unwrap().observation.unwrap_err();
             assert_eq!(rejection.errors()[0].problem, crate::core::observation::Problem::Duplicate);
         }

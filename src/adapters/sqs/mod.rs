@@ -43,7 +43,7 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
     let mut scorer = Scorer::new(model, wants).unwrap_or_else(|_| unreachable!("no explanation wanted"));
     for message in &event.records {
         let id = message.message_id.as_deref().unwrap_or("");
-        match classify(message.body.as_deref().unwrap_or("")) {
+        match classify(model.features(), message.body.as_deref().unwrap_or("")) {
             Message::Unintelligible(why) => {
                 unintelligible += 1;
                 tracing::warn!(

@@ -36,7 +36,7 @@ pub struct ResultLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<&'static str>,
+    pub label: Option<&'a str>,
     pub model_version: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorItem>,
@@ -44,7 +44,7 @@ pub struct ResultLine<'a> {
     pub warnings: Vec<String>,
     /// With `"explain": true` only: the object HTTP answers.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub explanation: Option<ExplanationField>,
+    pub explanation: Option<ExplanationField<'a>>,
 }
 
 /// Scores one parsed item of a message with the batch's scorer (which counts

@@ -5,7 +5,6 @@
 
 use crate::core::csv_reader::{Fields, RecordSpan};
 use crate::core::model::Prediction;
-use crate::core::observation::FEATURE_COUNT;
 
 /// Most rows in one block handed from the reading thread to the writing thread.
 pub(super) const BLOCK_ROWS: usize = 4096;
@@ -47,8 +46,9 @@ pub(super) struct Block {
     /// Each row's text, one after the other: a rejected row's reason, a
     /// scored row's warnings.
     pub(super) reasons: String,
-    /// With `explain`: the contributions of each scored row, in order.
-    pub(super) contributions: Vec<[f64; FEATURE_COUNT]>,
+    /// With `explain`: the contributions of each scored row, in order, one
+    /// per feature each (flat: the model's feature count is the stride).
+    pub(super) contributions: Vec<f64>,
     /// Bytes read when the block's last row ended.
     pub(super) bytes: u64,
 }
@@ -70,7 +70,7 @@ impl Block {
         self.fields.used_bytes()
             + self.reasons.len()
             + self.rows.len() * size_of::<Row>()
-            + self.contributions.len() * size_of::<[f64; FEATURE_COUNT]>()
+            + self.contributions.len() * size_of::<f64>()
     }
 
     /// Readies a written block for reuse, giving back what a large record made it grow to.

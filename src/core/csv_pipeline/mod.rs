@@ -49,8 +49,8 @@ use super::columns::match_names;
 pub use super::csv_reader::MAX_RECORD_BYTES;
 use super::csv_reader::{without_bom, Dialect, Fields, RecordReader};
 use super::drift::DriftStats;
+use super::features::Features;
 use super::model::Model;
-use super::observation::{FEATURES, FEATURE_COUNT};
 use super::scoring::{Scorer, Wants};
 use super::text::{field_text, utf8_reader, Counted, InputEncoding};
 
@@ -158,8 +158,8 @@ fn pipeline<R: Read + Send, W: Write>(
         }
         let names: Vec<Cow<'_, str>> =
             header.iter(&span).enumerate().map(|(i, f)| field_text(if i == 0 { without_bom(f) } else { f })).collect();
-        let columns = match_columns(&names, dialect, options.delimiter.is_some())?;
-        write_header(&mut writer, &names, explain)?;
+        let columns = match_columns(model.features(), &names, dialect, options.delimiter.is_some())?;
+        write_header(&mut writer, &names, explain.then(|| model.features()))?;
         (span.fields, columns)
     };
     let decimal_comma = dialect.decimal_comma();
@@ -196,7 +196,9 @@ fn pipeline<R: Read + Send, W: Write>(
         });
         let mut counts = BatchCounts::default();
         let base_value = model.info().base_value.filter(|_| explain);
-        let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, base_value, &mut counts, &mut progress);
+        let features = model.features().len();
+        let written =
+            write_blocks(&mut writer, &full_rx, &empty_tx, width, base_value, features, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
         let (bytes, drift) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;
@@ -224,16 +226,21 @@ fn read_head(input: &mut impl Read) -> Result<Vec<u8>, BatchError> {
 }
 
 /// Each feature's column, by the one column-name rule.
-fn match_columns(names: &[Cow<'_, str>], dialect: Dialect, forced: bool) -> Result<[usize; FEATURE_COUNT], BatchError> {
-    let found = match_names(names.iter().map(|n| Some(n.as_ref())))
-        .map_err(|d| BatchError::DuplicateColumn(FEATURES[d.feature].api_name))?;
-    let missing: Vec<&'static str> =
-        (0..FEATURE_COUNT).filter(|&f| found[f].is_none()).map(|f| FEATURES[f].api_name).collect();
+fn match_columns(
+    features: &Features,
+    names: &[Cow<'_, str>],
+    dialect: Dialect,
+    forced: bool,
+) -> Result<Vec<usize>, BatchError> {
+    let found = match_names(features, names.iter().map(|n| Some(n.as_ref())))
+        .map_err(|d| BatchError::DuplicateColumn(features.api_name(d.feature).to_owned()))?;
+    let missing: Vec<String> =
+        found.iter().enumerate().filter(|(_, c)| c.is_none()).map(|(f, _)| features.api_name(f).to_owned()).collect();
     if missing.is_empty() {
-        Ok(found.map(|c| c.unwrap_or(usize::MAX)))
+        Ok(found.into_iter().map(|c| c.unwrap_or(usize::MAX)).collect())
     } else {
         let columns = names.len();
-        let found = FEATURE_COUNT - missing.len();
+        let found = features.len() - missing.len();
         Err(BatchError::MissingColumns(HeaderMismatch { missing, columns, found, dialect, forced }))
     }
 }

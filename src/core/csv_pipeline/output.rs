@@ -10,7 +10,7 @@ use csv::ByteRecord;
 use super::block::{Block, RowOutcome};
 use super::counts::BatchCounts;
 use super::error::{write_error, BatchError};
-use crate::core::observation::{FEATURES, FEATURE_COUNT};
+use crate::core::features::Features;
 use crate::core::status::Status;
 use crate::core::text::field_text;
 
@@ -29,7 +29,7 @@ pub const CONTRIBUTION_PREFIX: &str = "contribution_";
 pub(super) fn write_header<W: Write>(
     writer: &mut csv::Writer<W>,
     names: &[std::borrow::Cow<'_, str>],
-    explain: bool,
+    explain: Option<&Features>,
 ) -> Result<(), BatchError> {
     for name in names {
         writer.write_field(name.as_bytes()).map_err(write_error)?;
@@ -37,10 +37,10 @@ pub(super) fn write_header<W: Write>(
     for name in RESULT_COLUMNS {
         writer.write_field(name).map_err(write_error)?;
     }
-    if explain {
+    if let Some(features) = explain {
         writer.write_field(BASE_VALUE_COLUMN).map_err(write_error)?;
-        for f in FEATURES {
-            writer.write_field(format!("{CONTRIBUTION_PREFIX}{}", f.api_name)).map_err(write_error)?;
+        for name in features.api_names() {
+            writer.write_field(format!("{CONTRIBUTION_PREFIX}{name}")).map_err(write_error)?;
         }
     }
     writer.write_record(None::<&[u8]>).map_err(write_error)
@@ -53,10 +53,11 @@ pub(super) fn write_blocks<W: Write>(
     empty: &SyncSender<Block>,
     width: usize,
     base_value: Option<f64>,
+    features: usize,
     counts: &mut BatchCounts,
     progress: &mut impl FnMut(u64),
 ) -> Result<(), BatchError> {
-    let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + FEATURE_COUNT);
+    let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + features);
     let mut out = new_record();
     let mut number = ryu::Buffer::new();
     // The same for every row: formatted once.
@@ -67,7 +68,8 @@ pub(super) fn write_blocks<W: Write>(
         // Otherwise each field is checked on its own (a check of a whole row
         // would let a character split across two fields through).
         let ascii = block.fields.as_bytes().is_ascii();
-        let mut contributions = block.contributions.iter();
+        // `features` contributions a scored row (with an explanation).
+        let mut contributions = block.contributions.chunks_exact(features.max(1));
         for (i, row) in block.rows.iter().enumerate() {
             // Original columns, padded to the header's width so the output stays
             // rectangular (a longer row's extra fields cannot be placed). One
@@ -108,7 +110,7 @@ pub(super) fn write_blocks<W: Write>(
                     out.push_field(block.reason(i).as_bytes());
                     out.push_field(b"");
                     if base_text.is_some() {
-                        (0..=FEATURE_COUNT).for_each(|_| out.push_field(b""));
+                        (0..=features).for_each(|_| out.push_field(b""));
                     }
                 }
             }

@@ -7,7 +7,7 @@ use std::io::Read;
 use super::block::{Block, Row, RowOutcome};
 use super::error::BatchError;
 use crate::core::csv_reader::{Record, RecordReader, RecordSpan};
-use crate::core::observation::{FieldInput, Observation, FEATURE_COUNT};
+use crate::core::observation::{FieldInput, Observation, PerFeatureInputs};
 use crate::core::scoring::{write_range_names, Scorer};
 
 /// The reason code of a row whose field count is not the header's.
@@ -16,7 +16,8 @@ pub const WRONG_FIELD_COUNT: &str = "wrong_field_count";
 /// How the rows of one file are read: where each feature's column is, the
 /// header's width, whether `;` files' decimal commas are read.
 pub(super) struct Rules<'a> {
-    pub(super) columns: &'a [usize; FEATURE_COUNT],
+    /// One per feature of the model, in its order.
+    pub(super) columns: &'a [usize],
     pub(super) width: usize,
     pub(super) decimal_comma: bool,
 }
@@ -44,19 +45,19 @@ pub(super) fn fill<R: Read>(
             scorer.reject(WRONG_FIELD_COUNT);
             RowOutcome::Rejected(WRONG_FIELD_COUNT)
         } else {
-            let inputs: [FieldInput; FEATURE_COUNT] =
-                std::array::from_fn(|f| cell(record.get(rules.columns[f]), rules.decimal_comma));
+            let inputs: PerFeatureInputs =
+                rules.columns.iter().map(|&c| cell(record.get(c), rules.decimal_comma)).collect();
             match scorer.score_input(Observation::from_inputs(&inputs)) {
                 Ok(scored) => {
                     // A scored row's text in `reasons` is its warnings.
-                    let _ = write_range_names(scored.out_of_range, &mut block.reasons);
+                    let _ = write_range_names(scorer.model().features(), scored.out_of_range, &mut block.reasons);
                     if let Some(e) = scored.explanation {
-                        block.contributions.push(e.contributions);
+                        block.contributions.extend_from_slice(&e.contributions);
                     }
                     RowOutcome::Scored(scored.prediction)
                 }
                 Err(rejection) => {
-                    rejection.write_field_messages(&mut block.reasons);
+                    rejection.write_field_messages(scorer.model().features(), &mut block.reasons);
                     RowOutcome::Rejected(rejection.code())
                 }
             }
@@ -95,7 +96,6 @@ mod tests {
     use super::*;
     use crate::core::csv_reader::{Dialect, Fields};
     use crate::core::model::Model;
-    use crate::core::observation::FEATURES;
     use crate::core::scoring::Wants;
 
     #[test]
@@ -171,7 +171,7 @@ mod tests {
         let model = Model::embedded().unwrap();
         // The features the one out-of-range rule (HTTP's warnings) finds, by name, in model order.
         let far = Observation::from_values([0.1471, 99.0, 17.33, 9000.0, 0.2654]).unwrap();
-        let names: Vec<&str> = model.out_of_range(&far).map(|i| FEATURES[i].api_name).collect();
+        let names: Vec<&str> = model.out_of_range(&far).map(|i| model.features().api_name(i)).collect();
         assert_eq!(names, ["worstRadius", "worstArea"]);
         assert_eq!(column(&out, "status"), ["200", "200", "400", "200"]);
         assert_eq!(column(&out, "warnings"), ["worstArea", "", "", "worstRadius; worstArea"]);

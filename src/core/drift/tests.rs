@@ -1,6 +1,20 @@
 use super::*;
 use crate::core::model::Model;
 
+/// The shipped model's five features.
+const FEATURE_COUNT: usize = 5;
+
+fn api_names(m: &Model) -> Vec<String> {
+    m.features().api_names().map(str::to_owned).collect()
+}
+
+/// Five features' bins as the inline array the model gives.
+fn bins_of(five: [u32; FEATURE_COUNT]) -> Bins {
+    let mut bins = [0; MAX_FEATURES];
+    bins[..FEATURE_COUNT].copy_from_slice(&five);
+    bins
+}
+
 fn model() -> Model {
     Model::embedded().unwrap()
 }
@@ -74,7 +88,7 @@ fn counts_bins_ranges_and_labels_of_scored_rows() {
     // Only the last row is outside the training range, on every feature.
     assert_eq!(r.rows_out_of_range, 1);
     for (f, feature) in r.features.iter().enumerate() {
-        assert_eq!(feature.name, FEATURES[f].api_name);
+        assert_eq!(feature.name, m.features().api_name(f));
         assert_eq!(feature.out_of_range_rows, 1, "{}", feature.name);
         assert_eq!(feature.bins.counts.iter().sum::<u64>(), 6);
         assert_eq!(feature.bins.counts.len(), m.bin_edges(f).len() + 1);
@@ -148,14 +162,14 @@ fn bins_of_another_model_are_left_out_and_counted_never_written_elsewhere() {
     let mut stats = DriftStats::new(&m);
     let empty = stats.clone();
     // One past feature 0's last bin is feature 1's first in the flat counts; u32::MAX is past the end.
-    for bins in [other_bins, [width(0), 0, 0, 0, 0], [0, 0, 0, 0, width(4)], [u32::MAX; FEATURE_COUNT]] {
+    for bins in [other_bins, bins_of([width(0), 0, 0, 0, 0]), bins_of([0, 0, 0, 0, width(4)]), bins_of([u32::MAX; 5])] {
         stats.record(&o, &p, &bins);
     }
     assert_eq!(stats.foreign_rows(), 4);
     stats.foreign_rows = 0;
     assert_eq!(stats, empty, "a foreign row changed the statistics");
     // The last bin of each feature is still this model's.
-    let last = std::array::from_fn(|f| width(f) - 1);
+    let last = bins_of(std::array::from_fn(|f| width(f) - 1));
     stats.record(&o, &p, &last);
     assert_eq!((stats.scored(), stats.foreign_rows()), (1, 0));
 }
@@ -169,7 +183,7 @@ fn the_alert_names_the_features_over_the_threshold_and_only_with_enough_rows() {
     record_all(&mut stats, &m, &rows);
     let r = stats.report(&m, &DriftOptions::default());
     assert!(r.alert && r.alert_assessed);
-    assert_eq!(r.alert_features, FEATURES.map(|f| f.api_name));
+    assert_eq!(r.alert_features, api_names(&m));
     assert!(r.features.iter().all(|f| f.out_of_range_share == Some(1.0)));
 
     // A threshold above every PSI: assessed, no alert.
@@ -195,8 +209,8 @@ fn the_alert_names_the_features_over_the_threshold_and_only_with_enough_rows() {
     let metrics = r.metric_values();
     assert_eq!(metrics.alert, Some(1.0));
     assert_eq!(metrics.predicted_malignant_share, r.predicted_malignant_share);
-    let names: Vec<&str> = metrics.features.iter().map(|f| f.feature).collect();
-    assert_eq!(names, FEATURES.map(|f| f.api_name));
+    let names: Vec<String> = metrics.features.iter().map(|f| f.feature.clone()).collect();
+    assert_eq!(names, api_names(&m));
     assert!(metrics.features.iter().zip(&r.features).all(|(m, f)| m.psi == f.psi));
 }
 

@@ -4,7 +4,8 @@
 //! Nothing that serves requests calls them.
 
 use super::super::explain::{self, Explanation, NoExplanation};
-use super::super::observation::{Observation, FEATURE_COUNT};
+use super::super::features::PerFeature;
+use super::super::observation::Observation;
 use super::{as_float32, prediction_from_raw, Model, Prediction};
 
 impl Model {
@@ -13,7 +14,7 @@ impl Model {
     pub fn explain_exact(&self, observation: &Observation) -> Result<Explanation, NoExplanation> {
         let e = self.explainer.as_ref().ok_or(NoExplanation::NoCovers)?;
         let x = as_float32(observation.values());
-        let mut contributions = [0.0; FEATURE_COUNT];
+        let mut contributions: PerFeature<f64> = observation.values().iter().map(|_| 0.0).collect();
         let mut scratch = explain::scratch_for_depth(self.info.max_depth);
         for tree in self.trees.iter().filter(|t| t.nodes.len() > 1) {
             explain::tree_shap(tree, &x, &mut contributions, &mut scratch);

@@ -5,7 +5,6 @@
 //! explanation tables.
 
 use super::super::explain;
-use super::super::observation::FEATURE_COUNT;
 use super::tree::Tree;
 
 /// Every stump on one feature, folded into a step function.
@@ -35,7 +34,8 @@ impl StepFunction {
 pub(super) struct Compiled {
     /// init + every single-leaf tree.
     pub(super) constant: f64,
-    pub(super) steps: [StepFunction; FEATURE_COUNT],
+    /// One per feature, in model order.
+    pub(super) steps: Vec<StepFunction>,
     /// Trees deeper than one split, walked node by node.
     pub(super) deep: Vec<usize>,
     /// |fast - exact| never exceeds this; closer to 0 we use the exact walk.
@@ -48,7 +48,7 @@ pub(super) struct Explainer {
     pub(super) base_value: f64,
     /// Parallel to the step functions: `tables[f][j]` is feature f's
     /// contribution from its stumps when its value is in bin j.
-    pub(super) tables: [Vec<f64>; FEATURE_COUNT],
+    pub(super) tables: Vec<Vec<f64>>,
     /// Scratch length for TreeSHAP on the deep trees (0 when there are none).
     pub(super) scratch_len: usize,
 }
@@ -66,10 +66,11 @@ fn bin_sums(thresholds: &[f64], stumps: &[(f64, f64, f64)]) -> Vec<f64> {
         .collect()
 }
 
-pub(super) fn compile(init: f64, trees: &[Tree]) -> Compiled {
+/// `features`: how many the model has (every tree's splits are below it).
+pub(super) fn compile(init: f64, trees: &[Tree], features: usize) -> Compiled {
     let mut constant_terms = vec![init];
-    let mut stumps: [Vec<(f64, f64, f64)>; FEATURE_COUNT] = Default::default();
-    let mut split_thresholds: [Vec<f64>; FEATURE_COUNT] = Default::default();
+    let mut stumps: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); features];
+    let mut split_thresholds: Vec<Vec<f64>> = vec![Vec::new(); features];
     let mut deep = Vec::new();
     for (i, tree) in trees.iter().enumerate() {
         for n in tree.nodes.iter().filter(|n| !n.is_leaf()) {
@@ -83,18 +84,20 @@ pub(super) fn compile(init: f64, trees: &[Tree]) -> Compiled {
             deep.push(i);
         }
     }
-    let mut split_thresholds = split_thresholds.into_iter();
-    let steps = stumps.map(|s| {
-        let mut thresholds = split_thresholds.next().unwrap_or_default();
-        thresholds.sort_by(f64::total_cmp);
-        thresholds.dedup();
-        let sums = bin_sums(&thresholds, &s);
-        StepFunction { thresholds, sums }
-    });
+    let steps = stumps
+        .iter()
+        .zip(split_thresholds)
+        .map(|(s, mut thresholds)| {
+            thresholds.sort_by(f64::total_cmp);
+            thresholds.dedup();
+            let sums = bin_sums(&thresholds, s);
+            StepFunction { thresholds, sums }
+        })
+        .collect();
     // A rigorous bound on how far two summation orders of the same terms can
     // drift apart: twice the classic gamma_n * sum|terms|, with slack.
     let magnitude: f64 = init.abs() + trees.iter().map(Tree::max_abs_term).sum::<f64>();
-    let n = (trees.len() + 2 * FEATURE_COUNT + 8) as f64;
+    let n = (trees.len() + 2 * features + 8) as f64;
     let u = f64::EPSILON / 2.0;
     let boundary = 4.0 * n * u * magnitude / (1.0 - n * u);
     Compiled { constant: neumaier_sum(constant_terms.into_iter()), steps, deep, boundary }
@@ -104,7 +107,7 @@ pub(super) fn compile(init: f64, trees: &[Tree]) -> Compiled {
 pub(super) fn build_explainer(init: f64, trees: &[Tree], compiled: &Compiled) -> Explainer {
     let mut base_terms = vec![init];
     // Per feature: each stump's (threshold, left term - E, right term - E).
-    let mut stumps: [Vec<(f64, f64, f64)>; FEATURE_COUNT] = Default::default();
+    let mut stumps: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); compiled.steps.len()];
     let mut deep_depth = None;
     for tree in trees {
         let expected = explain::expected_term(tree);
@@ -119,7 +122,7 @@ pub(super) fn build_explainer(init: f64, trees: &[Tree], compiled: &Compiled) ->
             None => deep_depth = deep_depth.max(Some(tree.depth)),
         }
     }
-    let tables = std::array::from_fn(|f| bin_sums(&compiled.steps[f].thresholds, &stumps[f]));
+    let tables = compiled.steps.iter().zip(&stumps).map(|(step, s)| bin_sums(&step.thresholds, s)).collect();
     Explainer {
         base_value: neumaier_sum(base_terms.into_iter()),
         tables,

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::super::observation::{FEATURES, FEATURE_COUNT};
+use super::super::features::{Feature, Features};
 use super::compile::StepFunction;
 use super::tree::{Node, Tree, LEAF};
 use super::{
@@ -43,7 +43,11 @@ pub(super) struct ExportDoc {
 #[derive(Deserialize)]
 pub(super) struct ExportProfile {
     rows: u64,
-    predicted_malignant: u64,
+    /// Version 3 (training rows labelled 1); version 2 calls it `predicted_malignant`.
+    #[serde(default)]
+    predicted_positive: Option<u64>,
+    #[serde(default)]
+    predicted_malignant: Option<u64>,
     features: Vec<ExportFeatureProfile>,
 }
 
@@ -64,6 +68,9 @@ struct ExportClass {
 #[derive(Deserialize)]
 pub(super) struct ExportFeature {
     name: String,
+    /// Version 3: the JSON key clients send (equal to `name`, kept for version 2 readers).
+    #[serde(default)]
+    api_name: Option<String>,
     dataset_name: String,
     pub(super) min: f64,
     pub(super) max: f64,
@@ -88,8 +95,9 @@ impl ExportDoc {
     }
 
     /// Everything but the trees and the profile: format, version, features,
-    /// classes, the initial score and the learning rate.
-    pub(super) fn check_header(&self) -> Result<(), ModelError> {
+    /// classes, the initial score and the learning rate. Returns the features
+    /// and the class names (label 0, label 1).
+    pub(super) fn check_header(&self) -> Result<(Features, [String; 2]), ModelError> {
         if self.format != EXPORT_FORMAT {
             return Err(invalid(format!("format is {:?}, expected {EXPORT_FORMAT:?}", self.format)));
         }
@@ -104,11 +112,23 @@ impl ExportDoc {
                 "format_version 1 has no covers or training_profile; an export with them is version 2",
             ));
         }
-        check_features(&self.features)?;
-        let classes: Vec<(i64, &str)> = self.classes.iter().map(|c| (c.label, c.name.as_str())).collect();
-        if classes != [(0, "benign"), (1, "malignant")] {
-            return Err(invalid("classes must be [0 = benign, 1 = malignant]"));
-        }
+        let features = check_features(&self.features, self.format_version)?;
+        let class_names = match self.classes.as_slice() {
+            [a, b]
+                if a.label == 0
+                    && b.label == 1
+                    && !a.name.trim().is_empty()
+                    && !b.name.trim().is_empty()
+                    && a.name != b.name =>
+            {
+                [a.name.clone(), b.name.clone()]
+            }
+            _ => {
+                return Err(invalid(
+                    "classes must be two: label 0 and label 1, in this order, with distinct non-empty names",
+                ))
+            }
+        };
         if !self.init_raw_score.is_finite() {
             return Err(invalid("init_raw_score is not finite"));
         }
@@ -118,37 +138,43 @@ impl ExportDoc {
         if self.trees.is_empty() {
             return Err(invalid("the ensemble has no trees"));
         }
-        Ok(())
+        Ok((features, class_names))
     }
 
     /// Every tree, checked and loaded; an error names the tree.
     pub(super) fn load_trees(&self) -> Result<Vec<Tree>, ModelError> {
+        let features = self.features.len();
         self.trees
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                load_tree(t, self.learning_rate, self.can_explain()).map_err(|e| invalid(format!("tree {i}: {e}")))
+                load_tree(t, self.learning_rate, self.can_explain(), features)
+                    .map_err(|e| invalid(format!("tree {i}: {e}")))
             })
             .collect()
     }
 }
 
-fn check_features(features: &[ExportFeature]) -> Result<(), ModelError> {
-    if features.len() != FEATURE_COUNT {
-        return Err(invalid(format!("it has {} features; this service takes exactly {FEATURE_COUNT}", features.len())));
-    }
-    for (i, (got, want)) in features.iter().zip(FEATURES.iter()).enumerate() {
-        if got.name != want.api_name || !got.dataset_name.eq_ignore_ascii_case(want.dataset_name) {
-            return Err(invalid(format!(
-                "feature {i} is {:?} ({:?}); expected {:?} ({:?})",
-                got.name, got.dataset_name, want.api_name, want.dataset_name
-            )));
+/// The export's features become the contract: API names (version 3's
+/// `api_name`, which must equal `name`; version 1 and 2's `name`), dataset
+/// names and training ranges, checked by [`Features::new`]'s rules.
+fn check_features(features: &[ExportFeature], version: u32) -> Result<Features, ModelError> {
+    let mut list = Vec::with_capacity(features.len());
+    for (i, f) in features.iter().enumerate() {
+        match (&f.api_name, version >= 3) {
+            (Some(api), true) if *api == f.name => {}
+            (Some(api), true) => {
+                return Err(invalid(format!("feature {i}: api_name {api:?} differs from name {:?}", f.name)))
+            }
+            (None, true) => return Err(invalid(format!("feature {i}: format_version 3 needs an api_name"))),
+            (_, false) => {}
         }
-        if !(got.min.is_finite() && got.max.is_finite() && got.min <= got.max) {
-            return Err(invalid(format!("feature {:?} has an invalid training range", got.name)));
+        if !(f.min.is_finite() && f.max.is_finite() && f.min <= f.max) {
+            return Err(invalid(format!("feature {:?} has an invalid training range", f.name)));
         }
+        list.push(Feature { api_name: f.name.clone(), dataset_name: f.dataset_name.clone() });
     }
-    Ok(())
+    Features::new(list).map_err(invalid)
 }
 
 /// Checks one tree's shape in a single forward pass, with no recursion and
@@ -159,7 +185,7 @@ fn check_features(features: &[ExportFeature]) -> Result<(), ModelError> {
 /// exactly one parent; and no leaf lies more than [`MAX_TREE_DEPTH`] splits
 /// below the root, so the recursive walks (TreeSHAP, expected values) are
 /// bounded and cannot overflow a stack.
-fn load_tree(t: &ExportTree, learning_rate: f64, with_cover: bool) -> Result<Tree, String> {
+fn load_tree(t: &ExportTree, learning_rate: f64, with_cover: bool, features: usize) -> Result<Tree, String> {
     let n = t.left.len();
     if n == 0 {
         return Err("no nodes".into());
@@ -193,8 +219,8 @@ fn load_tree(t: &ExportTree, learning_rate: f64, with_cover: bool) -> Result<Tre
             if !in_range(l) || !in_range(r) || l == r {
                 return Err(format!("node {i} has children {l} and {r}; each must be a later node of the tree"));
             }
-            if !(0..FEATURE_COUNT as i64).contains(&f) {
-                return Err(format!("node {i} splits on feature {f}, outside 0..{FEATURE_COUNT}"));
+            if !(0..features as i64).contains(&f) {
+                return Err(format!("node {i} splits on feature {f}, outside 0..{features}"));
             }
             if !t.threshold[i].is_finite() {
                 return Err(format!("node {i} has a non-finite threshold"));
@@ -247,24 +273,30 @@ fn load_cover(cover: Option<&[f64]>, nodes: &[Node]) -> Result<Vec<f64>, String>
 /// Checks the profile against the model: its bins must be the model's.
 pub(super) fn load_profile(
     p: &ExportProfile,
-    steps: &[StepFunction; FEATURE_COUNT],
+    steps: &[StepFunction],
+    names: &Features,
 ) -> Result<TrainingProfile, ModelError> {
-    load_profile_inner(p, steps).map_err(|e| invalid(format!("training_profile: {e}")))
+    load_profile_inner(p, steps, names).map_err(|e| invalid(format!("training_profile: {e}")))
 }
 
-fn load_profile_inner(p: &ExportProfile, steps: &[StepFunction; FEATURE_COUNT]) -> Result<TrainingProfile, String> {
+fn load_profile_inner(p: &ExportProfile, steps: &[StepFunction], names: &Features) -> Result<TrainingProfile, String> {
     if p.rows == 0 {
         return Err("rows must be positive".into());
     }
-    if p.predicted_malignant > p.rows {
-        return Err("predicted_malignant exceeds rows".into());
+    let predicted = match (p.predicted_positive, p.predicted_malignant) {
+        (Some(a), Some(b)) if a != b => return Err("predicted_positive and predicted_malignant differ".into()),
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => return Err("predicted_positive (or version 2's predicted_malignant) is missing".into()),
+    };
+    if predicted > p.rows {
+        return Err("predicted_positive exceeds rows".into());
     }
-    if p.features.len() != FEATURE_COUNT {
-        return Err(format!("it has {} features; the model has {FEATURE_COUNT}", p.features.len()));
+    if p.features.len() != names.len() {
+        return Err(format!("it has {} features; the model has {}", p.features.len(), names.len()));
     }
-    let mut features: [FeatureProfile; FEATURE_COUNT] = Default::default();
-    for (i, (f, out)) in p.features.iter().zip(&mut features).enumerate() {
-        let name = FEATURES[i].api_name;
+    let mut features = Vec::with_capacity(names.len());
+    for (i, f) in p.features.iter().enumerate() {
+        let name = names.api_name(i);
         if f.name != name {
             return Err(format!("feature {i} is {:?}; expected {name:?}", f.name));
         }
@@ -280,7 +312,7 @@ fn load_profile_inner(p: &ExportProfile, steps: &[StepFunction; FEATURE_COUNT]) 
         if !f.mean.is_finite() {
             return Err(format!("the mean of {name:?} is not finite"));
         }
-        *out = FeatureProfile { mean: f.mean, counts: f.counts.clone() };
+        features.push(FeatureProfile { mean: f.mean, counts: f.counts.clone() });
     }
-    Ok(TrainingProfile { rows: p.rows, predicted_malignant: p.predicted_malignant, features })
+    Ok(TrainingProfile { rows: p.rows, predicted_malignant: predicted, features })
 }

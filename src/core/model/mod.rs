@@ -36,16 +36,18 @@ mod tree;
 
 use sha2::{Digest, Sha256};
 
-use super::explain::{self, Explanation, NoExplanation, PathElement};
-use super::observation::{Observation, FEATURES, FEATURE_COUNT};
+use super::explain::{self, Explanation, NoExplanation, PathElement, Point};
+use super::features::{Features, PerFeature, MAX_FEATURES};
+use super::observation::Observation;
 use compile::{Compiled, Explainer};
 use export::ExportDoc;
 use tree::Tree;
 
 /// The export format this build reads (see models/README.md).
 pub const EXPORT_FORMAT: &str = "scorer-gbdt";
-/// The version `models/train.py` writes: covers and the training profile.
-pub const EXPORT_FORMAT_VERSION: u32 = 2;
+/// The newest version this build reads: version 2 (covers and the training
+/// profile) plus the whole contract (API names, classes, target).
+pub const EXPORT_FORMAT_VERSION: u32 = 3;
 /// Version 1 (no covers, no profile) still loads; it cannot explain.
 pub const OLDEST_EXPORT_FORMAT_VERSION: u32 = 1;
 
@@ -77,20 +79,11 @@ fn invalid(msg: impl Into<String>) -> ModelError {
 /// A label and the probability of malignancy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prediction {
-    /// 1 = malignant, 0 = benign.
+    /// 1 or 0 (the shipped model: 1 = malignant, 0 = benign; the names are
+    /// the export's, [`Model::class_name`]).
     pub label: u8,
-    /// Probability of class 1 (malignant).
+    /// Probability of class 1.
     pub probability: f64,
-}
-
-impl Prediction {
-    pub fn label_name(&self) -> &'static str {
-        if self.label == 1 {
-            "malignant"
-        } else {
-            "benign"
-        }
-    }
 }
 
 /// What callers may show about the model (GET /, logs, summaries).
@@ -102,7 +95,7 @@ pub struct ModelInfo {
     pub sha256: String,
     pub sklearn_version: String,
     /// Per feature, the (min, max) seen in training, in model order.
-    pub ranges: [(f64, f64); FEATURE_COUNT],
+    pub ranges: Vec<(f64, f64)>,
     pub tree_count: usize,
     pub max_depth: usize,
     pub parameters: serde_json::Value,
@@ -117,7 +110,8 @@ pub struct ModelInfo {
 /// Where each value fell among its feature's distinct split thresholds: bin
 /// `j` holds `thresholds[j-1] < float32(x) <= thresholds[j]` (the model's rule),
 /// so bins are exactly the distinctions the model can see. In model order.
-pub type Bins = [u32; FEATURE_COUNT];
+/// Inline; entries past the model's features are 0.
+pub type Bins = [u32; MAX_FEATURES];
 
 /// How the training split looked to the model (format version 2), for drift
 /// statistics. Bin edges are [`Model::bin_edges`].
@@ -128,7 +122,7 @@ pub struct TrainingProfile {
     /// Training rows the model predicts malignant.
     pub predicted_malignant: u64,
     /// In model order.
-    pub features: [FeatureProfile; FEATURE_COUNT],
+    pub features: Vec<FeatureProfile>,
 }
 
 impl TrainingProfile {
@@ -151,6 +145,10 @@ pub struct FeatureProfile {
 #[derive(Debug, Clone)]
 pub struct Model {
     info: ModelInfo,
+    /// The contract: API and dataset names in model order.
+    features: Features,
+    /// The names of label 0 and label 1.
+    class_names: [String; 2],
     init: f64,
     trees: Vec<Tree>,
     compiled: Compiled,
@@ -160,7 +158,7 @@ pub struct Model {
     /// Each feature's out-of-range warning, written once at load: the batch
     /// path gives one to most rows of some files, and formatting the range's
     /// floats for each cost a third more CPU on benches/throughput.sh's file.
-    range_warnings: [String; FEATURE_COUNT],
+    range_warnings: Vec<String>,
 }
 
 impl Model {
@@ -173,22 +171,19 @@ impl Model {
     /// so prediction itself can never fail.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
         let doc: ExportDoc = serde_json::from_slice(bytes)?;
-        doc.check_header()?;
+        let (features, class_names) = doc.check_header()?;
         let v2 = doc.can_explain();
         let trees = doc.load_trees()?;
-        let compiled = compile::compile(doc.init_raw_score, &trees);
+        let compiled = compile::compile(doc.init_raw_score, &trees, features.len());
         let profile = match &doc.training_profile {
-            Some(p) => Some(export::load_profile(p, &compiled.steps)?),
+            Some(p) => Some(export::load_profile(p, &compiled.steps, &features)?),
             None if v2 => return Err(invalid("format_version 2 needs a training_profile")),
             None => None,
         };
         let explainer = v2.then(|| compile::build_explainer(doc.init_raw_score, &trees, &compiled));
 
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let mut ranges = [(0.0, 0.0); FEATURE_COUNT];
-        for (r, f) in ranges.iter_mut().zip(&doc.features) {
-            *r = (f.min, f.max);
-        }
+        let ranges = doc.features.iter().map(|f| (f.min, f.max)).collect();
         let info = ModelInfo {
             version: format!("{}-{}", doc.name, &sha256[..12]),
             name: doc.name,
@@ -202,18 +197,40 @@ impl Model {
             format_version: doc.format_version,
             base_value: explainer.as_ref().map(|e| e.base_value),
         };
-        let range_warnings = std::array::from_fn(|i| {
-            let (lo, hi) = info.ranges[i];
-            format!(
-                "'{}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable",
-                FEATURES[i].api_name
-            )
-        });
-        Ok(Model { info, init: doc.init_raw_score, trees, compiled, explainer, profile, range_warnings })
+        let range_warnings = features
+            .api_names()
+            .zip(&info.ranges)
+            .map(|(name, (lo, hi))| {
+                format!(
+                    "'{name}' is outside the range seen in training ({lo} to {hi}); the prediction is less reliable"
+                )
+            })
+            .collect();
+        Ok(Model {
+            info,
+            features,
+            class_names,
+            init: doc.init_raw_score,
+            trees,
+            compiled,
+            explainer,
+            profile,
+            range_warnings,
+        })
     }
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The model's features: the contract every path follows.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// The export's name of label 0 or 1 (the shipped model: `benign`, `malignant`).
+    pub fn class_name(&self, label: u8) -> &str {
+        &self.class_names[usize::from(label == 1)]
     }
 
     /// Label and probability of malignancy, exactly as sklearn 1.2.1 computes them.
@@ -236,7 +253,7 @@ impl Model {
     pub fn predict_with_bins(&self, observation: &Observation) -> (Prediction, Bins) {
         let x = as_float32(observation.values());
         let c = &self.compiled;
-        let mut bins = [0u32; FEATURE_COUNT];
+        let mut bins = [0u32; MAX_FEATURES];
         let mut raw = c.constant;
         for ((step, &v), bin) in c.steps.iter().zip(&x).zip(&mut bins) {
             let j = step.bin(v);
@@ -248,7 +265,7 @@ impl Model {
 
     /// Adds the deep trees to the step functions' sum; near the boundary, the exact walk decides.
     #[inline]
-    fn finish(&self, mut raw: f64, x: &[f64; FEATURE_COUNT]) -> Prediction {
+    fn finish(&self, mut raw: f64, x: &Point) -> Prediction {
         let c = &self.compiled;
         for &t in &c.deep {
             raw += self.trees[t].term(x);
@@ -262,7 +279,7 @@ impl Model {
     /// The bin of each value (see [`Bins`]).
     pub fn bins(&self, observation: &Observation) -> Bins {
         let x = as_float32(observation.values());
-        let mut bins = [0u32; FEATURE_COUNT];
+        let mut bins = [0u32; MAX_FEATURES];
         for ((step, &v), bin) in self.compiled.steps.iter().zip(&x).zip(&mut bins) {
             *bin = step.bin(v) as u32;
         }
@@ -296,10 +313,8 @@ impl Model {
     /// this observation: for a model of stumps, one table lookup per feature.
     pub fn explain_with_bins(&self, observation: &Observation, bins: &Bins) -> Result<Explanation, NoExplanation> {
         let e = self.explainer.as_ref().ok_or(NoExplanation::NoCovers)?;
-        let mut contributions = [0.0; FEATURE_COUNT];
-        for ((c, table), &j) in contributions.iter_mut().zip(&e.tables).zip(bins) {
-            *c = table[j as usize];
-        }
+        let mut contributions: PerFeature<f64> =
+            e.tables.iter().zip(bins).map(|(table, &j)| table[j as usize]).collect();
         if !self.compiled.deep.is_empty() {
             let x = as_float32(observation.values());
             let mut scratch = vec![PathElement::default(); e.scratch_len];
@@ -310,7 +325,7 @@ impl Model {
         Ok(Explanation { base_value: e.base_value, contributions })
     }
 
-    fn raw_score_exact_f32(&self, x: &[f64; FEATURE_COUNT]) -> f64 {
+    fn raw_score_exact_f32(&self, x: &Point) -> f64 {
         let mut raw = self.init;
         for tree in &self.trees {
             raw += tree.term(x);
@@ -319,9 +334,14 @@ impl Model {
     }
 
     /// Features whose value lies outside the range seen in training.
-    pub fn out_of_range(&self, observation: &Observation) -> impl Iterator<Item = usize> + '_ {
-        let values = *observation.values();
-        (0..FEATURE_COUNT).filter(move |&i| outside_training_range(self.info.ranges[i], values[i]))
+    pub fn out_of_range<'a>(&'a self, observation: &'a Observation) -> impl Iterator<Item = usize> + 'a {
+        observation
+            .values()
+            .iter()
+            .zip(&self.info.ranges)
+            .enumerate()
+            .filter(|(_, (&v, &range))| outside_training_range(range, v))
+            .map(|(i, _)| i)
     }
 
     /// The warning for feature `i` outside its training range: the one
@@ -343,7 +363,7 @@ impl Model {
             if n > 0 {
                 out.write_str("; ")?;
             }
-            out.write_str(FEATURES[i].api_name)?;
+            out.write_str(self.features.api_name(i))?;
         }
         Ok(())
     }
@@ -359,8 +379,12 @@ pub fn outside_training_range((min, max): (f64, f64), value: f64) -> bool {
 
 /// sklearn compares float32(x) with float64 thresholds.
 #[inline]
-fn as_float32(values: &[f64; FEATURE_COUNT]) -> [f64; FEATURE_COUNT] {
-    values.map(|v| v as f32 as f64)
+fn as_float32(values: &[f64]) -> Point {
+    let mut x = [0.0; MAX_FEATURES];
+    for (x, &v) in x.iter_mut().zip(values) {
+        *x = v as f32 as f64;
+    }
+    x
 }
 
 #[inline]

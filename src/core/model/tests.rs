@@ -4,7 +4,7 @@ use super::*;
 
 /// A hand-made export: `trees` is a JSON array of tree objects.
 fn export_with(trees: &str) -> String {
-    let features: Vec<String> = FEATURES
+    let features: Vec<String> = crate::core::features::testing::shipped()
         .iter()
         .map(|f| format!(r#"{{"name":"{}","dataset_name":"{}","min":0.0,"max":10.0}}"#, f.api_name, f.dataset_name))
         .collect();
@@ -99,8 +99,14 @@ fn rejects_broken_exports_with_a_clear_error() {
             ),
             "unreachable",
         ),
-        (export_with(&format!("[{STUMP}]")).replace("\"format_version\":1", "\"format_version\":3"), "format_version"),
-        (export_with(&format!("[{STUMP}]")).replace("worstArea", "worstPerimeter"), "feature 3"),
+        (export_with(&format!("[{STUMP}]")).replace("\"format_version\":1", "\"format_version\":4"), "format_version"),
+        (
+            export_with(&format!("[{STUMP}]")).replace("\"format_version\":1", "\"format_version\":3"),
+            "needs an api_name",
+        ),
+        (export_with(&format!("[{STUMP}]")).replace("worstArea", "worstRadius"), "cannot tell apart"),
+        (export_with(&format!("[{STUMP}]")).replace("worstArea", "id"), "reserves"),
+        (export_with(&format!("[{STUMP}]")).replace("\"name\":\"malignant\"", "\"name\":\"benign\""), "classes"),
         (String::from("{\"format\":"), "not a valid model export"),
     ];
     for (text, expected) in cases {
@@ -132,7 +138,7 @@ fn embedded_with_tree(k: usize, tree: serde_json::Value) -> Vec<u8> {
 /// Covers add up.
 fn chain(depth: usize) -> serde_json::Value {
     let doc: serde_json::Value = serde_json::from_slice(EMBEDDED_MODEL).unwrap();
-    let edges: Vec<Vec<f64>> = (0..FEATURE_COUNT)
+    let edges: Vec<Vec<f64>> = (0..5)
         .map(|f| serde_json::from_value(doc["training_profile"]["features"][f]["thresholds"].clone()).unwrap())
         .collect();
     let n = 2 * depth + 1;
@@ -142,7 +148,7 @@ fn chain(depth: usize) -> serde_json::Value {
         let i = 2 * k;
         let (leaf, next) = ((i + 1) as i64, (i + 2) as i64);
         (left[i], right[i]) = if k % 2 == 0 { (leaf, next) } else { (next, leaf) };
-        let f = k % FEATURE_COUNT;
+        let f = k % 5;
         feature[i] = f as i64;
         threshold[i] = edges[f][k % edges[f].len()];
         cover[i] = (depth - k + 1) as f64;

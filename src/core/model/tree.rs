@@ -4,8 +4,7 @@
 //! one parent each, at most [`MAX_TREE_DEPTH`](super::MAX_TREE_DEPTH) levels),
 //! so every walk here ends at a leaf within the cap.
 
-use super::super::explain::ShapTree;
-use super::super::observation::FEATURE_COUNT;
+use super::super::explain::{Point, ShapTree};
 
 /// `Node::feature` of a leaf.
 pub(super) const LEAF: u32 = u32::MAX;
@@ -45,7 +44,7 @@ impl ShapTree for Tree {
     fn feature(&self, node: usize) -> usize {
         self.nodes[node].feature as usize
     }
-    fn hot_cold(&self, node: usize, x: &[f64; FEATURE_COUNT]) -> (usize, usize) {
+    fn hot_cold(&self, node: usize, x: &Point) -> (usize, usize) {
         let n = &self.nodes[node];
         if x[n.feature as usize] <= n.threshold {
             (n.left as usize, n.right as usize)
@@ -64,7 +63,7 @@ impl ShapTree for Tree {
 impl Tree {
     /// The leaf term `x` (float32-rounded) reaches: an iterative walk.
     #[inline]
-    pub(super) fn term(&self, x: &[f64; FEATURE_COUNT]) -> f64 {
+    pub(super) fn term(&self, x: &Point) -> f64 {
         let mut i = 0usize;
         loop {
             let n = &self.nodes[i];
