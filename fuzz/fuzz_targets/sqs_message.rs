@@ -22,10 +22,10 @@ fn model() -> &'static Model {
 const MARKER: &str = "zqMARKERzq";
 
 fuzz_target!(|data: &[u8]| {
-    let _ = parse_observation_json(data);
+    let _ = parse_observation_json(model().features(), data);
 
     let body = String::from_utf8_lossy(data).replace('#', MARKER);
-    match classify(&body) {
+    match classify(model().features(), &body) {
         Message::Observations(items) => {
             assert!(!items.is_empty(), "Observations with no items");
             let mut scorer =
