@@ -114,7 +114,7 @@ pub fn diff_synthetic(old: &Model, new: &Model, n: usize) -> DiffReport {
     let map = FeatureMap::new(old, new);
     let rows = match synthetic_rows(old, new, &map, n) {
         Some((rows, missing)) => {
-            let rows = rows.into_iter().map(Ok::<_, std::convert::Infallible>);
+            let rows = rows.map(Ok::<_, std::convert::Infallible>);
             match compare_rows(old, new, rows, RowSource::Synthetic, missing) {
                 Ok(agreement) => agreement,
                 Err(never) => match never {},

@@ -38,8 +38,14 @@ pub const SEED: u64 = 0x5c0e_d1ff;
 
 /// `n` synthetic rows from `new`'s training profile, as both models read
 /// them, and the old features they lack. `None` when `new` has no profile
-/// (format version 1).
-pub fn synthetic_rows(old: &Model, new: &Model, map: &FeatureMap, n: usize) -> Option<(Vec<RowPair>, MissingFeatures)> {
+/// (format version 1). Holds `n` values per feature of `new` until the rows
+/// are read.
+pub fn synthetic_rows<'a>(
+    old: &Model,
+    new: &'a Model,
+    map: &FeatureMap,
+    n: usize,
+) -> Option<(impl Iterator<Item = RowPair> + 'a, MissingFeatures)> {
     let profile = new.training_profile()?;
     let ranges = &new.info().ranges;
     let columns: Vec<Vec<f64>> = profile
@@ -56,20 +62,20 @@ pub fn synthetic_rows(old: &Model, new: &Model, map: &FeatureMap, n: usize) -> O
         .filter(|&i| map.old_to_new[i].is_none())
         .map(|i| old.features().api_name(i).to_owned())
         .collect();
-    let rows = (0..n)
-        .map(|r| {
-            let values: PerFeature<f64> = columns.iter().map(|c| c[r]).collect();
-            let new_row = Observation::from_values(&values).map_err(|e| e.code());
-            let old_row = if lacking.is_empty() {
-                let mapped: PerFeature<f64> =
-                    map.old_to_new.iter().map(|m| m.map_or(0.0, |(j, _)| values[j])).collect();
+    // Where the old model's values are among the new model's; `None` when one lacks.
+    let old_columns: Option<Vec<usize>> = map.old_to_new.iter().map(|m| m.map(|(j, _)| j)).collect();
+    let rows = (0..n).map(move |r| {
+        let values: PerFeature<f64> = columns.iter().map(|c| c[r]).collect();
+        let new_row = Observation::from_values(&values).map_err(|e| e.code());
+        let old_row = match &old_columns {
+            Some(js) => {
+                let mapped: PerFeature<f64> = js.iter().map(|&j| values[j]).collect();
                 Observation::from_values(&mapped).map_err(|e| e.code())
-            } else {
-                Err(NOT_SAMPLED)
-            };
-            RowPair { old: old_row, new: new_row }
-        })
-        .collect();
+            }
+            None => Err(NOT_SAMPLED),
+        };
+        RowPair { old: old_row, new: new_row }
+    });
     Some((rows, MissingFeatures { old: lacking, new: Vec::new() }))
 }
 
