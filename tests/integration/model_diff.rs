@@ -295,3 +295,34 @@ fn a_model_file_that_does_not_load_exits_one_naming_it() {
     assert_eq!(diff(&[SHIPPED]).status.code(), Some(2));
     assert_eq!(diff(&[SHIPPED, DEPTH2, "--samples", "0"]).status.code(), Some(2));
 }
+
+#[test]
+fn shipped_against_seven_on_all_thirty_columns_compares_every_row_with_the_flips_of_both_goldens() {
+    // samples/wdbc.csv holds the 569 rows with all 30 dataset columns: each
+    // model finds its own. Both goldens list the same 569 rows in its order,
+    // with sklearn's prediction and probability.
+    let (shipped, seven) =
+        (csv_rows("tests/golden/dataset.csv"), csv_rows("tests/golden/breast-cancer-seven/dataset.csv"));
+    let wdbc = csv_rows("samples/wdbc.csv");
+    assert_eq!((shipped.len(), seven.len(), wdbc.len()), (569, 569, 569));
+    let (mut up, mut down, mut sum, mut max) = (0u64, 0u64, 0.0, 0.0f64);
+    for ((s, n), w) in shipped.iter().zip(&seven).zip(&wdbc) {
+        assert_eq!((&s["worstArea"], &n["meanRadius"]), (&w["worst area"], &w["mean radius"]), "the same rows");
+        match (s["prediction"].as_str(), n["prediction"].as_str()) {
+            ("0", "1") => up += 1,
+            ("1", "0") => down += 1,
+            _ => {}
+        }
+        let dp = (n["probability"].parse::<f64>().unwrap() - s["probability"].parse::<f64>().unwrap()).abs();
+        sum += dp;
+        max = max.max(dp);
+    }
+    assert!(up > 0 && down > 0, "flips both ways to count: {up} {down}");
+    let out = diff(&[SHIPPED, SEVEN, "--rows", "samples/wdbc.csv", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "the contract still breaks clients");
+    let r = &json(&out)["rows"];
+    assert_eq!((r["compared"].as_u64(), r["notComparable"].as_u64()), (Some(569), Some(0)), "{r}");
+    assert_eq!((r["flips"]["zeroToOne"].as_u64(), r["flips"]["oneToZero"].as_u64()), (Some(up), Some(down)), "{r}");
+    assert!((r["absDeltaP"]["mean"].as_f64().unwrap() - sum / 569.0).abs() < 1e-12, "{r}");
+    assert!((r["absDeltaP"]["max"].as_f64().unwrap() - max).abs() < 1e-12, "{r}");
+}
