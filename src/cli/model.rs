@@ -46,7 +46,7 @@ be parsed.\n\nWithout --rows, the rows are synthetic: each feature's values draw
 training profile (bins in proportion to the training counts, inside the bin's edges and the training range), \
 features independently. A sample of the marginals, not the training rows.\n\nExamples:\n  \
 scorer model diff models/breast-cancer-gbc.json new.json\n  \
-scorer model diff models/breast-cancer-gbc.json new.json --rows tests/golden/dataset.csv --json")]
+scorer model diff models/breast-cancer-gbc.json new.json --rows samples/wdbc.csv --json")]
 pub struct DiffArgs {
     /// The export in service now.
     old: PathBuf,
