@@ -14,6 +14,7 @@ mod helpers;
 mod inputs;
 mod lambda;
 mod layers;
+mod model_diff;
 mod parity;
 mod privacy;
 mod properties;
