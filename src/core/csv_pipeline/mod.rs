@@ -40,7 +40,7 @@ mod tests;
 use block::{Block, BLOCKS_QUEUED};
 pub use counts::BatchCounts;
 pub use error::{BatchError, HeaderMismatch};
-use output::{write_blocks, write_header};
+use output::{write_blocks, write_header, ExplainColumns};
 pub use output::{BASE_VALUE_COLUMN, CONTRIBUTION_PREFIX, RESULT_COLUMNS};
 pub use rows::{cell as cell_input, fits_header, WRONG_FIELD_COUNT};
 use rows::{fill, Rules};
@@ -178,10 +178,12 @@ fn pipeline<R: Read + Send, W: Write>(
             }
         });
         let mut counts = BatchCounts::default();
-        let base_value = model.info().base_value.filter(|_| explain);
-        let features = model.features().len();
-        let written =
-            write_blocks(&mut writer, &full_rx, &empty_tx, width, base_value, features, &mut counts, &mut progress);
+        let explained = model
+            .info()
+            .base_value
+            .filter(|_| explain)
+            .map(|base_value| ExplainColumns { base_value, features: model.features().len() });
+        let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, explained, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
         let (bytes, drift) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;

@@ -46,17 +46,26 @@ pub(super) fn write_header<W: Write>(
     writer.write_record(None::<&[u8]>).map_err(write_error)
 }
 
+/// With `explain`: the base value written on every scored row, and how many
+/// contributions follow it (the model's features).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ExplainColumns {
+    pub(super) base_value: f64,
+    pub(super) features: usize,
+}
+
 /// Writes scored blocks in order and returns their buffers to the reader.
 pub(super) fn write_blocks<W: Write>(
     writer: &mut csv::Writer<W>,
     full: &Receiver<Result<Block, BatchError>>,
     empty: &SyncSender<Block>,
     width: usize,
-    base_value: Option<f64>,
-    features: usize,
+    explained: Option<ExplainColumns>,
     counts: &mut BatchCounts,
     progress: &mut impl FnMut(u64),
 ) -> Result<(), BatchError> {
+    let features = explained.map_or(0, |e| e.features);
+    let base_value = explained.map(|e| e.base_value);
     let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + features);
     let mut out = new_record();
     let mut number = ryu::Buffer::new();
