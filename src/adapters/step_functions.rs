@@ -215,7 +215,7 @@ pub fn score_items_with(
                         let _ = write_range_names(features, scored.out_of_range, &mut warnings);
                         (
                             ItemResult::Scored(scored.prediction.label, scored.prediction.probability, warnings),
-                            scored.explanation,
+                            scored.explanation.cloned(),
                         )
                     }
                     Err(rejection) => {

@@ -58,8 +58,9 @@ impl<'m> Answer<'m> {
     /// by the route's [`Scorer`] (which counts it into the route's drift
     /// statistics when it gathers them).
     pub fn scored_by(scorer: &mut Scorer<'m>, observation: Result<Observation, Rejection>) -> Self {
+        let model = scorer.model();
         match scorer.score_input(observation) {
-            Ok(scored) => Self::from_scored(scorer.model(), &scored),
+            Ok(scored) => Self::from_scored(model, &scored),
             Err(rejection) => Self::of_rejection(scorer.model().features(), &rejection),
         }
     }
@@ -85,8 +86,7 @@ impl<'m> Answer<'m> {
             warnings: range_warnings(model, scored.out_of_range),
             explanation: scored
                 .explanation
-                .clone()
-                .map(|explanation| ExplanationField { explanation, features: model.features() }),
+                .map(|explanation| ExplanationField { explanation: explanation.clone(), features: model.features() }),
         }
     }
 

@@ -46,7 +46,7 @@ impl NoExplanation {
 /// How each feature moved the raw score (log-odds) of one observation away from
 /// the training average. Additive: `base_value + Σ contributions` is the raw
 /// score. A contribution describes the model, not a cause in the patient.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Explanation {
     /// The expected raw score over the training rows (each tree's leaves
     /// weighted by cover): shap's `expected_value`. The same for every observation.

@@ -24,12 +24,14 @@ pub struct Wants {
     pub drift: bool,
 }
 
-/// One scored observation: everything any answer shape is built from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
+/// One scored observation: everything any answer shape is built from. Small:
+/// the explanation (one value per feature, up to `MAX_FEATURES`, inline) stays
+/// in the [`Scorer`] and is lent, so scoring a row copies no per-feature array.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored<'s> {
     pub prediction: Prediction,
     /// With [`Wants::explain`] only.
-    pub explanation: Option<Explanation>,
+    pub explanation: Option<&'s Explanation>,
     /// The features whose value lies outside the range seen in training.
     pub out_of_range: OutOfRange,
 }
@@ -96,6 +98,8 @@ pub struct Scorer<'m> {
     model: &'m Model,
     explain: bool,
     drift: Option<DriftStats>,
+    /// The last explanation, lent by [`Scored::explanation`].
+    explanation: Explanation,
 }
 
 impl<'m> Scorer<'m> {
@@ -106,7 +110,12 @@ impl<'m> Scorer<'m> {
         if wants.explain && !model.can_explain() {
             return Err(NoExplanation::NoCovers);
         }
-        Ok(Scorer { model, explain: wants.explain, drift: wants.drift.then(|| DriftStats::new(model)) })
+        Ok(Scorer {
+            model,
+            explain: wants.explain,
+            drift: wants.drift.then(|| DriftStats::new(model)),
+            explanation: Explanation::default(),
+        })
     }
 
     pub fn model(&self) -> &'m Model {
@@ -130,9 +139,9 @@ impl<'m> Scorer<'m> {
 
     /// The one function that scores an observation, for every route.
     #[inline]
-    pub fn score(&mut self, observation: &Observation) -> Scored {
+    pub fn score(&mut self, observation: &Observation) -> Scored<'_> {
         let model = self.model;
-        let (prediction, explanation) = if self.explain || self.drift.is_some() {
+        let (prediction, explained) = if self.explain || self.drift.is_some() {
             // One search for all: the bins the prediction found index the
             // explanation tables and the drift counts.
             let (prediction, bins) = model.predict_with_bins(observation);
@@ -140,22 +149,22 @@ impl<'m> Scorer<'m> {
                 stats.record(observation, &prediction, &bins);
             }
             // `new` checked that the model can explain.
-            let explanation = if self.explain { model.explain_with_bins(observation, &bins).ok() } else { None };
-            (prediction, explanation)
+            let explained = self.explain && model.explain_into(observation, &bins, &mut self.explanation).is_ok();
+            (prediction, explained)
         } else {
-            (model.predict(observation), None)
+            (model.predict(observation), false)
         };
         let mut out_of_range = OutOfRange::default();
         for f in model.out_of_range(observation) {
             out_of_range.insert(f);
         }
-        Scored { prediction, explanation, out_of_range }
+        Scored { prediction, explanation: explained.then_some(&self.explanation), out_of_range }
     }
 
     /// Scores a validated input, or counts its rejection (by
     /// [`Rejection::code`]) and hands it back.
     #[inline]
-    pub fn score_input(&mut self, input: Result<Observation, Rejection>) -> Result<Scored, Rejection> {
+    pub fn score_input(&mut self, input: Result<Observation, Rejection>) -> Result<Scored<'_>, Rejection> {
         match input {
             Ok(observation) => Ok(self.score(&observation)),
             Err(rejection) => {
@@ -199,19 +208,22 @@ mod tests {
     fn every_want_gives_the_same_prediction() {
         let model = model();
         let observation = Observation::from_values(INSIDE).unwrap();
-        let plain = Scorer::new(&model, Wants::default()).unwrap().score(&observation);
+        let mut plain_scorer = Scorer::new(&model, Wants::default()).unwrap();
+        let plain = plain_scorer.score(&observation);
         for wants in [
             Wants { explain: true, drift: false },
             Wants { explain: false, drift: true },
             Wants { explain: true, drift: true },
         ] {
-            let scored = Scorer::new(&model, wants).unwrap().score(&observation);
+            let mut scorer = Scorer::new(&model, wants).unwrap();
+            let scored = scorer.score(&observation);
             assert_eq!(scored.prediction, plain.prediction, "{wants:?}");
             assert_eq!(scored.explanation.is_some(), wants.explain, "{wants:?}");
         }
         assert_eq!(plain.explanation, None);
         // The explanation adds up to the exact raw score, whatever the route.
-        let explained = Scorer::new(&model, Wants { explain: true, drift: true }).unwrap().score(&observation);
+        let mut explaining = Scorer::new(&model, Wants { explain: true, drift: true }).unwrap();
+        let explained = explaining.score(&observation);
         let raw = explained.explanation.unwrap().raw_score();
         assert!((raw - model.raw_score_exact(&observation)).abs() < 1e-9);
     }

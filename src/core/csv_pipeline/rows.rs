@@ -32,6 +32,7 @@ pub(super) fn fill<R: Read>(
     rules: &Rules<'_>,
 ) -> Result<bool, BatchError> {
     let width = rules.width;
+    let features = scorer.model().features();
     block.clear();
     while block.has_room() {
         // Header width + 1 fields: enough to see a trailing empty field; a
@@ -50,14 +51,14 @@ pub(super) fn fill<R: Read>(
             match scorer.score_input(Observation::from_inputs(&inputs)) {
                 Ok(scored) => {
                     // A scored row's text in `reasons` is its warnings.
-                    let _ = write_range_names(scorer.model().features(), scored.out_of_range, &mut block.reasons);
+                    let _ = write_range_names(features, scored.out_of_range, &mut block.reasons);
                     if let Some(e) = scored.explanation {
                         block.contributions.extend_from_slice(&e.contributions);
                     }
                     RowOutcome::Scored(scored.prediction)
                 }
                 Err(rejection) => {
-                    rejection.write_field_messages(scorer.model().features(), &mut block.reasons);
+                    rejection.write_field_messages(features, &mut block.reasons);
                     RowOutcome::Rejected(rejection.code())
                 }
             }

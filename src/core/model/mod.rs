@@ -37,7 +37,7 @@ mod tree;
 use sha2::{Digest, Sha256};
 
 use super::explain::{self, Explanation, NoExplanation, PathElement, Point};
-use super::features::{Features, PerFeature, MAX_FEATURES};
+use super::features::{Features, MAX_FEATURES};
 use super::observation::Observation;
 use compile::{Compiled, Explainer};
 use export::ExportDoc;
@@ -312,17 +312,31 @@ impl Model {
     /// [`Model::explain`] reusing the bins [`Model::predict_with_bins`] found for
     /// this observation: for a model of stumps, one table lookup per feature.
     pub fn explain_with_bins(&self, observation: &Observation, bins: &Bins) -> Result<Explanation, NoExplanation> {
+        let mut out = Explanation::default();
+        self.explain_into(observation, bins, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Model::explain_with_bins`] written into `out` (the scorer's buffer:
+    /// no per-feature array is moved per row).
+    pub fn explain_into(
+        &self,
+        observation: &Observation,
+        bins: &Bins,
+        out: &mut Explanation,
+    ) -> Result<(), NoExplanation> {
         let e = self.explainer.as_ref().ok_or(NoExplanation::NoCovers)?;
-        let mut contributions: PerFeature<f64> =
-            e.tables.iter().zip(bins).map(|(table, &j)| table[j as usize]).collect();
+        out.base_value = e.base_value;
+        out.contributions.clear();
+        out.contributions.extend(e.tables.iter().zip(bins).map(|(table, &j)| table[j as usize]));
         if !self.compiled.deep.is_empty() {
             let x = as_float32(observation.values());
             let mut scratch = vec![PathElement::default(); e.scratch_len];
             for &t in &self.compiled.deep {
-                explain::tree_shap(&self.trees[t], &x, &mut contributions, &mut scratch);
+                explain::tree_shap(&self.trees[t], &x, &mut out.contributions, &mut scratch);
             }
         }
-        Ok(Explanation { base_value: e.base_value, contributions })
+        Ok(())
     }
 
     fn raw_score_exact_f32(&self, x: &Point) -> f64 {
