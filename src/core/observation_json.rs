@@ -245,9 +245,11 @@ impl<'de> Visitor<'de> for IdSeed {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
         Ok(Ok(Some(v.to_string())))
     }
+    /// `"id": null` is no id (the contract's `Id` is a string or an integer).
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Ok(None))
+        Ok(Err(BodyError::InvalidId))
     }
+    /// Also an integer beyond 64 bits (serde_json reads it as a float).
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
         Ok(Err(BodyError::InvalidId))
     }
@@ -369,8 +371,15 @@ mod tests {
     fn ids_are_strings_or_integers() {
         let with_id = |id: &str| VALID.replace("{", &format!("{{\"id\":{id},"));
         assert_eq!(parse_observation_json(with_id("42").as_bytes()).unwrap().id.as_deref(), Some("42"));
-        assert_eq!(parse_observation_json(with_id("null").as_bytes()).unwrap().id, None);
-        for bad in ["1.5", "true", "[]", "{}", &format!("\"{}\"", "x".repeat(300))] {
+        assert_eq!(
+            parse_observation_json(with_id("-9223372036854775808").as_bytes()).unwrap().id.as_deref(),
+            Some("-9223372036854775808")
+        );
+        assert_eq!(
+            parse_observation_json(with_id("18446744073709551615").as_bytes()).unwrap().id.as_deref(),
+            Some("18446744073709551615")
+        );
+        for bad in ["null", "18446744073709551616", "1.5", "true", "[]", "{}", &format!("\"{}\"", "x".repeat(300))] {
             assert_eq!(parse_observation_json(with_id(bad).as_bytes()), Err(BodyError::InvalidId), "{bad}");
         }
     }

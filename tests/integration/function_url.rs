@@ -357,6 +357,29 @@ fn the_request_id_is_the_invocations_and_the_id_is_echoed_when_valid() {
     assert!(body.get("id").is_none(), "{body}");
 }
 
+/// The `Id` schema and the server agree: a string of at most 256 characters
+/// or a 64-bit integer; `null`, a larger integer, a float are `invalid_id`.
+#[test]
+fn a_null_or_out_of_range_id_is_a_400_naming_id() {
+    for id in ["null", "18446744073709551616", "-9223372036854775809", "1.5"] {
+        let body = VALID_BODY.replace('{', &format!(r#"{{"id":{id},"#));
+        let (status, answer) = post(&body);
+        assert_eq!(status, 400, "{id}: {answer}");
+        assert_eq!(
+            answer["errors"],
+            json!([{"field": "id", "code": "invalid_id", "message": answer["reason"]}]),
+            "{id}"
+        );
+        assert!(answer.get("id").is_none(), "{answer}");
+    }
+    for (id, echoed) in
+        [("18446744073709551615", "18446744073709551615"), ("-9223372036854775808", "-9223372036854775808")]
+    {
+        let (status, answer) = post(&VALID_BODY.replace('{', &format!(r#"{{"id":{id},"#)));
+        assert_eq!((status, answer["id"].clone()), (200, json!(echoed)), "{answer}");
+    }
+}
+
 #[test]
 fn get_openapi_json_serves_the_contract() {
     let (status, body) = call(&function_url_event("GET", "/openapi.json", None));
