@@ -1,8 +1,9 @@
-//! The command line: `serve`, `invoke`, and (with AWS_LAMBDA_RUNTIME_API set
+//! The command line: `serve`, `invoke`, `score`, `explain`, `worker`, `openapi`, and (with AWS_LAMBDA_RUNTIME_API set
 //! and no command) the Lambda runtime. Each command is one module.
 
 mod explain;
 mod invoke;
+mod openapi;
 mod score;
 mod serve;
 pub mod worker;
@@ -42,6 +43,8 @@ enum Command {
     Explain(explain::Args),
     /// Poll an SQS queue and handle its messages like the Lambda function (for ECS, Kubernetes, a laptop).
     Worker(worker::Args),
+    /// Print the HTTP contract (OpenAPI 3.1) for the loaded model as YAML: what GET /openapi.json serves.
+    Openapi(openapi::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -71,6 +74,7 @@ fn run() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Worker(args) => worker::run(args),
+        Command::Openapi(args) => openapi::run(args),
     };
     match result {
         Ok(code) => code,
