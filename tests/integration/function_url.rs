@@ -372,9 +372,11 @@ fn a_null_or_out_of_range_id_is_a_400_naming_id() {
         );
         assert!(answer.get("id").is_none(), "{answer}");
     }
-    for (id, echoed) in
-        [("18446744073709551615", "18446744073709551615"), ("-9223372036854775808", "-9223372036854775808")]
-    {
+    for (id, echoed) in [
+        ("18446744073709551615", "18446744073709551615"),
+        ("-9223372036854775808", "-9223372036854775808"),
+        ("1e3", "1000"),
+    ] {
         let (status, answer) = post(&VALID_BODY.replace('{', &format!(r#"{{"id":{id},"#)));
         assert_eq!((status, answer["id"].clone()), (200, json!(echoed)), "{answer}");
     }
