@@ -1,5 +1,6 @@
-//! The command line: `serve`, `invoke`, `score`, `explain`, `worker`, `openapi`, and (with AWS_LAMBDA_RUNTIME_API set
-//! and no command) the Lambda runtime. Each command is one module.
+//! The command line: `serve`, `invoke`, `score`, `explain`, `worker`,
+//! `openapi`, and (with AWS_LAMBDA_RUNTIME_API set and no command) the Lambda
+//! runtime. Each command is one module.
 
 mod explain;
 mod invoke;
