@@ -1,8 +1,9 @@
-//! Converts openapi.yaml (the HTTP contract, written by hand as YAML) into the
-//! JSON that `GET /openapi.json` serves. Done here rather than at run time so
-//! the binary carries no YAML parser and the document cannot fail to parse in
-//! production; tests/openapi_check.py checks the served JSON equals what
-//! PyYAML (an independent reader) makes of the file.
+//! Converts openapi.yaml (the HTTP contract, written by hand as YAML) into
+//! JSON: the template src/contract/openapi.rs rewrites for the loaded model
+//! (for the shipped model, unchanged), which `GET /openapi.json` serves. Done
+//! here rather than at run time so the server parses no YAML and the template
+//! cannot fail to parse in production; tests/openapi_check.py checks the
+//! served JSON equals what PyYAML (an independent reader) makes of the file.
 
 use std::path::PathBuf;
 

@@ -22,6 +22,7 @@ use crate::config::BatchConfig;
 use crate::contract::answer::{explain_flag_json, EXPLAIN};
 use crate::contract::file::{FileReport, FileStatus};
 use crate::contract::invocation::{EntryPoint, Invocation};
+use crate::contract::openapi::LazyDocument;
 use crate::core::model::Model;
 use crate::telemetry::Metrics;
 
@@ -135,11 +136,13 @@ pub struct App {
     model: Arc<Model>,
     batch: BatchConfig,
     clients: Clients,
+    /// The model's OpenAPI document, built on the first `GET /openapi.json`.
+    openapi: LazyDocument,
 }
 
 impl App {
     pub fn new(model: Model, batch: BatchConfig) -> Self {
-        App { model: Arc::new(model), batch, clients: Clients::default() }
+        App { model: Arc::new(model), batch, clients: Clients::default(), openapi: LazyDocument::default() }
     }
 
     /// Uses `client` for S3 instead of one built from the environment (tests
@@ -155,6 +158,12 @@ impl App {
 
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// Whether a `GET /openapi.json` has built the model's OpenAPI document:
+    /// never at start-up (a cold start does not pay for it).
+    pub fn openapi_document_built(&self) -> bool {
+        self.openapi.is_built()
     }
 
     /// The AWS clients, each built on first use.
@@ -328,6 +337,6 @@ impl App {
 
     /// Handles one Function URL request (the adapter logs and counts it).
     pub fn handle_function_url(&self, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
-        function_url::handle_request(&self.model, request, invocation)
+        function_url::handle_request(&self.model, &self.openapi, request, invocation)
     }
 }

@@ -2,18 +2,32 @@
 """Checks openapi.yaml, the HTTP contract as OpenAPI 3.1.
 
 1. The YAML has no duplicate keys, and openapi-spec-validator accepts the document.
-2. Every example (request bodies, responses) validates against its schema
-   (JSON Schema 2020-12, $refs resolved in the document), and answers the
-   contract forbids (an extra field, a missing contribution, `errors` on a 404,
-   a wrong status) do not: the schemas are tight enough to catch drift.
+   Every operation documents a 2xx answer: a method or path that only ever
+   answers 405 or 404 is no operation (a fuzzer such as Schemathesis would
+   call it and count every answer a failure); those answers are the
+   `MethodNotAllowed` and `NotFound` components.
+2. Every example (request bodies, responses, response components) validates
+   against its schema (JSON Schema 2020-12, $refs resolved in the document),
+   and answers the contract forbids (an extra field, a missing contribution,
+   `errors` on a 404, a wrong status) do not: the schemas are tight enough to
+   catch drift.
 3. With --answers FILE: each line of FILE is a recorded answer,
    {"method": "POST", "path": "/", "status": 200, "headers": {...}, "body": "<JSON text>"},
    checked against the operation's response (schema and required headers);
-   a served /openapi.json must equal this document as PyYAML reads it.
+   a 405 only for a method the path has no operation for, against the
+   MethodNotAllowed component, with `Allow` naming exactly the path's
+   operations; a 404 only for a path the document has not, against NotFound.
+   A served /openapi.json must equal this document as PyYAML reads it.
    With --require-all, FILE must also hold at least the answers of every kind
    in REQUIRED (so the check cannot pass on an empty or partial recording).
+4. With --same-as JSON_FILE: the document equals that JSON (`scorer openapi
+   --json`), so PyYAML reads the YAML `scorer openapi` prints as serde does.
 
-Usage: python tests/openapi_check.py [--answers FILE [--require-all]] [--write-json OUT]
+--doc picks the document (default openapi.yaml; tests/fuzz_openapi.sh passes
+what `scorer openapi` prints for a model). Nothing here names a feature: the
+checks hold for the document of any model.
+
+Usage: python tests/openapi_check.py [--doc FILE] [--answers FILE [--require-all]] [--same-as JSON] [--write-json OUT]
 Requires .ci/requirements-openapi.txt.
 """
 from __future__ import annotations
@@ -92,32 +106,55 @@ class Contract:
     def validator(self, schema_pointer: str) -> Draft202012Validator:
         return Draft202012Validator({"$ref": DOC_URI + schema_pointer}, registry=self.registry)
 
-    def operation(self, method: str, path: str) -> tuple[dict, str]:
-        paths = self.doc["paths"]
-        key = path if path in paths else "/{path}"
-        op = paths[key].get(method.lower())
+    def operations(self, path: str) -> list[str]:
+        """The methods the path has operations for, upper case, in the document's order."""
+        item = self.doc["paths"].get(path, {})
+        return [m.upper() for m in item if m in HTTP_METHODS]
+
+    def operation(self, method: str, path: str) -> dict:
+        op = self.doc["paths"].get(path, {}).get(method.lower())
         if op is None:
             raise KeyError(f"{method} {path}: no operation in the document")
-        return op, key
+        return op
 
     def response(self, method: str, path: str, status: int | str) -> tuple[dict, str]:
         """The response object and the JSON pointer of its application/json schema."""
-        op, key = self.operation(method, path)
+        op = self.operation(method, path)
         status = str(status)
         raw = op["responses"].get(status)
         if raw is None:
             raise KeyError(f"{method} {path}: status {status} is not in the document")
+        return self.response_at(raw, ["paths", path, method.lower(), "responses", status])
+
+    def component(self, name: str) -> tuple[dict, str]:
+        """A response component (an answer no operation lists: 404, 405) and its schema's pointer."""
+        return self.response_at(self.doc["components"]["responses"][name], ["components", "responses", name])
+
+    def response_at(self, raw: dict, where: list[str]) -> tuple[dict, str]:
         response, ref = self.resolve(raw)
-        if ref:
-            base = ref.removeprefix("#/").split("/")
-        else:
-            base = ["paths", key, method.lower(), "responses", status]
+        base = ref.removeprefix("#/").split("/") if ref else where
         return response, pointer(*base, "content", "application/json", "schema")
+
+    def answer_response(self, method: str, path: str, status: int) -> tuple[dict, str]:
+        """What an answer is checked against: its operation's response, or for
+        a 404 or 405 the component, only where no operation could answer."""
+        paths = self.doc["paths"]
+        if status == 404:
+            if path in paths:
+                raise KeyError(f"{method} {path}: a 404 for a path the document lists")
+            return self.component("NotFound")
+        if status == 405:
+            if path not in paths:
+                raise KeyError(f"{method} {path}: a 405 for a path the document does not list (404 expected)")
+            if method.upper() in self.operations(path):
+                raise KeyError(f"{method} {path}: a 405 for a documented operation")
+            return self.component("MethodNotAllowed")
+        return self.response(method, path, status)
 
     def check_answer(self, answer: dict) -> list[str]:
         method, path, status = answer["method"], answer["path"], answer["status"]
         try:
-            response, schema = self.response(method, path, status)
+            response, schema = self.answer_response(method, path, status)
         except KeyError as e:
             return [f"{method} {path} -> {status}: not in the document ({e})"]
         body = answer["body"]
@@ -129,6 +166,10 @@ class Contract:
         headers = {k.lower(): v for k, v in answer.get("headers", {}).items()}
         if headers.get("content-type") != "application/json":
             problems.append(f"content-type is {headers.get('content-type')!r}")
+        if status == 405:
+            allowed = [m.strip() for m in headers.get("allow", "").split(",")]
+            if sorted(allowed) != sorted(self.operations(path)):
+                problems.append(f"Allow is {headers.get('allow')!r}, not the path's operations {self.operations(path)}")
         for name, header in response.get("headers", {}).items():
             header, _ = self.resolve(header)
             value = headers.get(name.lower())
@@ -140,32 +181,49 @@ class Contract:
         return [f"{method} {path} -> {status}: {p}" for p in problems]
 
 
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def operation_problems(contract: Contract):
+    """Operations that are no operations: without a 2xx answer (only 404s or 405s)."""
+    for key, item in contract.doc["paths"].items():
+        for method in contract.operations(key):
+            statuses = contract.operation(method, key)["responses"]
+            if not any(str(s).startswith("2") for s in statuses):
+                yield f"{method} {key} documents no 2xx answer ({', '.join(map(str, statuses))}): not an operation"
+
+
 def examples(contract: Contract):
     """Every (label, schema pointer, example value) in the document."""
-    for key, item in contract.doc["paths"].items():
-        for method, op in item.items():
-            if not isinstance(op, dict) or "responses" not in op:
-                continue
+    for key in contract.doc["paths"]:
+        for method in contract.operations(key):
+            op = contract.operation(method, key)
             body = op.get("requestBody")
             if body:
                 for name, ex in body["content"]["application/json"].get("examples", {}).items():
                     yield (
-                        f"{method.upper()} {key} request {name}",
-                        pointer("paths", key, method, "requestBody", "content", "application/json", "schema"),
+                        f"{method} {key} request {name}",
+                        pointer("paths", key, method.lower(), "requestBody", "content", "application/json", "schema"),
                         ex["value"],
                     )
-            for status in op["responses"]:
-                response, schema = contract.response(method, key if key != "/{path}" else "/missing", status)
+            for status, raw in op["responses"].items():
+                if "$ref" in raw:
+                    continue  # a component: below
+                response, schema = contract.response(method, key, status)
                 for name, ex in response.get("content", {}).get("application/json", {}).get("examples", {}).items():
-                    yield f"{method.upper()} {key} {status} {name}", schema, ex["value"]
+                    yield f"{method} {key} {status} {name}", schema, ex["value"]
+    for component in contract.doc["components"].get("responses", {}):
+        response, schema = contract.component(component)
+        for name, ex in response.get("content", {}).get("application/json", {}).get("examples", {}).items():
+            yield f"components/responses/{component} {name}", schema, ex["value"]
 
 
 def forbidden_answers(contract: Contract):
     """Answers the contract rules out, each of which the schemas must reject."""
     _, ok = contract.response("POST", "/", 200)
     _, bad = contract.response("POST", "/", 400)
-    _, not_found = contract.response("GET", "/nope", 404)
-    _, not_allowed = contract.response("PUT", "/", 405)
+    _, not_found = contract.component("NotFound")
+    _, not_allowed = contract.component("MethodNotAllowed")
     _, meta = contract.response("GET", "/", 200)
     good = copy.deepcopy(
         contract.doc["paths"]["/"]["post"]["responses"]["200"]["content"]["application/json"]["examples"]["explained"]["value"]
@@ -184,8 +242,9 @@ def forbidden_answers(contract: Contract):
     yield "no request id", ok, edit(good, lambda v: v.pop("requestId"))
     yield "an empty request id", ok, edit(good, lambda v: v.update(requestId=""))
     yield "an id that is an object", ok, edit(good, lambda v: v.update(id={"a": 1}))
-    yield "a contribution missing", ok, edit(good, lambda v: v["explanation"]["contributions"].pop("worstArea"))
-    yield "an unknown contribution", ok, edit(good, lambda v: v["explanation"]["contributions"].update(area=1.0))
+    last = list(good["explanation"]["contributions"])[-1]
+    yield "a contribution missing", ok, edit(good, lambda v: v["explanation"]["contributions"].pop(last))
+    yield "an unknown contribution", ok, edit(good, lambda v: v["explanation"]["contributions"].update(notAFeature=1.0))
     yield "a unit other than log-odds", ok, edit(good, lambda v: v["explanation"].update(unit="probability"))
     yield "no base value", ok, edit(good, lambda v: v["explanation"].pop("baseValue"))
     yield "a 400 answer with 200's schema", ok, {"status": "400", "reason": "x", "prediction": ""}
@@ -196,7 +255,7 @@ def forbidden_answers(contract: Contract):
         "reason": "x",
         "prediction": "",
         "requestId": "r",
-        "errors": [{"field": "worstArea", "code": "bad", "message": "m"}],
+        "errors": [{"field": last, "code": "bad", "message": "m"}],
     }
     yield "an empty errors list", bad, {"status": "400", "reason": "x", "prediction": "", "requestId": "r", "errors": []}
     yield "a 404 with errors", not_found, {
@@ -216,7 +275,11 @@ def forbidden_answers(contract: Contract):
     yield "a 400 without a request id", bad, {"status": "400", "reason": "x", "prediction": ""}
     yield "metadata without a request id", meta, edit(metadata, lambda v: v.pop("requestId"))
     yield "metadata without baseValue", meta, edit(metadata, lambda v: v["model"].pop("baseValue"))
-    yield "metadata with four features", meta, edit(metadata, lambda v: v["model"]["features"].pop())
+    yield "metadata with a feature fewer", meta, edit(metadata, lambda v: v["model"]["features"].pop())
+    yield "metadata with a feature more", meta, edit(metadata, lambda v: v["model"]["features"].append(v["model"]["features"][0]))
+    yield "a feature name the model lacks", meta, edit(metadata, lambda v: v["model"]["features"][0].update(name="notAFeature"))
+    yield "a null id", ok, edit(good, lambda v: v.update(id=None))
+    yield "a 65-bit integer id", ok, edit(good, lambda v: v.update(id=2**64))
     yield "metadata with a short sha256", meta, edit(metadata, lambda v: v["model"].update(sha256="999de189"))
 
 
@@ -251,7 +314,8 @@ REQUIRED = {
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--doc", default=str(ROOT / "openapi.yaml"))
+    parser.add_argument("--doc", default=str(ROOT / "openapi.yaml"), help="the document (YAML or JSON)")
+    parser.add_argument("--same-as", help="a JSON file the document must equal (`scorer openapi --json`)")
     parser.add_argument("--answers", help="JSON lines of recorded answers to check against the document")
     parser.add_argument("--require-all", action="store_true", help="fail unless --answers holds every kind in REQUIRED")
     parser.add_argument("--write-json", help="also write the document as JSON (what GET /openapi.json serves)")
@@ -261,7 +325,9 @@ def main() -> int:
     validate_spec(doc)
     print(f"ok: {args.doc} is a valid OpenAPI {doc['openapi']} document")
     contract = Contract(doc)
-    failures = []
+    failures = list(operation_problems(contract))
+    if args.same_as and json.loads(Path(args.same_as).read_text()) != doc:
+        failures.append(f"{args.doc} differs from {args.same_as} (PyYAML and serde read the document differently)")
 
     checks = 0
     count = 0

@@ -1,29 +1,22 @@
 #!/usr/bin/env bash
 # The test command (README): installs the Python test tools if missing, starts
 # moto server (S3/SQS) on 127.0.0.1, lints the SAM template, checks openapi.yaml, runs cargo test,
-# then validates every HTTP answer the tests recorded against openapi.yaml.
+# then validates every HTTP answer the tests recorded against openapi.yaml and
+# (tests/fuzz_openapi.sh) checks the document `scorer openapi` prints and fuzzes
+# `scorer serve` with Schemathesis. With arguments (a cargo test filter), the
+# recorded answers are checked and the fuzzing is left out.
 # If moto cannot start, this fails: no test is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# tool_venv NAME: a venv under target/test-tools/NAME with .ci/requirements-NAME.txt,
-# reinstalled whenever that list changes (the copy inside the venv is the stamp).
-tool_venv() {
-    local dir=target/test-tools/$1 req=.ci/requirements-$1.txt
-    if ! cmp -s "$req" "$dir/requirements.txt" 2>/dev/null; then
-        echo "== installing $1 into $dir"
-        rm -rf "$dir"
-        mkdir -p target/test-tools
-        python3 -m venv "$dir"
-        "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-        cp "$req" "$dir/requirements.txt"
-    fi
-    PATH="$PWD/$dir/bin:$PATH"
-}
-tool_venv moto
-tool_venv cfn-lint
-tool_venv openapi
+source tests/tool_venv.sh
+for tool in moto cfn-lint openapi; do
+    tool_venv $tool
+    PATH="$PWD/target/test-tools/$tool/bin:$PATH"
+done
 export PATH
+# Run by path from tests/fuzz_openapi.sh, not put on PATH.
+tool_venv schemathesis
 
 echo "== template: cfn-lint and the breaks it must catch"
 bash tests/template_lint.sh
@@ -58,6 +51,8 @@ cargo test --locked "$@"
 if [ $# -eq 0 ]; then
     echo "== every recorded HTTP answer against openapi.yaml"
     target/test-tools/openapi/bin/python tests/openapi_check.py --answers "$SCORER_CONTRACT_ANSWERS" --require-all
+    echo "== the shipped model's HTTP contract: scorer openapi checked, scorer serve fuzzed by Schemathesis"
+    env -u MODEL_PATH bash tests/fuzz_openapi.sh
 elif [ -s "$SCORER_CONTRACT_ANSWERS" ]; then
     echo "== the HTTP answers these tests recorded against openapi.yaml"
     target/test-tools/openapi/bin/python tests/openapi_check.py --answers "$SCORER_CONTRACT_ANSWERS"

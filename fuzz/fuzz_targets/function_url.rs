@@ -21,11 +21,17 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use scorer::adapters::function_url::{handle, HttpRequest, Outcome};
+use scorer::contract::openapi::LazyDocument;
 use scorer::core::model::Model;
 
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
     MODEL.get_or_init(|| Model::embedded().expect("embedded model loads"))
+}
+
+fn openapi() -> &'static LazyDocument {
+    static OPENAPI: OnceLock<LazyDocument> = OnceLock::new();
+    OPENAPI.get_or_init(LazyDocument::default)
 }
 
 /// Replaces every `#` of a body: a value no answer may echo.
@@ -84,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
         body: if flags & 0x02 != 0 { None } else { Some(body_text) },
         is_base64_encoded: flags & 0x01 != 0,
     };
-    let (response, outcome) = handle(model(), &request, "fuzz-request");
+    let (response, outcome) = handle(model(), openapi(), &request, "fuzz-request");
 
     let status = response.status_code;
     assert!(
@@ -122,12 +128,16 @@ fuzz_target!(|data: &[u8]| {
     let Some(body) = request.body.filter(|_| method == "POST" && !request.is_base64_encoded) else { return };
     // The same body base64-encoded answers exactly as the plain one.
     let encoded = base64::engine::general_purpose::STANDARD.encode(body);
-    let (as_base64, _) =
-        handle(model(), &HttpRequest { body: Some(&encoded), is_base64_encoded: true, ..request }, "fuzz-request");
+    let (as_base64, _) = handle(
+        model(),
+        openapi(),
+        &HttpRequest { body: Some(&encoded), is_base64_encoded: true, ..request },
+        "fuzz-request",
+    );
     assert_eq!(as_base64, response, "a base64 body answers differently from the plain one");
     // A planted marker is never echoed, but in the `id` the caller sent (echoed on purpose).
     let planted = body.replace('#', MARKER);
-    let (answer, _) = handle(model(), &HttpRequest { body: Some(&planted), ..request }, "fuzz-request");
+    let (answer, _) = handle(model(), openapi(), &HttpRequest { body: Some(&planted), ..request }, "fuzz-request");
     let mut answer: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON answer");
     if let Some(map) = answer.as_object_mut() {
         map.remove("id");

@@ -6,7 +6,8 @@
 //! with the same shape and `"prediction":""`. The HTTP status equals `status`.
 //! `?explain=true` adds the explanation. Every answer carries the request id,
 //! in the body (`requestId`) and the `X-Request-Id` header; `GET /openapi.json`
-//! serves the contract as OpenAPI (openapi.yaml, converted at build time).
+//! serves the contract as OpenAPI, the document made for the loaded model
+//! ([`crate::contract::openapi`]), built on the first such request.
 
 use base64::Engine as _;
 use serde::ser::SerializeMap;
@@ -19,13 +20,11 @@ use crate::contract::answer::{
     body_error_items, explain_flag, Answer, ErrorItem, ExplainFlagError, ExplanationField, PredictionField, EXPLAIN,
 };
 use crate::contract::invocation::{EntryPoint, Invocation};
+use crate::contract::openapi::LazyDocument;
 use crate::core::model::Model;
 use crate::core::observation_json::{parse_observation_json, BodyError};
 use crate::core::status::Status;
 use crate::telemetry::Metrics;
-
-/// openapi.yaml as JSON, converted by build.rs (the binary carries no YAML parser).
-pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// Largest accepted request body, decoded. An observation is ~200 bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -102,9 +101,14 @@ pub enum Outcome {
 /// Handles one Function URL request and logs and counts its outcome (never
 /// its content), as every route's adapter does: the handler only routes.
 /// The answer and every log line carry the request id.
-pub fn handle_request(model: &Model, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
+pub fn handle_request(
+    model: &Model,
+    document: &LazyDocument,
+    request: &HttpRequest<'_>,
+    invocation: &Invocation,
+) -> HttpResponse {
     let started = Instant::now();
-    let (response, outcome) = handle(model, request, &invocation.request_id);
+    let (response, outcome) = handle(model, document, request, &invocation.request_id);
     let micros = started.elapsed().as_micros() as u64;
     let status = response.status_code;
     let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
@@ -132,8 +136,14 @@ pub fn handle_request(model: &Model, request: &HttpRequest<'_>, invocation: &Inv
 }
 
 /// Handles one Function URL request. Never panics on any input and never
-/// answers 5xx for bad input. `request_id` goes into every answer.
-pub fn handle(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (HttpResponse, Outcome) {
+/// answers 5xx for bad input. `request_id` goes into every answer. `document`
+/// holds `model`'s OpenAPI document once a request has asked for it.
+pub fn handle(
+    model: &Model,
+    document: &LazyDocument,
+    request: &HttpRequest<'_>,
+    request_id: &str,
+) -> (HttpResponse, Outcome) {
     let (method, path) = (request.method, request.path);
     let openapi = path == "/openapi.json";
     if path != "/" && !path.is_empty() && !openapi {
@@ -150,7 +160,7 @@ pub fn handle(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (Ht
         "GET" if openapi => (
             HttpResponse {
                 status_code: 200,
-                body: OPENAPI_JSON.to_owned(),
+                body: document.get(model).to_owned(),
                 allow: None,
                 request_id: request_id.into(),
             },

@@ -1,10 +1,11 @@
-//! The command line: `serve`, `invoke`, `score`, `explain`, `worker`, `model`,
-//! and (with AWS_LAMBDA_RUNTIME_API set and no command) the Lambda runtime.
-//! Each command is one module.
+//! The command line: `serve`, `invoke`, `score`, `explain`, `worker`,
+//! `model`, `openapi`, and (with AWS_LAMBDA_RUNTIME_API set and no command)
+//! the Lambda runtime. Each command is one module.
 
 mod explain;
 mod invoke;
 mod model;
+mod openapi;
 mod score;
 mod serve;
 pub mod worker;
@@ -46,6 +47,8 @@ enum Command {
     Worker(worker::Args),
     /// Work with model exports: `model diff OLD.json NEW.json` checks a new export against the old before it ships.
     Model(model::Args),
+    /// Print the HTTP contract (OpenAPI 3.1) for the loaded model as YAML: what GET /openapi.json serves.
+    Openapi(openapi::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn run() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Worker(args) => worker::run(args),
         Command::Model(args) => model::run(args),
+        Command::Openapi(args) => openapi::run(args),
     };
     match result {
         Ok(code) => code,

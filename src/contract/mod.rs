@@ -23,3 +23,4 @@ pub mod answer;
 pub mod file;
 pub mod invocation;
 pub mod notice;
+pub mod openapi;

@@ -249,11 +249,23 @@ impl<'de> Visitor<'de> for IdSeed {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
         Ok(Ok(Some(v.to_string())))
     }
+    /// `"id": null` is no id (the contract's `Id` is a string or an integer).
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Ok(None))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
         Ok(Err(BodyError::InvalidId))
+    }
+    /// A number with no fractional part is an integer, as JSON Schema counts
+    /// (`1.0`, `1e3`), echoed as the integer; an integer beyond 64 bits
+    /// (which serde_json reads as a float) is not an id. -2^63 itself is
+    /// refused here: integers just below it (-2^63 - 1 ...) arrive rounded
+    /// to it (written as an integer, -2^63 is read by `visit_i64`).
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        const MIN: f64 = i64::MIN as f64; // -2^63, exact
+        const END: f64 = 18_446_744_073_709_551_616.0; // 2^64
+        Ok(match v {
+            _ if v.fract() != 0.0 || v <= MIN || v >= END => Err(BodyError::InvalidId),
+            _ if v < 0.0 => Ok(Some((v as i64).to_string())),
+            _ => Ok(Some((v as u64).to_string())),
+        })
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
         Ok(Err(BodyError::InvalidId))
@@ -384,8 +396,36 @@ mod tests {
     fn ids_are_strings_or_integers() {
         let with_id = |id: &str| VALID.replace("{", &format!("{{\"id\":{id},"));
         assert_eq!(parse(with_id("42").as_bytes()).unwrap().id.as_deref(), Some("42"));
-        assert_eq!(parse(with_id("null").as_bytes()).unwrap().id, None);
-        for bad in ["1.5", "true", "[]", "{}", &format!("\"{}\"", "x".repeat(300))] {
+        assert_eq!(
+            parse(with_id("-9223372036854775808").as_bytes()).unwrap().id.as_deref(),
+            Some("-9223372036854775808")
+        );
+        assert_eq!(
+            parse(with_id("18446744073709551615").as_bytes()).unwrap().id.as_deref(),
+            Some("18446744073709551615")
+        );
+        for (id, echoed) in [
+            ("-31699152056.0", "-31699152056"),
+            ("1e3", "1000"),
+            ("-0.0", "0"),
+            ("1.8446744073709550e19", "18446744073709549568"),
+        ] {
+            assert_eq!(parse(with_id(id).as_bytes()).unwrap().id.as_deref(), Some(echoed), "{id}");
+        }
+        for bad in [
+            "null",
+            "18446744073709551616",
+            "1.8446744073709552e19",
+            "-9223372036854775809",
+            "-9223372036854776832",
+            "-9.3e18",
+            "1.5",
+            "1e-3",
+            "true",
+            "[]",
+            "{}",
+            &format!("\"{}\"", "x".repeat(300)),
+        ] {
             assert_eq!(parse(with_id(bad).as_bytes()), Err(BodyError::InvalidId), "{bad}");
         }
     }

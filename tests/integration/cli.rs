@@ -56,3 +56,28 @@ fn score_refuses_a_file_whose_quote_never_closes_and_leaves_no_output() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 2, "a temporary file was left: {left:?}");
 }
+
+/// The committed openapi.yaml is the shipped model's contract: what `scorer
+/// openapi` prints for it, read as values (the file has comments). When this
+/// fails, make openapi.yaml and src/contract/openapi.rs agree again.
+#[test]
+fn openapi_prints_the_committed_contract_for_the_shipped_model() {
+    let committed: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("openapi.yaml")).unwrap()).unwrap();
+    let out = scorer().arg("openapi").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, committed, "`scorer openapi` differs from openapi.yaml");
+
+    let out = scorer().args(["openapi", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), committed);
+
+    // MODEL_PATH names the export the document is made for: the same file, the same document.
+    let out = scorer().arg("openapi").env("MODEL_PATH", root().join("models/breast-cancer-gbc.json")).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(serde_yaml_ng::from_slice::<Value>(&out.stdout).unwrap(), committed);
+    let out = scorer().arg("openapi").env("MODEL_PATH", "/nonexistent/model.json").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MODEL_PATH"));
+}
