@@ -91,6 +91,8 @@ pub fn json_error(e: &serde_json::Error) -> BodyError {
     BodyError::NotJson { what, line: e.line(), column: e.column() }
 }
 
+// One parse's result, moved once: boxing the inline inputs would allocate per body.
+#[allow(clippy::large_enum_variant)]
 enum Body {
     Object { inputs: PerFeatureInputs<'static>, id: Result<Option<String>, BodyError> },
     Other(&'static str),
