@@ -349,3 +349,21 @@ pub fn shown(path: &Path) -> String {
     let root = root().canonicalize().unwrap();
     path.strip_prefix(&root).map(|p| p.display().to_string()).unwrap_or_else(|_| path.display().to_string())
 }
+
+/// sklearn's label for `values` (model order) under the shipped model: the
+/// row of tests/golden/dataset.csv with exactly these values, which must exist.
+pub fn shipped_golden_label(values: &[f64]) -> u8 {
+    let rows = Export::shipped().predictions("dataset.csv");
+    let (_, label, _) = rows
+        .iter()
+        .find(|(v, _, _)| v == values)
+        .unwrap_or_else(|| panic!("{values:?} is not a row of tests/golden/dataset.csv: no golden label for it"));
+    *label
+}
+
+/// [`shipped_golden_label`] of an observation's JSON body (the shipped API names).
+pub fn shipped_golden_label_of_body(body: &str) -> u8 {
+    let body: Value = serde_json::from_str(body).unwrap();
+    let values: Vec<f64> = crate::helpers::FEATURES.iter().map(|f| body[f.api_name].as_f64().unwrap()).collect();
+    shipped_golden_label(&values)
+}
