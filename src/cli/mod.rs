@@ -1,8 +1,10 @@
-//! The command line: `serve`, `invoke`, and (with AWS_LAMBDA_RUNTIME_API set
-//! and no command) the Lambda runtime. Each command is one module.
+//! The command line: `serve`, `invoke`, `score`, `explain`, `worker`, `model`,
+//! and (with AWS_LAMBDA_RUNTIME_API set and no command) the Lambda runtime.
+//! Each command is one module.
 
 mod explain;
 mod invoke;
+mod model;
 mod score;
 mod serve;
 pub mod worker;
@@ -42,6 +44,8 @@ enum Command {
     Explain(explain::Args),
     /// Poll an SQS queue and handle its messages like the Lambda function (for ECS, Kubernetes, a laptop).
     Worker(worker::Args),
+    /// Work with model exports: `model diff OLD.json NEW.json` checks a new export against the old before it ships.
+    Model(model::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn run() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Worker(args) => worker::run(args),
+        Command::Model(args) => model::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@ pub mod drift;
 pub mod explain;
 pub mod features;
 pub mod model;
+pub mod model_diff;
 pub mod observation;
 pub mod observation_json;
 pub mod scoring;

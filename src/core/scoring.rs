@@ -43,7 +43,15 @@ const _: () = assert!(MAX_FEATURES <= 64, "OutOfRange holds one bit per feature"
 impl OutOfRange {
     /// The feature indices, in model order.
     pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..MAX_FEATURES).filter(move |&f| self.0 & (1 << f) != 0)
+        // Set bits only, lowest first: no walk over every possible feature.
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let f = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                f
+            })
+        })
     }
 
     pub fn is_empty(self) -> bool {

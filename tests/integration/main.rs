@@ -15,6 +15,7 @@ mod helpers;
 mod inputs;
 mod lambda;
 mod layers;
+mod model_diff;
 mod other_models;
 mod parity;
 mod privacy;

@@ -42,7 +42,7 @@ pub use counts::BatchCounts;
 pub use error::{BatchError, HeaderMismatch};
 use output::{write_blocks, write_header};
 pub use output::{BASE_VALUE_COLUMN, CONTRIBUTION_PREFIX, RESULT_COLUMNS};
-pub use rows::WRONG_FIELD_COUNT;
+pub use rows::{cell as cell_input, fits_header, WRONG_FIELD_COUNT};
 use rows::{fill, Rules};
 
 use super::columns::match_names;
@@ -119,7 +119,7 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
 
 fn pipeline<R: Read + Send, W: Write>(
     model: &Model,
-    mut input: R,
+    input: R,
     mut output: W,
     options: &ScoreOptions,
     mut progress: impl FnMut(u64),
@@ -127,20 +127,14 @@ fn pipeline<R: Read + Send, W: Write>(
     let explain = options.explain;
     // Refuses `explain` of a model that cannot explain before anything is read or written.
     let mut scorer = Scorer::new(model, Wants { explain, drift: options.drift })?;
-    let head = read_head(&mut input)?;
-    let encoding = InputEncoding::sniff(&head);
-    let dialect = match options.delimiter {
-        Some(d) => Dialect::with_delimiter(d),
-        None => Dialect::detect(&encoding.decode_head(&head)),
-    };
     // The input's own bytes, for progress and the counts (UTF-16 decodes to fewer).
-    let (head_bytes, after_head) = (head.len() as u64, Arc::new(AtomicU64::new(0)));
-    let raw = Counted { inner: input, count: Arc::clone(&after_head) };
+    let raw_bytes = Arc::new(AtomicU64::new(0));
+    let counted = Counted { inner: input, count: Arc::clone(&raw_bytes) };
+    let CsvInput { mut reader, dialect, encoding, names, width } = open_csv(counted, options.delimiter)?;
     let transcoded = !matches!(encoding, InputEncoding::Utf8 { .. });
-    let mut reader = RecordReader::new(utf8_reader(io::Cursor::new(head).chain(raw), encoding), dialect);
     let input_bytes = move |reader: &RecordReader<_>| {
         if transcoded {
-            head_bytes + after_head.load(Ordering::Relaxed)
+            raw_bytes.load(Ordering::Relaxed)
         } else {
             reader.bytes_read()
         }
@@ -149,19 +143,8 @@ fn pipeline<R: Read + Send, W: Write>(
         output.write_all(b"\xef\xbb\xbf").map_err(BatchError::Write)?;
     }
     let mut writer = dialect.writer(output);
-
-    let (width, columns) = {
-        let mut header = Fields::default();
-        let span = reader.read_record(&mut header, MAX_COLUMNS + 1)?.ok_or(BatchError::Empty)?;
-        if span.fields > MAX_COLUMNS {
-            return Err(BatchError::TooManyColumns(span.fields));
-        }
-        let names: Vec<Cow<'_, str>> =
-            header.iter(&span).enumerate().map(|(i, f)| field_text(if i == 0 { without_bom(f) } else { f })).collect();
-        let columns = match_columns(model.features(), &names, dialect, options.delimiter.is_some())?;
-        write_header(&mut writer, &names, explain.then(|| model.features()))?;
-        (span.fields, columns)
-    };
+    let columns = match_columns(model.features(), &names, dialect, options.delimiter.is_some())?;
+    write_header(&mut writer, &names, explain.then(|| model.features()))?;
     let decimal_comma = dialect.decimal_comma();
 
     let (full_tx, full_rx) = sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
@@ -208,6 +191,45 @@ fn pipeline<R: Read + Send, W: Write>(
         progress(bytes);
         Ok(ScoreOutcome { counts, drift })
     })
+}
+
+/// A CSV input opened as every route that reads files opens one: its
+/// encoding sniffed ([`InputEncoding`]), the delimiter given or detected
+/// from the header ([`Dialect::detect`]), and the header read.
+pub struct CsvInput<'a> {
+    /// Positioned after the header.
+    pub reader: RecordReader<Box<dyn Read + Send + 'a>>,
+    pub dialect: Dialect,
+    pub encoding: InputEncoding,
+    /// The header's cells: byte-order marks dropped from the first, a cell
+    /// that is not UTF-8 read as Windows-1252 ([`field_text`]).
+    pub names: Vec<Cow<'static, str>>,
+    /// Fields in the header.
+    pub width: usize,
+}
+
+/// Opens `input` as a CSV with a header row (see [`CsvInput`]); `delimiter`
+/// `None` detects it. Fails when the input is empty, its header has more
+/// than [`MAX_COLUMNS`] columns, or the header cannot be read.
+pub fn open_csv<'a, R: Read + Send + 'a>(mut input: R, delimiter: Option<u8>) -> Result<CsvInput<'a>, BatchError> {
+    let head = read_head(&mut input)?;
+    let encoding = InputEncoding::sniff(&head);
+    let dialect = match delimiter {
+        Some(d) => Dialect::with_delimiter(d),
+        None => Dialect::detect(&encoding.decode_head(&head)),
+    };
+    let mut reader = RecordReader::new(utf8_reader(io::Cursor::new(head).chain(input), encoding), dialect);
+    let mut header = Fields::default();
+    let span = reader.read_record(&mut header, MAX_COLUMNS + 1)?.ok_or(BatchError::Empty)?;
+    if span.fields > MAX_COLUMNS {
+        return Err(BatchError::TooManyColumns(span.fields));
+    }
+    let names = header
+        .iter(&span)
+        .enumerate()
+        .map(|(i, f)| Cow::Owned(field_text(if i == 0 { without_bom(f) } else { f }).into_owned()))
+        .collect();
+    Ok(CsvInput { reader, dialect, encoding, names, width: span.fields })
 }
 
 /// The first [`SNIFF_BYTES`] of the input (fewer if it is shorter). Every

@@ -69,12 +69,12 @@ pub(super) fn fill<R: Read>(
 
 /// A row fits the header when it has its width, or one more field that is
 /// empty: a trailing delimiter, as spreadsheets sometimes write.
-fn fits_header(record: &Record<'_>, span: &RecordSpan, width: usize) -> bool {
+pub fn fits_header(record: &Record<'_>, span: &RecordSpan, width: usize) -> bool {
     span.fields == width || (span.fields == width + 1 && record.get(width) == Some(b""))
 }
 
 /// A cell as the one validation path takes it (an empty one is missing there).
-fn cell(field: Option<&[u8]>, decimal_comma: bool) -> FieldInput<'_> {
+pub fn cell(field: Option<&[u8]>, decimal_comma: bool) -> FieldInput<'_> {
     match field {
         None => FieldInput::Missing,
         // Not UTF-8 cannot be a number; the cell's text is never echoed.
