@@ -8,8 +8,12 @@ numpy (models/requirements.txt) gives the same bytes.
 "2nd opinion score" -> f2ndOpinionScore) and a 0/1 target column "outcome".
 Not real data: the outcome is drawn from a made-up logistic model of the four.
 
-    .venv/bin/python models/testdata/make_clinic_csv.py
+    .venv/bin/python models/testdata/make_clinic_csv.py [OUT.csv]
+
+OUT.csv (default: models/testdata/clinic-outcomes.csv beside this script) lets a check
+write a fresh copy elsewhere without touching the committed file.
 """
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,7 @@ OUT = Path(__file__).resolve().parent / "clinic-outcomes.csv"
 
 
 def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
     rng = np.random.default_rng(20261203)
     n = 400
     cell = rng.gamma(shape=6.0, scale=2.0, size=n)  # ~12 um
@@ -29,8 +34,8 @@ def main() -> None:
     lines = ['"Cell Size (um)",blood-pressure,age,2nd opinion score,outcome']
     for c, b, a, o, y in zip(cell, bp, age, opinion, outcome):
         lines.append(f"{c:.2f},{b:.0f},{a},{o:.1f},{y}")
-    OUT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {OUT} ({n} rows, {outcome.sum()} with outcome 1)")
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out} ({n} rows, {outcome.sum()} with outcome 1)")
 
 
 if __name__ == "__main__":

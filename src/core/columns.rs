@@ -50,9 +50,12 @@ fn is_separator(b: u8) -> bool {
     matches!(b, b'_' | b'-' | b' ')
 }
 
-/// `name` (a feature's own name) treated by the rule equals `key`.
+/// `name` (a feature's own name) treated by the rule equals `key`. The
+/// feature's name goes through the whole rule, its unit too: a dataset name
+/// such as `Cell Size (um)` is matched by itself, as the load-time check that
+/// names can be told apart ([`super::features::Features::new`]) compares them.
 fn same(name: &str, key: &[u8]) -> bool {
-    name.bytes().filter(|b| !is_separator(*b)).map(|b| b.to_ascii_lowercase()).eq(key.iter().copied())
+    normalized(name).is_some_and(|n| n.as_slice() == key)
 }
 
 /// `name` without one trailing `(unit)` or `[unit]`, if something is left before it.
@@ -162,6 +165,34 @@ mod tests {
             &"worst area".repeat(10),
         ] {
             assert_eq!(feature_by_name(name), None, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_dataset_name_with_a_unit_is_matched_by_itself_and_without_its_unit() {
+        use crate::core::features::{Feature, Features};
+        let f = |api: &str, dataset: &str| Feature { api_name: api.into(), dataset_name: dataset.into() };
+        let features = Features::new(vec![
+            f("cellSizeUm", "Cell Size (um)"),
+            f("bloodPressure", "blood-pressure"),
+            f("f2ndOpinionScore", "2nd opinion score"),
+        ])
+        .unwrap();
+        for (name, want) in [
+            ("Cell Size (um)", Some(0)),
+            ("cell size", Some(0)),
+            ("Cell_Size [um]", Some(0)),
+            ("cellSizeUm", Some(0)),
+            ("cell size um", Some(0)),
+            ("blood-pressure", Some(1)),
+            ("Blood Pressure (mmHg)", Some(1)),
+            ("2nd opinion score", Some(2)),
+            ("f2ndOpinionScore", Some(2)),
+            ("cell", None),
+            ("size (um)", None),
+            ("(um)", None),
+        ] {
+            assert_eq!(super::feature_by_name(&features, name), want, "{name:?}");
         }
     }
 

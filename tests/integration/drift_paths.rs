@@ -8,9 +8,11 @@ use std::path::Path;
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
 
+use crate::goldens::{independent_psi, Export};
 use crate::helpers::{
     aws_env, moto_endpoint, root, s3_client, s3_event, sample_event, scorer, start_lambda_capturing, unique_bucket,
 };
+use crate::helpers::{FEATURES, FEATURE_COUNT};
 use crate::runtime_api::RuntimeApi;
 
 /// The dataset with every worst area × 1.35 and worst texture + 6 (the copy
@@ -69,10 +71,36 @@ fn assert_alerting_page(what: &str, page: &str) {
     assert!(!page.contains("<script") && !page.contains("src=\"http") && !page.contains("url("), "{what}");
 }
 
-fn assert_alerts_on_the_shifted_features(what: &str, drift: &Value) {
+/// The shifted copy's feature values, in model order (read back from its text).
+fn shifted_values(shifted: &str) -> Vec<Vec<f64>> {
+    let mut reader = csv::Reader::from_reader(shifted.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let columns: Vec<usize> =
+        FEATURES.iter().map(|f| headers.iter().position(|h| h == f.dataset_name).unwrap()).collect();
+    reader.records().map(|r| columns.iter().map(|&c| r.as_ref().unwrap()[c].parse().unwrap()).collect()).collect()
+}
+
+/// What the reports of the shifted copy must say, computed independently
+/// (tests/integration/goldens.rs): each feature's PSI, and the features over
+/// the alert line.
+struct Expected {
+    rows: usize,
+    psi: Vec<f64>,
+    alert_features: Vec<&'static str>,
+}
+
+fn expected(shifted: &str) -> Expected {
+    let rows = shifted_values(shifted);
+    let psi = independent_psi(&Export::shipped(), &rows);
+    let alert_features = crate::drift::expected_alert_features(&psi);
+    assert!(!alert_features.is_empty(), "the shift must alert: {psi:?}");
+    Expected { rows: rows.len(), psi, alert_features }
+}
+
+fn assert_alerts_on_the_shifted_features(what: &str, drift: &Value, expected: &Expected) {
     assert_eq!(drift["alert"], true, "{what}: {drift}");
-    assert_eq!(drift["alertFeatures"], json!(["worstTexture", "worstArea"]), "{what}");
-    assert_eq!(drift["scored"], 569, "{what}");
+    assert_eq!(drift["alertFeatures"], json!(expected.alert_features), "{what}");
+    assert_eq!(drift["scored"], expected.rows, "{what}");
 }
 
 #[tokio::test]
@@ -82,6 +110,7 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
     let bucket = unique_bucket("scorer-drift");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let shifted = shifted_csv();
+    let expected = expected(&shifted);
     let key = "incoming/lab-7/wdbc-shifted.csv";
     for k in [key, "incoming/wdbc.csv"] {
         s3.put_object()
@@ -99,10 +128,12 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
     std::fs::write(&input, &shifted).unwrap();
     let (local, local_page) = score_with_report(&input, &[], &[]);
     assert_eq!(local["status"], "scored");
-    assert_alerts_on_the_shifted_features("score --report", &local["drift"]);
+    assert_alerts_on_the_shifted_features("score --report", &local["drift"], &expected);
     let psi: Vec<f64> =
         local["drift"]["features"].as_array().unwrap().iter().map(|f| f["psi"].as_f64().unwrap()).collect();
-    assert!((psi[2] - 1.260248).abs() < 1e-6 && (psi[3] - 0.360677).abs() < 1e-6, "{psi:?}");
+    for (f, (ours, want)) in psi.iter().zip(&expected.psi).enumerate() {
+        assert!((ours - want).abs() <= 1e-9, "{}: PSI {ours} vs {want}", FEATURES[f].api_name);
+    }
     assert_alerting_page("score --html", &local_page.unwrap());
     // The alert line is configurable; and the statistics can be turned off.
     let (lenient, _) = score_with_report(&input, &[], &[("DRIFT_PSI_THRESHOLD", "2")]);
@@ -111,7 +142,7 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
         (json!(false), json!(2.0))
     );
     let (off, _) = score_with_report(&input, &["--no-drift"], &[]);
-    assert!(off.get("drift").is_none() && off["scored"] == 569, "{off}");
+    assert!(off.get("drift").is_none() && off["scored"] == expected.rows, "{off}");
 
     // On Lambda: S3 notification, S3 Batch Operations, SQS, Distributed Map.
     let api = RuntimeApi::start().await;
@@ -140,25 +171,20 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
 
     let answer = api.invoke(&sample_event("s3-batch-operations.json", &bucket)).await.response();
     let result = answer["results"][0]["resultString"].as_str().unwrap();
-    assert!(result.ends_with("/scored/wdbc.csv drift=alert:worstTexture,worstArea"), "{result}");
+    let alert = format!("/scored/wdbc.csv drift=alert:{}", expected.alert_features.join(","));
+    assert!(result.ends_with(&alert), "{result}");
 
     // One SQS message holding the whole copy as an array of observations.
     let mut reader = csv::Reader::from_reader(shifted.as_bytes());
     let headers = reader.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let api_names = [
-        ("meanConcavePoints", "mean concave points"),
-        ("worstRadius", "worst radius"),
-        ("worstTexture", "worst texture"),
-        ("worstArea", "worst area"),
-        ("worstConcavePoints", "worst concave points"),
-    ];
     let observations: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let fields =
-                api_names.iter().map(|(api, name)| (api.to_string(), json!(r[column(name)].parse::<f64>().unwrap())));
+            let fields = FEATURES
+                .iter()
+                .map(|f| (f.api_name.to_owned(), json!(r[column(f.dataset_name)].parse::<f64>().unwrap())));
             Value::Object(fields.collect())
         })
         .collect();
@@ -171,7 +197,7 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
     assert!(summaries[0].ends_with(".summary.json"));
     let batch: Value = serde_json::from_slice(&get(&s3, &bucket, &summaries[0]).await).unwrap();
     assert_eq!(batch["messages"], 1);
-    assert_alerts_on_the_shifted_features("SQS batch summary", &batch["drift"]);
+    assert_alerts_on_the_shifted_features("SQS batch summary", &batch["drift"], &expected);
     assert_eq!(batch["drift"]["features"], local["drift"]["features"], "the same rows, the same statistics");
 
     // A Distributed Map batch of the whole copy: the answer stays the items.
@@ -180,7 +206,7 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
         .map(|r| Value::Object(headers.iter().zip(r.iter()).map(|(h, v)| (h.to_owned(), json!(v))).collect()))
         .collect();
     let answer = api.invoke(&json!({"Items": items, "BatchInput": {}})).await.response();
-    assert_eq!(answer.as_array().map(Vec::len), Some(569));
+    assert_eq!(answer.as_array().map(Vec::len), Some(expected.rows));
     drop(function);
 
     let emf = emf_lines(&out);
@@ -201,10 +227,10 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
             texture["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["Service", "EntryPoint", "Feature"]])
         );
-        // Per file or batch, never per row: one file record and five feature records.
+        // Per file or batch, never per row: one file record and one record per feature.
         let records = emf.iter().filter(|m| m["EntryPoint"] == entry && m.get("OutOfRangeShare").is_some()).count();
         let times = if entry == "s3" { 2 } else { 1 }; // the S3 file and the Batch Operations task
-        assert_eq!(records, 6 * times, "{entry}");
+        assert_eq!(records, (1 + FEATURE_COUNT) * times, "{entry}");
     }
 }
 

@@ -5,6 +5,7 @@ use scorer::core::explain::NoExplanation;
 use scorer::core::model::{Model, EMBEDDED_MODEL};
 use scorer::core::observation::Observation;
 
+use crate::goldens::Export;
 use crate::helpers::{FEATURES, FEATURE_COUNT};
 use scorer::model_file::load_model_file;
 use serde_json::Value;
@@ -114,7 +115,13 @@ fn test_model(name: &str) -> Model {
 fn explanations_of_the_shipped_model_match_shap_on_every_golden_row() {
     let worst = check_against_shap(&Model::embedded().unwrap(), "explanations.csv");
     let sets: Vec<(&str, usize)> = worst.iter().map(|(s, w)| (s.as_str(), w.rows)).collect();
-    assert_eq!(sets, [("dataset", 569), ("random", 10_000), ("thresholds", 560)]);
+    // Every row of each golden set (train.py's dataset.csv, random.csv, thresholds.csv).
+    let export = Export::shipped();
+    let expected: Vec<(&str, usize)> = ["dataset", "random", "thresholds"]
+        .into_iter()
+        .map(|set| (set, export.predictions(&format!("{set}.csv")).len()))
+        .collect();
+    assert_eq!(sets, expected);
 }
 
 #[test]
@@ -281,8 +288,11 @@ fn bin_by_the_split_rule(edges: &[f64], x: f64) -> u32 {
 #[test]
 fn bins_follow_the_split_rule_on_and_beside_every_threshold() {
     let model = Model::embedded().unwrap();
-    let edges: Vec<usize> = (0..FEATURE_COUNT).map(|f| model.bin_edges(f).len()).collect();
-    assert_eq!(edges, [3, 4, 11, 13, 7]);
+    // The bin edges are each feature's distinct split thresholds, read off the export's trees here.
+    let thresholds = Export::shipped().split_thresholds();
+    for (f, t) in thresholds.iter().enumerate() {
+        assert_eq!(model.bin_edges(f), t.as_slice(), "{}", FEATURES[f].api_name);
+    }
     for row in golden_explanations("explanations.csv") {
         let obs = Observation::from_values(row.values).unwrap();
         let (p, bins) = model.predict_with_bins(&obs);
@@ -303,8 +313,8 @@ fn the_training_profile_is_the_training_split_binned_by_the_model() {
     let rows = dataset_values();
     let mut reader = csv::Reader::from_path(root().join("tests/golden/training_rows.csv")).unwrap();
     let training: Vec<usize> = reader.records().map(|r| r.unwrap()[0].parse().unwrap()).collect();
-    assert_eq!(training.len(), 455);
-    assert_eq!(profile.rows, 455);
+    assert_eq!(profile.rows, training.len() as u64);
+    let n = training.len() as f64;
 
     let mut counts: Vec<Vec<u64>> = (0..FEATURE_COUNT).map(|f| vec![0; model.bin_edges(f).len() + 1]).collect();
     let mut sums = [0.0f64; FEATURE_COUNT];
@@ -318,8 +328,8 @@ fn the_training_profile_is_the_training_split_binned_by_the_model() {
     }
     for (f, fp) in profile.features.iter().enumerate() {
         assert_eq!(fp.counts, counts[f], "{}", FEATURES[f].api_name);
-        assert!((fp.mean - sums[f] / 455.0).abs() <= 1e-12 * fp.mean.abs(), "{} mean", FEATURES[f].api_name);
+        assert!((fp.mean - sums[f] / n).abs() <= 1e-12 * fp.mean.abs(), "{} mean", FEATURES[f].api_name);
     }
     assert_eq!(profile.predicted_malignant, malignant);
-    assert_eq!(profile.predicted_malignant_share(), malignant as f64 / 455.0);
+    assert_eq!(profile.predicted_malignant_share(), malignant as f64 / n);
 }

@@ -22,7 +22,13 @@ async fn a_distributed_map_batch_comes_back_item_for_item_in_order() {
     assert_eq!(ids, ["WDBC-0000", "WDBC-0019", "BAD-1", "BAD-2"]);
     let status: Vec<&str> = items.iter().map(|i| i["status"].as_str().unwrap()).collect();
     assert_eq!(status, ["200", "200", "400", "400"]);
-    assert_eq!((items[0]["prediction"].clone(), items[1]["prediction"].clone()), (json!(1), json!(0)));
+    // WDBC-0000 is the dataset's first row: sklearn's label from tests/golden/dataset.csv.
+    let first: Vec<f64> = crate::helpers::FEATURES
+        .iter()
+        .map(|f| event["Items"][0][f.dataset_name].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(items[0]["prediction"], json!(crate::goldens::shipped_golden_label(&first)));
+    assert_eq!(items[1]["prediction"], json!(0));
     assert_eq!(items[2]["prediction"], "");
     assert_eq!(items[0]["worst area"], "2019.0", "original fields untouched");
 

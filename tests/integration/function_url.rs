@@ -60,22 +60,28 @@ fn a_valid_observation_gets_the_seed_fields_and_more() {
     assert_eq!(status, 200);
     assert_eq!(body["status"], "200");
     assert_eq!(body["reason"], "OK");
-    assert_eq!(body["prediction"], 1);
-    assert_eq!(body["label"], "malignant");
+    // VALID_BODY is the dataset's first row: sklearn's answer from tests/golden/dataset.csv.
+    let export = crate::goldens::Export::shipped();
+    let (values, label, probability) = &export.predictions("dataset.csv")[0];
+    assert_eq!(crate::goldens::shipped_golden_label_of_body(VALID_BODY), *label, "{values:?}");
+    assert_eq!(body["prediction"], *label);
+    assert_eq!(body["label"], export.class_name(*label).as_str());
     let p = body["probability"].as_f64().unwrap();
-    assert!(p > 0.5 && p <= 1.0);
+    assert!((p - probability).abs() <= crate::goldens::PROBABILITY_TOLERANCE, "{p} vs sklearn {probability}");
     assert!(body["modelVersion"].as_str().unwrap().starts_with("breast-cancer-gbc-"));
     assert_eq!(body["warnings"], json!([]));
 }
 
 #[test]
 fn the_sample_events_answer_as_documented() {
-    let (status, body) = call(&read_json("events/function-url-predict.json"));
-    assert_eq!((status, body["prediction"].clone()), (200, json!(1)));
+    let malignant_sample = read_json("events/function-url-predict.json");
+    let label = crate::goldens::shipped_golden_label_of_body(malignant_sample["body"].as_str().unwrap());
+    let (status, body) = call(&malignant_sample);
+    assert_eq!((status, body["prediction"].clone()), (200, json!(label)));
     let (status, body) = call(&read_json("events/function-url-predict-benign.json"));
     assert_eq!((status, body["prediction"].clone(), body["label"].clone()), (200, json!(0), json!("benign")));
     let (status, body) = call(&read_json("events/function-url-base64.json"));
-    assert_eq!((status, body["prediction"].clone()), (200, json!(1)));
+    assert_eq!((status, body["prediction"].clone()), (200, json!(label)), "the same observation, base64");
     let (status, body) = call(&read_json("events/function-url-missing-field.json"));
     assert_eq!(status, 400);
     assert_eq!(
@@ -154,7 +160,8 @@ fn bodies_that_are_not_observations_are_400s() {
 #[test]
 fn base64_bodies_are_decoded_and_bad_base64_is_a_400() {
     let (status, body) = call(&base64_event(VALID_BODY.as_bytes()));
-    assert_eq!((status, body["prediction"].clone()), (200, json!(1)));
+    let label = crate::goldens::shipped_golden_label_of_body(VALID_BODY);
+    assert_eq!((status, body["prediction"].clone()), (200, json!(label)));
     let mut bad = base64_event(b"");
     bad["body"] = json!("***not base64***");
     assert_eq!(call(&bad).0, 400);

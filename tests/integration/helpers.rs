@@ -102,8 +102,14 @@ impl Drop for Running {
 
 /// Starts `scorer serve --port 0` and returns it with its base URL.
 pub fn start_serve() -> (Running, String) {
+    start_serve_with(&[])
+}
+
+/// [`start_serve`] with extra environment (e.g. `MODEL_PATH`).
+pub fn start_serve_with(env: &[(&str, &std::ffi::OsStr)]) -> (Running, String) {
     let mut child = scorer()
         .args(["serve", "--port", "0"])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

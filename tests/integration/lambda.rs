@@ -26,13 +26,15 @@ async fn the_binary_serves_function_url_events_through_the_runtime_api() {
     let api = RuntimeApi::start().await;
     let _function = start_function(&api).await;
 
-    let ok = api.invoke(&read_json("events/function-url-predict.json")).await.response();
+    let event = read_json("events/function-url-predict.json");
+    let label = crate::goldens::shipped_golden_label_of_body(event["body"].as_str().unwrap());
+    let ok = api.invoke(&event).await.response();
     assert_eq!(ok["statusCode"], 200);
     assert_eq!(ok["headers"]["content-type"], "application/json");
     let b = body(&ok);
     assert_eq!(
         (b["status"].clone(), b["reason"].clone(), b["prediction"].clone()),
-        (json!("200"), json!("OK"), json!(1))
+        (json!("200"), json!("OK"), json!(label))
     );
 
     let missing = api.invoke(&read_json("events/function-url-missing-field.json")).await.response();

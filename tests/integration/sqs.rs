@@ -93,12 +93,13 @@ async fn every_sqs_sample_gives_its_results_and_exactly_the_right_failures() {
     // One observation.
     let event = sample_event("sqs-observation.json", &bucket);
     let ids = message_ids(&event);
+    let label = crate::goldens::shipped_golden_label_of_body(event["Records"][0]["body"].as_str().unwrap());
     assert_eq!(failures(&api.invoke(&event).await.response()), Vec::<String>::new());
     let r = results_of(&s3, &bucket, &[&ids[0]]).await;
     assert_eq!(r.len(), 1);
     assert_eq!(
         (r[0]["id"].clone(), r[0]["status"].clone(), r[0]["prediction"].clone()),
-        (json!("lab-0001"), json!("200"), json!(1))
+        (json!("lab-0001"), json!("200"), json!(label))
     );
     assert_eq!(r[0]["messageId"], ids[0].as_str());
     let notice = sqs.receive_message().queue_url(&notices).wait_time_seconds(1).send().await.unwrap();

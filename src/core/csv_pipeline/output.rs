@@ -55,6 +55,9 @@ pub(super) struct ExplainColumns {
 }
 
 /// Writes scored blocks in order and returns their buffers to the reader.
+// The writer thread's whole state, each used in the loop: a struct only to
+// pass it would add nothing.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_blocks<W: Write>(
     writer: &mut csv::Writer<W>,
     full: &Receiver<Result<Block, BatchError>>,
