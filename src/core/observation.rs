@@ -173,16 +173,17 @@ impl Observation {
     /// model (at most [`MAX_FEATURES`], which every model meets).
     pub fn from_inputs(inputs: &[FieldInput<'_>]) -> Result<Self, Rejection> {
         assert!(inputs.len() <= MAX_FEATURES, "a model has at most MAX_FEATURES features");
-        let mut values = [0.0; MAX_FEATURES];
+        // Built in place (no per-feature array is moved on the way out).
+        let mut observation = Observation { values: [0.0; MAX_FEATURES], len: inputs.len() as u8 };
         let mut errors = Vec::new();
-        for ((feature, input), value) in inputs.iter().enumerate().zip(&mut values) {
+        for ((feature, input), value) in inputs.iter().enumerate().zip(&mut observation.values) {
             match check(*input) {
                 Ok(v) => *value = v,
                 Err(problem) => errors.push(FieldError { feature, problem }),
             }
         }
         if errors.is_empty() {
-            Ok(Observation { values, len: inputs.len() as u8 })
+            Ok(observation)
         } else {
             Err(Rejection { errors })
         }

@@ -48,7 +48,17 @@ pub(super) fn fill<R: Read>(
         } else {
             let inputs: PerFeatureInputs =
                 rules.columns.iter().map(|&c| cell(record.get(c), rules.decimal_comma)).collect();
-            match scorer.score_input(Observation::from_inputs(&inputs)) {
+            // Validated and scored in place (score_input would move the
+            // observation, a MAX_FEATURES-wide array, once more a row).
+            let observation = Observation::from_inputs(&inputs);
+            let scored = match &observation {
+                Ok(observation) => Ok(scorer.score(observation)),
+                Err(rejection) => {
+                    scorer.reject(rejection.code());
+                    Err(rejection)
+                }
+            };
+            match scored {
                 Ok(scored) => {
                     // A scored row's text in `reasons` is its warnings.
                     let _ = write_range_names(features, scored.out_of_range, &mut block.reasons);

@@ -238,40 +238,44 @@ impl Model {
     pub fn predict(&self, observation: &Observation) -> Prediction {
         // Kept apart from predict_with_bins: writing the bins costs ~2 ns (measured), and
         // this is the path every caller without drift statistics takes.
-        let x = as_float32(observation.values());
         let c = &self.compiled;
         let mut raw = c.constant;
-        for (step, &v) in c.steps.iter().zip(&x) {
-            raw += step.eval(v);
+        for (step, &v) in c.steps.iter().zip(observation.values()) {
+            raw += step.eval(v as f32 as f64);
         }
-        self.finish(raw, &x)
+        self.finish(raw, observation)
     }
 
     /// [`Model::predict`], and the bin of each value (found by the same search
     /// the prediction needs, so drift statistics cost no second search).
     #[inline]
     pub fn predict_with_bins(&self, observation: &Observation) -> (Prediction, Bins) {
-        let x = as_float32(observation.values());
         let c = &self.compiled;
         let mut bins = [0u32; MAX_FEATURES];
         let mut raw = c.constant;
-        for ((step, &v), bin) in c.steps.iter().zip(&x).zip(&mut bins) {
-            let j = step.bin(v);
+        for ((step, &v), bin) in c.steps.iter().zip(observation.values()).zip(&mut bins) {
+            let j = step.bin(v as f32 as f64);
             raw += step.sums[j];
             *bin = j as u32;
         }
-        (self.finish(raw, &x), bins)
+        (self.finish(raw, observation), bins)
     }
 
-    /// Adds the deep trees to the step functions' sum; near the boundary, the exact walk decides.
+    /// Adds the deep trees to the step functions' sum; near the boundary, the
+    /// exact walk decides. The float32-rounded point (inline, `MAX_FEATURES` wide) is made only
+    /// when a tree walk needs it: a model of stumps far from the boundary
+    /// never does.
     #[inline]
-    fn finish(&self, mut raw: f64, x: &Point) -> Prediction {
+    fn finish(&self, mut raw: f64, observation: &Observation) -> Prediction {
         let c = &self.compiled;
-        for &t in &c.deep {
-            raw += self.trees[t].term(x);
+        if !c.deep.is_empty() {
+            let x = as_float32(observation.values());
+            for &t in &c.deep {
+                raw += self.trees[t].term(&x);
+            }
         }
         if raw.abs() <= c.boundary {
-            raw = self.raw_score_exact_f32(x);
+            raw = self.raw_score_exact_f32(&as_float32(observation.values()));
         }
         prediction_from_raw(raw)
     }
