@@ -185,8 +185,8 @@ impl DriftStats {
             stats.sum += v;
         }
         self.rows_out_of_range += u64::from(any_out);
-        for f in 0..self.n {
-            self.counts[self.start[f] + bins[f] as usize] += 1;
+        for (&start, &bin) in self.start[..self.n].iter().zip(&bins[..self.n]) {
+            self.counts[start + bin as usize] += 1;
         }
     }
 

@@ -8,7 +8,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use super::columns::{feature_by_name, put_value};
 use super::features::Features;
-use super::observation::{missing_inputs, FieldInput, Observation, PerFeatureInputs, Rejection};
+use super::observation::{missing_inputs, FieldInput, Observation, Rejection};
 
 /// Longest `id` we carry: ids are echoed, not stored forever.
 pub const MAX_ID_CHARS: usize = 256;
@@ -62,9 +62,9 @@ pub fn parse_observation_json(features: &Features, body: &[u8]) -> Result<Submis
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed = de.deserialize_any(BodyVisitor(features)).and_then(|b| de.end().map(|()| b));
     match parsed {
-        Ok(Body::Object { inputs, id }) => {
+        Ok(Body::Object { observation, id }) => {
             let id = id?;
-            Ok(Submission { id, observation: Observation::from_inputs(&inputs) })
+            Ok(Submission { id, observation })
         }
         Ok(Body::Other(kind)) => Err(BodyError::NotAnObject(kind)),
         Err(e) => Err(json_error(&e)),
@@ -94,7 +94,9 @@ pub fn json_error(e: &serde_json::Error) -> BodyError {
 // One per body, on the stack: boxing the inline inputs would allocate per request.
 #[allow(clippy::large_enum_variant)]
 enum Body {
-    Object { inputs: PerFeatureInputs<'static>, id: Result<Option<String>, BodyError> },
+    /// Validated where the inputs were read: the inline inputs (three times the
+    /// observation's size) are never moved.
+    Object { observation: Result<Observation, Rejection>, id: Result<Option<String>, BodyError> },
     Other(&'static str),
 }
 
@@ -127,7 +129,7 @@ impl<'de> Visitor<'de> for BodyVisitor<'_> {
                 }
             }
         }
-        Ok(Body::Object { inputs, id })
+        Ok(Body::Object { observation: Observation::from_inputs(&inputs), id })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
