@@ -91,6 +91,9 @@ pub fn json_error(e: &serde_json::Error) -> BodyError {
     BodyError::NotJson { what, line: e.line(), column: e.column() }
 }
 
+// One per body, on the stack while it is read: boxing the inline inputs
+// would add an allocation a request.
+#[allow(clippy::large_enum_variant)]
 enum Body {
     Object { inputs: PerFeatureInputs<'static>, id: Result<Option<String>, BodyError> },
     Other(&'static str),

@@ -47,6 +47,7 @@ pub(super) fn write_header<W: Write>(
 }
 
 /// Writes scored blocks in order and returns their buffers to the reader.
+#[allow(clippy::too_many_arguments)] // each is a separate fact about this one file
 pub(super) fn write_blocks<W: Write>(
     writer: &mut csv::Writer<W>,
     full: &Receiver<Result<Block, BatchError>>,
