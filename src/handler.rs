@@ -133,13 +133,22 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
 /// The function's state, built once per process.
 pub struct App {
     model: Arc<Model>,
+    /// Scores every observation in shadow (CHALLENGER_MODEL_PATH).
+    challenger: Option<Arc<Model>>,
     batch: BatchConfig,
     clients: Clients,
 }
 
 impl App {
     pub fn new(model: Model, batch: BatchConfig) -> Self {
-        App { model: Arc::new(model), batch, clients: Clients::default() }
+        App { model: Arc::new(model), challenger: None, batch, clients: Clients::default() }
+    }
+
+    /// Every route also scores each observation with `challenger` (none:
+    /// none does), in shadow: answers stay the model's.
+    pub fn with_challenger(mut self, challenger: Option<Model>) -> Self {
+        self.challenger = challenger.map(Arc::new);
+        self
     }
 
     /// Uses `client` for S3 instead of one built from the environment (tests
@@ -157,6 +166,10 @@ impl App {
         &self.model
     }
 
+    pub fn challenger(&self) -> Option<&Model> {
+        self.challenger.as_deref()
+    }
+
     /// The AWS clients, each built on first use.
     pub fn clients(&self) -> &Clients {
         &self.clients
@@ -164,7 +177,12 @@ impl App {
 
     /// What the batch adapters need.
     fn context(&self) -> Context<'_> {
-        Context { model: &self.model, config: &self.batch, clients: &self.clients }
+        Context {
+            model: &self.model,
+            challenger: self.challenger.as_ref(),
+            config: &self.batch,
+            clients: &self.clients,
+        }
     }
 
     /// Parses event JSON (from a file or a local server) and handles it.
@@ -328,6 +346,6 @@ impl App {
 
     /// Handles one Function URL request (the adapter logs and counts it).
     pub fn handle_function_url(&self, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
-        function_url::handle_request(&self.model, request, invocation)
+        function_url::handle_request(&self.model, self.challenger(), request, invocation)
     }
 }

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::core::challenger::FeatureMap;
 use crate::handler::App;
 
 #[derive(Parser, Debug)]
@@ -95,13 +96,25 @@ fn run_lambda() -> ExitCode {
     }
 }
 
-/// Loads the model (MODEL_PATH or the embedded one: [`crate::model_file`]) and builds the app.
+/// Loads the model (MODEL_PATH or the embedded one: [`crate::model_file`])
+/// and the challenger (CHALLENGER_MODEL_PATH, if set), and builds the app.
 fn load_app() -> anyhow::Result<App> {
     let model = crate::model_file::load_model()?;
     let info = model.info();
     tracing::info!(model_version = %info.version, model_sha256 = %info.sha256, trees = info.tree_count, "model loaded");
+    let challenger = crate::model_file::load_challenger()?;
+    if let Some(c) = &challenger {
+        let info = c.info();
+        tracing::info!(challenger_version = %info.version, challenger_sha256 = %info.sha256, trees = info.tree_count, "challenger loaded: it scores every observation in shadow");
+        if FeatureMap::new(&model, c) == FeatureMap::NotComparable {
+            tracing::warn!(
+                challenger_version = %info.version,
+                "the challenger has a feature the model's contract does not: every scored row counts as notComparable"
+            );
+        }
+    }
     let batch = crate::config::BatchConfig::from_env()?;
-    Ok(App::new(model, batch))
+    Ok(App::new(model, batch).with_challenger(challenger))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

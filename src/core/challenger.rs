@@ -22,7 +22,6 @@ use serde::Serialize;
 
 use super::features::{PerFeature, MAX_FEATURES};
 use super::model::{Model, Prediction};
-use super::observation::Observation;
 
 /// Where each of the challenger's features is among the champion's, by API
 /// name: built once per scorer.

@@ -108,7 +108,7 @@ struct Shadow<'m> {
 
 /// What a scorer gathered: the drift statistics (with [`Wants::drift`]) and
 /// the challenger's comparison (with a challenger).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Tallies {
     pub drift: Option<DriftStats>,
     pub challenger: Option<ChallengerStats>,
