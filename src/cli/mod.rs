@@ -23,6 +23,8 @@ use crate::handler::App;
 On AWS Lambda (AWS_LAMBDA_RUNTIME_API set, no command) it handles Function URL requests, S3 notifications,\n\
 SQS batches, Step Functions Distributed Map batches and S3 Batch Operations tasks.\n\
 Locally, pick a command below. The shipped model is built in; MODEL_PATH=FILE loads another export.\n\
+CHALLENGER_MODEL_PATH=FILE scores every observation with that export too, in shadow: answers never change;\n\
+summaries (score --report) say how it compared.\n\
 Logs go to stderr (LOG_LEVEL=trace|debug|info|warn|error, applied to scorer only; dependencies stay at warn); they never contain measurements or ids.",
     after_help = "Example:\n  scorer serve &\n  curl -s localhost:9000 -d '{\"meanConcavePoints\":0.1,\"worstRadius\":25,\"worstTexture\":30,\"worstArea\":2000,\"worstConcavePoints\":0.25}'"
 )]
