@@ -483,6 +483,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_challenger_changes_no_answer_and_the_outcome_says_how_it_saw_the_request() {
+        let model = Model::embedded().unwrap();
+        let clinic = Model::from_json_bytes(include_bytes!("../../models/testdata/clinic-outcomes-gbc.json")).unwrap();
+        let body = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
+        let request = HttpRequest { method: "POST", path: "/", query: "", body: Some(body), is_base64_encoded: false };
+        let (plain, outcome) = handle(&model, &request, "r");
+        assert!(matches!(outcome, Outcome::Predicted { shadow: None, .. }), "{outcome:?}");
+        for (challenger, want) in [(&model, Shadow::Agreed), (&clinic, Shadow::NotComparable)] {
+            let (answer, outcome) = handle_shadowed(&model, Some(challenger), &request, "r");
+            assert_eq!(answer, plain);
+            assert!(matches!(outcome, Outcome::Predicted { shadow: Some(s), .. } if s == want), "{outcome:?}");
+        }
+        // A rejected observation is not compared.
+        let bad = HttpRequest { body: Some("{}"), ..request };
+        let (_, outcome) = handle_shadowed(&model, Some(&model), &bad, "r");
+        assert!(matches!(outcome, Outcome::Rejected(_)), "{outcome:?}");
+    }
+
+    #[test]
     fn the_explain_parameter_is_read_as_forms_encode_it() {
         use ExplainFlagError::{Invalid, Repeated};
         let cases: [(&str, Result<bool, ExplainFlagError>); 14] = [
