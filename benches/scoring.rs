@@ -1,5 +1,5 @@
-//! Criterion benchmarks: the model alone (predict, explain), the JSON body parse, and the whole
-//! Function URL handler from event JSON to response JSON.
+//! Criterion benchmarks: the model alone (predict, explain), the JSON body parse, the whole
+//! Function URL handler from event JSON to response JSON, and a challenger's cost.
 //! Run: `cargo bench --bench scoring` (reports in target/criterion).
 
 use std::hint::black_box;
@@ -160,6 +160,65 @@ fn distributed_map(c: &mut Criterion) {
     g.finish();
 }
 
+/// The cost of a challenger in shadow (CHALLENGER_MODEL_PATH): one
+/// observation through `Scorer::score` without one and with one (gbc-depth2,
+/// 100 trees of depth 2 over the same five features; the shipped model
+/// itself, 1500 stumps), the batch path's drift statistics on and off; what
+/// building a scorer with one costs (its features matched by name: once per
+/// HTTP request); and a 100k-row CSV in memory both ways.
+/// Run: `cargo bench --bench scoring -- challenger`.
+fn challenger(c: &mut Criterion) {
+    let model = Model::embedded().unwrap();
+    let depth2 = Model::from_json_bytes(
+        &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/testdata/gbc-depth2.json")).unwrap(),
+    )
+    .unwrap();
+    let obs = Observation::from_values([0.1471, 25.38, 17.33, 2019.0, 0.2654]).unwrap();
+    let mut g = c.benchmark_group("challenger");
+    g.throughput(Throughput::Elements(1));
+    for (name, drift) in [("score", false), ("score_with_drift", true)] {
+        let wants = Wants { explain: false, drift };
+        let mut plain = Scorer::new(&model, wants).unwrap();
+        g.bench_function(name, |b| b.iter(|| plain.score(black_box(&obs)).prediction));
+        let mut shadowed = Scorer::new(&model, wants).unwrap().with_challenger(Some(&depth2));
+        g.bench_function(format!("{name}_and_challenger_depth2"), |b| {
+            b.iter(|| shadowed.score(black_box(&obs)).prediction)
+        });
+        let mut itself = Scorer::new(&model, wants).unwrap().with_challenger(Some(&model));
+        g.bench_function(format!("{name}_and_challenger_itself"), |b| {
+            b.iter(|| itself.score(black_box(&obs)).prediction)
+        });
+    }
+    g.bench_function("new_scorer", |b| b.iter(|| Scorer::new(black_box(&model), Wants::default()).unwrap()));
+    g.bench_function("new_scorer_with_challenger", |b| {
+        b.iter(|| Scorer::new(black_box(&model), Wants::default()).unwrap().with_challenger(Some(black_box(&depth2))))
+    });
+    let rows = 100_000;
+    let csv = synthetic_csv(rows);
+    g.throughput(Throughput::Elements(rows as u64));
+    g.sample_size(10);
+    let options = scorer::core::csv_pipeline::ScoreOptions::default();
+    for (name, challenger) in
+        [("score_csv_100k_rows", None), ("score_csv_100k_rows_and_challenger_depth2", Some(&depth2))]
+    {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let input = black_box(&csv[..]);
+                scorer::core::csv_pipeline::score_csv_shadowed(
+                    &model,
+                    challenger,
+                    input,
+                    std::io::sink(),
+                    &options,
+                    |_| {},
+                )
+                .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 /// The Function URL handler again, with JSON logs and EMF metrics on (written
 /// to a sink): the cost of telemetry. Registered last: metrics stay on.
 fn telemetry(c: &mut Criterion) {
@@ -182,5 +241,5 @@ fn telemetry(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, model, function_url, batch, sqs, distributed_map, telemetry);
+criterion_group!(benches, model, function_url, batch, sqs, distributed_map, challenger, telemetry);
 criterion_main!(benches);

@@ -134,6 +134,8 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
 /// The function's state, built once per process.
 pub struct App {
     model: Arc<Model>,
+    /// Scores every observation in shadow (CHALLENGER_MODEL_PATH).
+    challenger: Option<Arc<Model>>,
     batch: BatchConfig,
     clients: Clients,
     /// The model's OpenAPI document, built on the first `GET /openapi.json`.
@@ -142,7 +144,20 @@ pub struct App {
 
 impl App {
     pub fn new(model: Model, batch: BatchConfig) -> Self {
-        App { model: Arc::new(model), batch, clients: Clients::default(), openapi: LazyDocument::default() }
+        App {
+            model: Arc::new(model),
+            challenger: None,
+            batch,
+            clients: Clients::default(),
+            openapi: LazyDocument::default(),
+        }
+    }
+
+    /// Every route also scores each observation with `challenger` (none:
+    /// none does), in shadow: answers stay the model's.
+    pub fn with_challenger(mut self, challenger: Option<Model>) -> Self {
+        self.challenger = challenger.map(Arc::new);
+        self
     }
 
     /// Uses `client` for S3 instead of one built from the environment (tests
@@ -166,6 +181,10 @@ impl App {
         self.openapi.is_built()
     }
 
+    pub fn challenger(&self) -> Option<&Model> {
+        self.challenger.as_deref()
+    }
+
     /// The AWS clients, each built on first use.
     pub fn clients(&self) -> &Clients {
         &self.clients
@@ -173,7 +192,12 @@ impl App {
 
     /// What the batch adapters need.
     fn context(&self) -> Context<'_> {
-        Context { model: &self.model, config: &self.batch, clients: &self.clients }
+        Context {
+            model: &self.model,
+            challenger: self.challenger.as_ref(),
+            config: &self.batch,
+            clients: &self.clients,
+        }
     }
 
     /// Parses event JSON (from a file or a local server) and handles it.
@@ -337,6 +361,6 @@ impl App {
 
     /// Handles one Function URL request (the adapter logs and counts it).
     pub fn handle_function_url(&self, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
-        function_url::handle_request(&self.model, &self.openapi, request, invocation)
+        function_url::handle_request(&self.model, self.challenger(), &self.openapi, request, invocation)
     }
 }

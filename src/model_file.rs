@@ -1,6 +1,7 @@
-//! Where the model comes from: the edge that reads `MODEL_PATH` and the disk,
-//! so that `core::model` only ever parses bytes. Every command and the Lambda
-//! runtime load the model through [`load_model`].
+//! Where the model comes from: the edge that reads `MODEL_PATH` (and
+//! `CHALLENGER_MODEL_PATH`) and the disk, so that `core::model` only ever
+//! parses bytes. Every command and the Lambda runtime load the model through
+//! [`load_model`], and the challenger, if any, through [`load_challenger`].
 
 use std::path::{Path, PathBuf};
 
@@ -10,19 +11,35 @@ use crate::core::model::{Model, ModelError};
 /// embedded model.
 pub const MODEL_PATH: &str = "MODEL_PATH";
 
-/// Why the model could not be loaded, worded for whoever set `MODEL_PATH`.
+/// The environment variable naming a challenger: an export that scores every
+/// observation in shadow (docs/model.md, "Challenger in shadow"). Unset or
+/// empty: no challenger.
+pub const CHALLENGER_MODEL_PATH: &str = "CHALLENGER_MODEL_PATH";
+
+/// Why a model could not be loaded, worded for whoever set `variable`
+/// (`MODEL_PATH` or `CHALLENGER_MODEL_PATH`).
 #[derive(Debug, thiserror::Error)]
 pub enum ModelLoadError {
-    #[error("cannot read the model file {} (set by MODEL_PATH): {error}", path.display())]
-    Read { path: PathBuf, error: std::io::Error },
+    #[error("cannot read the model file {} (set by {variable}): {error}", path.display())]
+    Read { variable: &'static str, path: PathBuf, error: std::io::Error },
     #[error(
-        "the model file {} (set by MODEL_PATH) cannot be used: {error}; \
-         models/README.md describes the export format, and MODEL_PATH unset loads the embedded model",
-        path.display()
+        "the model file {} (set by {variable}) cannot be used: {error}; \
+         models/README.md describes the export format, and {}",
+        path.display(),
+        way_back(variable)
     )]
-    Export { path: PathBuf, error: ModelError },
+    Export { variable: &'static str, path: PathBuf, error: ModelError },
     #[error("the embedded model cannot be used (a broken build): {0}")]
     Embedded(ModelError),
+}
+
+/// What leaving `variable` unset does.
+fn way_back(variable: &str) -> String {
+    if variable == CHALLENGER_MODEL_PATH {
+        format!("{variable} unset or empty runs without a challenger")
+    } else {
+        format!("{variable} unset loads the embedded model")
+    }
 }
 
 /// The export `MODEL_PATH` names when it is set and not empty, else the
@@ -34,10 +51,25 @@ pub fn load_model() -> Result<Model, ModelLoadError> {
     }
 }
 
-/// The export at `path`.
+/// The challenger `CHALLENGER_MODEL_PATH` names when it is set and not
+/// empty; `None` otherwise. A file that does not load is an error (start-up
+/// stops), as for `MODEL_PATH`.
+pub fn load_challenger() -> Result<Option<Model>, ModelLoadError> {
+    match std::env::var_os(CHALLENGER_MODEL_PATH) {
+        Some(path) if !path.is_empty() => load_file(CHALLENGER_MODEL_PATH, Path::new(&path)).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The export at `path` (as `MODEL_PATH` names it).
 pub fn load_model_file(path: &Path) -> Result<Model, ModelLoadError> {
-    let bytes = std::fs::read(path).map_err(|error| ModelLoadError::Read { path: path.to_owned(), error })?;
-    Model::from_json_bytes(&bytes).map_err(|error| ModelLoadError::Export { path: path.to_owned(), error })
+    load_file(MODEL_PATH, path)
+}
+
+/// The export at `path`, set by `variable`.
+fn load_file(variable: &'static str, path: &Path) -> Result<Model, ModelLoadError> {
+    let bytes = std::fs::read(path).map_err(|error| ModelLoadError::Read { variable, path: path.to_owned(), error })?;
+    Model::from_json_bytes(&bytes).map_err(|error| ModelLoadError::Export { variable, path: path.to_owned(), error })
 }
 
 #[cfg(test)]
@@ -59,6 +91,19 @@ mod tests {
         for word in ["model.json", "MODEL_PATH", "not a valid model export", "models/README.md"] {
             assert!(err.contains(word), "{err:?} should mention {word:?}");
         }
+    }
+
+    #[test]
+    fn a_challenger_that_does_not_load_names_its_variable_and_the_way_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("challenger.json");
+        std::fs::write(&path, "{}").unwrap();
+        let err = load_file(CHALLENGER_MODEL_PATH, &path).unwrap_err().to_string();
+        for word in ["challenger.json", "(set by CHALLENGER_MODEL_PATH)", "unset or empty runs without a challenger"] {
+            assert!(err.contains(word), "{err:?} should mention {word:?}");
+        }
+        let err = load_file(CHALLENGER_MODEL_PATH, &dir.path().join("absent.json")).unwrap_err().to_string();
+        assert!(err.contains("absent.json") && err.contains("CHALLENGER_MODEL_PATH"), "{err}");
     }
 
     #[test]

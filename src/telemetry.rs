@@ -429,6 +429,38 @@ fn drift_records(
     records
 }
 
+/// How the challenger compared over one file or batch, one record under
+/// Service/EntryPoint: `ChallengerRows` and `ChallengerNotComparable`
+/// (counts), and, when a row was compared, `ChallengerLabelAgreement`,
+/// `ChallengerMeanAbsDelta`, `ChallengerMaxAbsDelta` and
+/// `ChallengerPredictedMalignantShare`. Aggregates only.
+pub fn emit_challenger(entry_point: &'static str, report: &crate::core::challenger::ChallengerReport) {
+    if metrics_enabled() {
+        challenger_record(entry_point, report, true).emit();
+    }
+}
+
+fn challenger_record(
+    entry_point: &'static str,
+    report: &crate::core::challenger::ChallengerReport,
+    enabled: bool,
+) -> Metrics {
+    let mut record = Metrics::with_enabled(entry_point, enabled);
+    record.count("ChallengerRows", report.rows).count("ChallengerNotComparable", report.not_comparable);
+    let values = [
+        ("ChallengerLabelAgreement", report.label_agreement),
+        ("ChallengerMeanAbsDelta", report.mean_abs_delta),
+        ("ChallengerMaxAbsDelta", report.max_abs_delta),
+        ("ChallengerPredictedMalignantShare", report.predicted_malignant_share),
+    ];
+    for (name, value) in values {
+        if let Some(value) = value {
+            record.value(name, value);
+        }
+    }
+    record
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,6 +592,52 @@ mod tests {
         let mut out = Vec::new();
         m.write_json(&mut out).unwrap();
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn the_challenger_record_is_one_per_file_with_counts_and_values_and_no_value_without_rows() {
+        use crate::core::challenger::ChallengerReport;
+        let report = ChallengerReport {
+            model_version: "x".into(),
+            rows: 10,
+            not_comparable: 2,
+            label_agreement: Some(0.9),
+            mean_abs_delta: Some(0.01),
+            max_abs_delta: Some(0.2),
+            predicted_malignant_share: Some(0.3),
+        };
+        let v = json_of(&challenger_record("s3", &report, true));
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Service", "EntryPoint"]]));
+        let units: Vec<(&str, &str)> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["Name"].as_str().unwrap(), m["Unit"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            units,
+            [
+                ("ChallengerRows", "Count"),
+                ("ChallengerNotComparable", "Count"),
+                ("ChallengerLabelAgreement", "None"),
+                ("ChallengerMeanAbsDelta", "None"),
+                ("ChallengerMaxAbsDelta", "None"),
+                ("ChallengerPredictedMalignantShare", "None"),
+            ]
+        );
+        assert_eq!((v["ChallengerRows"].as_f64(), v["ChallengerMaxAbsDelta"].as_f64()), (Some(10.0), Some(0.2)));
+        assert!(v.get("modelVersion").is_none() && !v.to_string().contains("\"x\""), "no version as a value: {v}");
+        let none = ChallengerReport {
+            rows: 0,
+            label_agreement: None,
+            mean_abs_delta: None,
+            max_abs_delta: None,
+            predicted_malignant_share: None,
+            ..report
+        };
+        let v = json_of(&challenger_record("sqs", &none, true));
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 2, "{v}");
+        assert_eq!(v["ChallengerNotComparable"], 2.0);
     }
 
     #[test]

@@ -156,27 +156,6 @@ for n, line in enumerate(open(metrics_path, encoding="utf-8"), 1):
         "pending": opts.get("pending"),
     }
 
-# Metrics the dashboard shows before the code that emits them has landed,
-# and before tests/emitted_metrics.txt (kept by whoever lands that code, and
-# compared with what the binary emits) lists them: taken as listed with
-# pending=WHY. Once the list has one, its entry here is ignored and a note
-# says to drop it.
-PENDING_ELSEWHERE = {
-    ("Scorer", name): "challenger shadow mode, not in the binary yet"
-    for name in (
-        "ChallengerLabelAgreement",
-        "ChallengerMeanAbsDelta",
-        "ChallengerMaxAbsDelta",
-        "ChallengerRows",
-        "ChallengerNotComparable",
-    )
-}
-for key, why in PENDING_ELSEWHERE.items():
-    if key in listed:
-        notes.append(f"{key[0]} {key[1]} is now in {metrics_path}: drop it from PENDING_ELSEWHERE in tests/template_checks.py")
-    else:
-        listed[key] = {"entry": None, "dims": [frozenset({"Service", "EntryPoint"})], "pending": why, "elsewhere": True}
-
 # Which listed Scorer metrics does the code emit? String literals in src/.
 src_text = ""
 for root, _, files in os.walk(src_dir):

@@ -21,6 +21,7 @@ use crate::contract::answer::{
 };
 use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::contract::openapi::LazyDocument;
+use crate::core::challenger::ChallengerStats;
 use crate::core::model::Model;
 use crate::core::observation_json::{parse_observation_json, BodyError};
 use crate::core::status::Status;
@@ -90,7 +91,12 @@ impl Serialize for HttpResponse {
 /// What happened, for logs and metrics (never any input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    Predicted { label: u8, out_of_range: bool },
+    /// `shadow`: how the challenger saw it, with one.
+    Predicted {
+        label: u8,
+        out_of_range: bool,
+        shadow: Option<Shadow>,
+    },
     Rejected(&'static str),
     Metadata,
     NotFound,
@@ -98,26 +104,60 @@ pub enum Outcome {
     TooLarge,
 }
 
+/// How a challenger saw one scored request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shadow {
+    /// It scored the observation and gave the same label.
+    Agreed,
+    /// It scored the observation and gave the other label.
+    Disagreed,
+    /// It could not: it has a feature the model's contract does not.
+    NotComparable,
+}
+
+impl Shadow {
+    /// From the comparison of one request's observation.
+    fn of(stats: &ChallengerStats) -> Option<Shadow> {
+        match (stats.rows(), stats.disagreements(), stats.not_comparable()) {
+            (1, 0, 0) => Some(Shadow::Agreed),
+            (1, 1, 0) => Some(Shadow::Disagreed),
+            (0, 0, 1) => Some(Shadow::NotComparable),
+            _ => None,
+        }
+    }
+}
+
 /// Handles one Function URL request and logs and counts its outcome (never
 /// its content), as every route's adapter does: the handler only routes.
-/// The answer and every log line carry the request id.
+/// The answer and every log line carry the request id. With a `challenger`,
+/// each observation is also scored by it in shadow, and only counted: the
+/// answer is the model's. `document` holds `model`'s OpenAPI document once a
+/// request has asked for it.
 pub fn handle_request(
     model: &Model,
+    challenger: Option<&Model>,
     document: &LazyDocument,
     request: &HttpRequest<'_>,
     invocation: &Invocation,
 ) -> HttpResponse {
     let started = Instant::now();
-    let (response, outcome) = handle(model, document, request, &invocation.request_id);
+    let (response, outcome) = handle_shadowed(model, challenger, document, request, &invocation.request_id);
     let micros = started.elapsed().as_micros() as u64;
     let status = response.status_code;
     let (request_id, cold_start) = (invocation.request_id.as_str(), invocation.cold_start);
     let entry_point = EntryPoint::FunctionUrl.as_str();
     let mut metrics = Metrics::new(entry_point);
     match outcome {
-        Outcome::Predicted { label, out_of_range } => {
+        Outcome::Predicted { label, out_of_range, shadow } => {
             tracing::debug!(entry_point, request_id, cold_start, status, label, out_of_range, micros, "prediction");
             metrics.count("Predictions", 1).count("OutOfRangeInputs", u64::from(out_of_range));
+            if let Some(shadow) = shadow {
+                // Counters only: one request's values would be one patient's.
+                metrics
+                    .count("ChallengerRows", u64::from(shadow != Shadow::NotComparable))
+                    .count("ChallengerLabelDisagreements", u64::from(shadow == Shadow::Disagreed))
+                    .count("ChallengerNotComparable", u64::from(shadow == Shadow::NotComparable));
+            }
         }
         Outcome::Rejected(code) => {
             tracing::info!(entry_point, request_id, cold_start, status, code, micros, "rejected input");
@@ -144,6 +184,17 @@ pub fn handle(
     request: &HttpRequest<'_>,
     request_id: &str,
 ) -> (HttpResponse, Outcome) {
+    handle_shadowed(model, None, document, request, request_id)
+}
+
+/// [`handle`], each observation also scored by `challenger` in shadow.
+pub fn handle_shadowed(
+    model: &Model,
+    challenger: Option<&Model>,
+    document: &LazyDocument,
+    request: &HttpRequest<'_>,
+    request_id: &str,
+) -> (HttpResponse, Outcome) {
     let (method, path) = (request.method, request.path);
     let openapi = path == "/openapi.json";
     if path != "/" && !path.is_empty() && !openapi {
@@ -166,7 +217,7 @@ pub fn handle(
             },
             Outcome::Metadata,
         ),
-        "POST" if !openapi => predict(model, request, request_id),
+        "POST" if !openapi => predict(model, challenger, request, request_id),
         "GET" => (respond(Status::Ok, &metadata(model, request_id), None, request_id), Outcome::Metadata),
         _ => {
             let status = Status::MethodNotAllowed;
@@ -198,7 +249,12 @@ pub fn explain_query(query: &str) -> Result<bool, ExplainFlagError> {
     Ok(found.unwrap_or(false))
 }
 
-fn predict(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (HttpResponse, Outcome) {
+fn predict(
+    model: &Model,
+    challenger: Option<&Model>,
+    request: &HttpRequest<'_>,
+    request_id: &str,
+) -> (HttpResponse, Outcome) {
     let explain = match explain_query(request.query) {
         Ok(explain) => explain,
         Err(e) => {
@@ -235,12 +291,13 @@ fn predict(model: &Model, request: &HttpRequest<'_>, request_id: &str) -> (HttpR
         Ok(s) => s,
         Err(e) => return (body_error(&e, request_id), Outcome::Rejected(e.code())),
     };
-    let answer = Answer::with(model, submission.observation, explain);
+    let (answer, compared) = Answer::shadowed(model, challenger, submission.observation, explain);
     let model_version = &model.info().version;
     let id = submission.id;
     match answer.prediction {
         PredictionField::Label(label) => {
-            let outcome = Outcome::Predicted { label, out_of_range: !answer.warnings.is_empty() };
+            let shadow = compared.as_ref().and_then(Shadow::of);
+            let outcome = Outcome::Predicted { label, out_of_range: !answer.warnings.is_empty(), shadow };
             let body = PredictionBody {
                 status: answer.status,
                 reason: answer.reason,
@@ -432,6 +489,25 @@ fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>, r
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_challenger_changes_no_answer_and_the_outcome_says_how_it_saw_the_request() {
+        let model = Model::embedded().unwrap();
+        let clinic = Model::from_json_bytes(include_bytes!("../../models/testdata/clinic-outcomes-gbc.json")).unwrap();
+        let body = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
+        let request = HttpRequest { method: "POST", path: "/", query: "", body: Some(body), is_base64_encoded: false };
+        let (plain, outcome) = handle(&model, &LazyDocument::default(), &request, "r");
+        assert!(matches!(outcome, Outcome::Predicted { shadow: None, .. }), "{outcome:?}");
+        for (challenger, want) in [(&model, Shadow::Agreed), (&clinic, Shadow::NotComparable)] {
+            let (answer, outcome) = handle_shadowed(&model, Some(challenger), &LazyDocument::default(), &request, "r");
+            assert_eq!(answer, plain);
+            assert!(matches!(outcome, Outcome::Predicted { shadow: Some(s), .. } if s == want), "{outcome:?}");
+        }
+        // A rejected observation is not compared.
+        let bad = HttpRequest { body: Some("{}"), ..request };
+        let (_, outcome) = handle_shadowed(&model, Some(&model), &LazyDocument::default(), &bad, "r");
+        assert!(matches!(outcome, Outcome::Rejected(_)), "{outcome:?}");
+    }
 
     #[test]
     fn the_explain_parameter_is_read_as_forms_encode_it() {

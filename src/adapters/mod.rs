@@ -9,7 +9,8 @@
 //! [`s3_object`] scores one object within the invocation's time,
 //! [`s3_upload`] writes what the function writes, [`s3_errors`] tells what
 //! S3's refusals mean. [`sqs`] handles queue batches, [`step_functions`]
-//! Distributed Map items, [`drift_out`] every batch route's drift report.
+//! Distributed Map items, [`drift_out`] every batch route's drift and
+//! challenger reports.
 
 use std::sync::Arc;
 
@@ -35,6 +36,8 @@ pub mod step_functions;
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub model: &'a Arc<Model>,
+    /// The challenger that scores every observation in shadow, if any.
+    pub challenger: Option<&'a Arc<Model>>,
     pub config: &'a BatchConfig,
     pub clients: &'a aws::Clients,
 }

@@ -136,6 +136,7 @@ async fn scored_before(
         input_etag: Some(etag.to_owned()),
         duration_ms: 0,
         drift: None,
+        challenger: None,
     })
 }
 
@@ -159,6 +160,7 @@ pub fn skipped(model: &Model, object: Option<&ObjectRef>, skip: Skip) -> FileRep
         input_etag: None,
         duration_ms: 0,
         drift: None,
+        challenger: None,
     }
 }
 
@@ -185,8 +187,8 @@ pub async fn score_one(
 ) -> FileReport {
     let (model, config) = (ctx.model, ctx.config);
     let started = Instant::now();
-    let result =
-        score_object(client, std::sync::Arc::clone(model), object, &out_bucket, &out_key, budget, config).await;
+    let models = (std::sync::Arc::clone(model), ctx.challenger.cloned());
+    let result = score_object(client, models, object, &out_bucket, &out_key, budget, config).await;
     let mut report = FileReport {
         status: FileStatus::Scored,
         failure: None,
@@ -198,6 +200,7 @@ pub async fn score_one(
         input_etag: object.etag.clone(),
         duration_ms: 0,
         drift: None,
+        challenger: None,
     };
     match result {
         Ok(scored) => {
@@ -206,8 +209,8 @@ pub async fn score_one(
             // The page first: the summary, written last, says whether all went well.
             let lineage = Lineage { model_version: &report.model_version, source_etag: report.input_etag.as_deref() };
             let keep = Keep::Page { client, bucket: &out_bucket, out_key: &out_key, source_key: &object.key, lineage };
-            match drift_out::publish(ctx, EntryPoint::S3, scored.drift, keep).await {
-                Ok(drift) => report.drift = drift,
+            match drift_out::publish(ctx, EntryPoint::S3, scored.tallies, keep).await {
+                Ok(reports) => (report.drift, report.challenger) = (reports.drift, reports.challenger),
                 Err(e) => {
                     tracing::error!(entry_point = EntryPoint::S3.as_str(), bucket = %object.bucket, key = %object.key, error = %e, "writing the drift page failed; the file will be retried");
                     (report.status, report.failure) = status_of(&e);
@@ -330,7 +333,7 @@ mod tests {
         let model = Arc::new(Model::embedded().unwrap());
         let config = BatchConfig::new("incoming/".into(), "scored/".into(), None, None).unwrap();
         let clients = Clients::default();
-        let ctx = Context { model: &model, config: &config, clients: &clients };
+        let ctx = Context { model: &model, challenger: None, config: &config, clients: &clients };
         let object =
             |key: &str| ObjectRef { bucket: "b".into(), key: key.into(), size: None, etag: None, version_id: None };
         let records = vec![Err(Skip::TestEvent), Ok(object("scored/a.csv")), Ok(object("other/a.csv"))];

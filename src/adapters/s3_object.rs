@@ -32,9 +32,9 @@ use super::s3_errors::{read_error, ObjectError};
 use super::s3_upload::{abort, upload, Lineage, PartWriter};
 use crate::adapters::s3_event::ObjectRef;
 use crate::config::BatchConfig;
-use crate::core::csv_pipeline::{score_csv_with, BatchCounts, BatchError, ScoreOptions};
-use crate::core::drift::DriftStats;
+use crate::core::csv_pipeline::{score_csv_shadowed, BatchCounts, BatchError, ScoreOptions};
 use crate::core::model::Model;
+use crate::core::scoring::Tallies;
 
 /// Stop this long before Lambda's deadline, to abort cleanly and write the
 /// summary instead of being killed mid-upload.
@@ -56,8 +56,9 @@ const EARLIER_WORK: Duration = Duration::from_millis(500);
 pub struct Scored {
     pub counts: BatchCounts,
     pub input_etag: Option<String>,
-    /// The drift statistics of the scored rows, when asked for.
-    pub drift: Option<DriftStats>,
+    /// The drift statistics of the scored rows (when asked for) and the
+    /// challenger's comparison (with one).
+    pub tallies: Tallies,
 }
 
 /// The time an invocation has for its files: its deadline, and how much of
@@ -117,7 +118,7 @@ impl Budget {
 #[allow(clippy::too_many_arguments)] // each is a separate fact about this one object
 pub async fn score_object(
     client: &Client,
-    model: Arc<Model>,
+    (model, challenger): (Arc<Model>, Option<Arc<Model>>),
     object: &ObjectRef,
     out_bucket: &str,
     out_key: &str,
@@ -128,7 +129,7 @@ pub async fn score_object(
     let stops = Stops::new();
     let (deadline, stop) = (&stops.deadline, &stops.any);
     let upload_id = Mutex::new(None::<String>);
-    let scoring = Scoring { model, options: config.score_options() };
+    let scoring = Scoring { model, challenger, options: config.score_options() };
     let work = score_and_upload(client, scoring, object, (out_bucket, out_key), &upload_id, &stops);
     tokio::pin!(work);
     let result = match budget.zip(left) {
@@ -190,12 +191,13 @@ pub fn cannot_finish(size: u64, left: Duration, mb_per_s: u64) -> Option<Duratio
 /// What the pipeline scores a file with.
 struct Scoring {
     model: Arc<Model>,
+    challenger: Option<Arc<Model>>,
     options: ScoreOptions,
 }
 
 async fn score_and_upload(
     client: &Client,
-    Scoring { model, options }: Scoring,
+    Scoring { model, challenger, options }: Scoring,
     object: &ObjectRef,
     (out_bucket, out_key): (&str, &str),
     upload_id: &Mutex<Option<String>>,
@@ -218,7 +220,7 @@ async fn score_and_upload(
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(1);
     let pipeline = tokio::task::spawn_blocking(move || {
         let mut writer = PartWriter::new(out_tx);
-        let outcome = score_csv_with(&model, reader, &mut writer, &options, |_| {})?;
+        let outcome = score_csv_shadowed(&model, challenger.as_deref(), reader, &mut writer, &options, |_| {})?;
         // Only a finished file sends its last part; the uploader completes
         // nothing else.
         writer.finish().map_err(BatchError::Write)?;
@@ -258,7 +260,8 @@ async fn score_and_upload(
     };
     let pending = uploaded?;
     pending.finish(client, out_bucket, out_key, upload_id, &meta).await?;
-    Ok(Scored { counts: outcome.counts, input_etag, drift: outcome.drift })
+    let tallies = Tallies { drift: outcome.drift, challenger: outcome.challenger };
+    Ok(Scored { counts: outcome.counts, input_etag, tallies })
 }
 
 /// The S3 body as a stream of chunks that ends in an error, not an EOF, when

@@ -28,7 +28,7 @@ use crate::core::features::Features;
 use crate::core::model::Model;
 use crate::core::observation::{missing_inputs, FieldInput, Observation, Rejection};
 use crate::core::observation_json::BodyError;
-use crate::core::scoring::{write_range_names, Scorer, Wants};
+use crate::core::scoring::{write_range_names, Scorer, Tallies, Wants};
 use crate::core::status::Status;
 use crate::telemetry::Metrics;
 
@@ -49,14 +49,15 @@ pub async fn handle(
 ) -> Vec<Map<String, Value>> {
     let started = Instant::now();
     let wants = Wants { explain, drift: ctx.config.drift.is_some() };
-    let (out, counts, drift) = match Scorer::new(ctx.model, wants) {
-        Ok(mut scorer) => {
+    let (out, counts, tallies) = match Scorer::new(ctx.model, wants) {
+        Ok(scorer) => {
+            let mut scorer = scorer.with_challenger(ctx.challenger.map(|c| &**c));
             let (out, counts) = score_items_with(&mut scorer, items, cells);
-            (out, counts, scorer.into_drift())
+            (out, counts, scorer.into_tallies())
         }
         Err(e) => {
             let (out, counts) = unexplainable_items(items, e);
-            (out, counts, None)
+            (out, counts, Tallies::default())
         }
     };
     let ms = started.elapsed().as_secs_f64() * 1e3;
@@ -78,7 +79,7 @@ pub async fn handle(
     }
     metrics.emit();
     // Kept nowhere: metrics only, which cannot fail (docs/drift.md).
-    let _ = drift_out::publish(ctx, entry_point, drift, Keep::Nowhere).await;
+    let _ = drift_out::publish(ctx, entry_point, tallies, Keep::Nowhere).await;
     out
 }
 

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::core::challenger::FeatureMap;
 use crate::handler::App;
 
 #[derive(Parser, Debug)]
@@ -25,6 +26,8 @@ use crate::handler::App;
 On AWS Lambda (AWS_LAMBDA_RUNTIME_API set, no command) it handles Function URL requests, S3 notifications,\n\
 SQS batches, Step Functions Distributed Map batches and S3 Batch Operations tasks.\n\
 Locally, pick a command below. The shipped model is built in; MODEL_PATH=FILE loads another export.\n\
+CHALLENGER_MODEL_PATH=FILE scores every observation with that export too, in shadow: answers never change;\n\
+summaries (score --report) say how it compared.\n\
 Logs go to stderr (LOG_LEVEL=trace|debug|info|warn|error, applied to scorer only; dependencies stay at warn); they never contain measurements or ids.",
     after_help = "Example:\n  scorer serve &\n  curl -s localhost:9000 -d '{\"meanConcavePoints\":0.1,\"worstRadius\":25,\"worstTexture\":30,\"worstArea\":2000,\"worstConcavePoints\":0.25}'"
 )]
@@ -104,13 +107,25 @@ fn run_lambda() -> ExitCode {
     }
 }
 
-/// Loads the model (MODEL_PATH or the embedded one: [`crate::model_file`]) and builds the app.
+/// Loads the model (MODEL_PATH or the embedded one: [`crate::model_file`])
+/// and the challenger (CHALLENGER_MODEL_PATH, if set), and builds the app.
 fn load_app() -> anyhow::Result<App> {
     let model = crate::model_file::load_model()?;
     let info = model.info();
     tracing::info!(model_version = %info.version, model_sha256 = %info.sha256, trees = info.tree_count, "model loaded");
+    let challenger = crate::model_file::load_challenger()?;
+    if let Some(c) = &challenger {
+        let info = c.info();
+        tracing::info!(challenger_version = %info.version, challenger_sha256 = %info.sha256, trees = info.tree_count, "challenger loaded: it scores every observation in shadow");
+        if FeatureMap::new(&model, c) == FeatureMap::NotComparable {
+            tracing::warn!(
+                challenger_version = %info.version,
+                "the challenger has a feature the model's contract does not: every scored row counts as notComparable"
+            );
+        }
+    }
     let batch = crate::config::BatchConfig::from_env()?;
-    Ok(App::new(model, batch))
+    Ok(App::new(model, batch).with_challenger(challenger))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

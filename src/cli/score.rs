@@ -12,7 +12,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::contract::file::{file_error_text, unusable_file_reason, FileReport, FileStatus};
-use crate::core::csv_pipeline::{score_csv_with, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
+use crate::core::csv_pipeline::{score_csv_shadowed, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
 use crate::core::csv_reader::Dialect;
 use crate::core::drift::DriftOptions;
 use crate::core::model::Model;
@@ -55,6 +55,9 @@ const GIVE_DELIMITER: &str = "Give it with --delimiter (',', ';' or tab).";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let model = crate::model_file::load_model()?;
+    // CHALLENGER_MODEL_PATH as on Lambda: its comparison goes into --report.
+    let challenger = crate::model_file::load_challenger()?;
+    let models = Models { model: &model, challenger: challenger.as_ref() };
     // DRIFT and DRIFT_PSI_THRESHOLD as on Lambda; --no-drift wins.
     let drift = if args.no_drift { None } else { crate::config::drift_from_env()? };
     if args.html.is_some() && drift.is_none() {
@@ -82,23 +85,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let special = args.output.as_deref().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| !m.is_file());
     let result = if to_stdout {
         let stdout = io::stdout().lock();
-        score_csv_with(&model, input, stdout, &options, on_progress).map(|c| (c, "stdout".to_owned()))
+        models.score(input, stdout, &options, on_progress).map(|c| (c, "stdout".to_owned()))
     } else if special {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        score_csv_with(&model, input, file, &options, on_progress).map(|c| (c, path.display().to_string()))
+        models.score(input, file, &options, on_progress).map(|c| (c, path.display().to_string()))
     } else {
         let path = args.output.as_deref().unwrap_or(Path::new("-"));
-        score_to_file(&model, input, path, &options, on_progress)?
+        score_to_file(models, input, path, &options, on_progress)?
     };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     let seconds = started.elapsed().as_secs_f64();
-    let report = file_report(&model, &result, drift.as_ref(), seconds);
+    let report = file_report(models, &result, drift.as_ref(), seconds);
     if let Some(path) = &args.report {
         std::fs::write(path, report.summary_json()?).with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -121,14 +124,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The model and the challenger in shadow, if any.
+#[derive(Clone, Copy)]
+struct Models<'m> {
+    model: &'m Model,
+    challenger: Option<&'m Model>,
+}
+
+impl Models<'_> {
+    fn score<R: Read + Send, W: Write>(
+        self,
+        input: R,
+        output: W,
+        options: &ScoreOptions,
+        progress: impl FnMut(u64),
+    ) -> Result<ScoreOutcome, BatchError> {
+        score_csv_shadowed(self.model, self.challenger, input, output, options, progress)
+    }
+}
+
 /// The summary the S3 path writes for the same file (no bucket locations,
 /// no ETag: a local file has neither).
-fn file_report(model: &Model, result: &Scored, drift: Option<&DriftOptions>, seconds: f64) -> FileReport {
-    let (status, reason, counts, stats) = match result {
-        Ok((outcome, _)) => (FileStatus::Scored, None, Some(outcome.counts.clone()), outcome.drift.as_ref()),
+fn file_report(models: Models<'_>, result: &Scored, drift: Option<&DriftOptions>, seconds: f64) -> FileReport {
+    let model = models.model;
+    let (status, reason, counts, outcome) = match result {
+        Ok((outcome, _)) => (FileStatus::Scored, None, Some(outcome.counts.clone()), Some(outcome)),
         Err(e) if e.is_bad_input() => (FileStatus::Rejected, Some(unusable_file_reason(e, GIVE_DELIMITER)), None, None),
         Err(e) => (FileStatus::Failed, Some(e.to_string()), None, None),
     };
+    let stats = outcome.and_then(|o| o.drift.as_ref());
+    let challenger = outcome.and_then(|o| o.challenger.as_ref()).zip(models.challenger);
     FileReport {
         status,
         failure: None,
@@ -140,6 +165,7 @@ fn file_report(model: &Model, result: &Scored, drift: Option<&DriftOptions>, sec
         input_etag: None,
         duration_ms: (seconds * 1e3) as u64,
         drift: stats.zip(drift).map(|(stats, options)| stats.report(model, options)),
+        challenger: challenger.map(|(stats, challenger)| stats.report(challenger)),
     }
 }
 
@@ -147,7 +173,7 @@ type Scored = Result<(ScoreOutcome, String), BatchError>;
 
 /// Scores into a temporary file beside `path` and renames it into place only on success.
 fn score_to_file(
-    model: &Model,
+    models: Models<'_>,
     input: Box<dyn Read + Send>,
     path: &Path,
     options: &ScoreOptions,
@@ -159,7 +185,7 @@ fn score_to_file(
         .suffix(".partial")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    let result = score_csv_with(model, input, temp.as_file_mut(), options, on_progress);
+    let result = models.score(input, temp.as_file_mut(), options, on_progress);
     match result {
         Ok(counts) => {
             temp.as_file_mut().flush()?;

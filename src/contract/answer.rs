@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use crate::core::challenger::ChallengerStats;
 use crate::core::explain::{Explanation, NoExplanation};
 use crate::core::features::Features;
 use crate::core::model::Model;
@@ -48,9 +49,25 @@ impl<'m> Answer<'m> {
     /// `explanations_unavailable` (the request cannot be honoured, whatever
     /// the values).
     pub fn with(model: &'m Model, observation: Result<Observation, Rejection>, explain: bool) -> Self {
+        Self::shadowed(model, None, observation, explain).0
+    }
+
+    /// [`Answer::with`], the observation also scored by `challenger` in
+    /// shadow: the same answer, and how the challenger compared (with a
+    /// challenger; nothing is counted for a rejected observation).
+    pub fn shadowed(
+        model: &'m Model,
+        challenger: Option<&'m Model>,
+        observation: Result<Observation, Rejection>,
+        explain: bool,
+    ) -> (Self, Option<ChallengerStats>) {
         match Scorer::new(model, Wants { explain, drift: false }) {
-            Ok(mut scorer) => Self::scored_by(&mut scorer, observation),
-            Err(e) => Self::not_explainable(e),
+            Ok(scorer) => {
+                let mut scorer = scorer.with_challenger(challenger);
+                let answer = Self::scored_by(&mut scorer, observation);
+                (answer, scorer.into_tallies().challenger)
+            }
+            Err(e) => (Self::not_explainable(e), None),
         }
     }
 

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::core::challenger::ChallengerReport;
 use crate::core::csv_pipeline::{BatchCounts, BatchError};
 use crate::core::drift::html::{self, PageContext};
 use crate::core::drift::DriftReport;
@@ -103,6 +104,9 @@ pub struct FileReport {
     /// The drift report of the scored rows (a scored file, drift on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftReport>,
+    /// How the challenger compared (a scored file, a challenger set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenger: Option<ChallengerReport>,
 }
 
 impl FileReport {
@@ -138,8 +142,9 @@ pub fn file_error_text(e: &BatchError, give_delimiter: &str) -> String {
     }
 }
 
-/// The drift of one SQS batch's observation messages: the summary object
-/// beside their results objects (`sqs-batches/<requestId>.summary.json`).
+/// The drift of one SQS batch's observation messages (and how the
+/// challenger compared, with one): the summary object beside their results
+/// objects (`sqs-batches/<requestId>.summary.json`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchSummary<'a> {
@@ -147,7 +152,10 @@ pub struct BatchSummary<'a> {
     /// Observation messages in the batch (each has its results object).
     pub messages: usize,
     pub model_version: &'a str,
-    pub drift: &'a DriftReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<&'a DriftReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenger: Option<&'a ChallengerReport>,
 }
 
 impl BatchSummary<'_> {

@@ -1,6 +1,7 @@
 //! The core: parsing, validation, prediction, explanation and the CSV
 //! pipeline. No AWS, and no I/O but the `Read` and `Write` it is handed.
 
+pub mod challenger;
 pub mod columns;
 pub mod csv_pipeline;
 pub mod csv_reader;

@@ -199,6 +199,23 @@ impl Observation {
     pub fn values(&self) -> &[f64] {
         &self.values[..usize::from(self.len)]
     }
+
+    /// The values at `indices`, in that order: the observation of another
+    /// model whose features are these (a challenger's,
+    /// [`crate::core::challenger::FeatureMap`]). Every value already met the
+    /// rules, so the result holds too. No allocation.
+    ///
+    /// # Panics
+    /// If an index is not one of this observation's features.
+    #[inline]
+    pub fn select(&self, indices: &[u8]) -> Observation {
+        let mut values = [0.0; MAX_FEATURES];
+        let own = self.values();
+        for (value, &i) in values.iter_mut().zip(indices) {
+            *value = own[usize::from(i)];
+        }
+        Observation { values, len: indices.len().min(MAX_FEATURES) as u8 }
+    }
 }
 
 /// One row's raw inputs, inline.

@@ -96,7 +96,10 @@ pub fn json_error(e: &serde_json::Error) -> BodyError {
 enum Body {
     /// Validated where the inputs were read: the inline inputs (three times the
     /// observation's size) are never moved.
-    Object { observation: Result<Observation, Rejection>, id: Result<Option<String>, BodyError> },
+    Object {
+        observation: Result<Observation, Rejection>,
+        id: Result<Option<String>, BodyError>,
+    },
     Other(&'static str),
 }
 

@@ -8,7 +8,13 @@
 //! need them), the explanation, the drift count, and which values lie outside
 //! the training range. Rejected inputs are counted here too
 //! ([`Scorer::reject`]), so a route's drift statistics see every row.
+//!
+//! With a challenger ([`Scorer::with_challenger`]), the same call scores the
+//! observation with it right after the champion and counts how the two
+//! compare ([`super::challenger`]); what the call returns is the champion's
+//! alone, so no answer changes.
 
+use super::challenger::{ChallengerStats, FeatureMap};
 use super::drift::DriftStats;
 use super::explain::{Explanation, NoExplanation};
 use super::features::{Features, MAX_FEATURES};
@@ -91,8 +97,9 @@ pub fn write_range_names(
 }
 
 /// Scores observations for one request, file or batch: the model, what the
-/// caller wants, and (when wanted) the drift statistics of what it scored.
-/// Building one without drift allocates nothing.
+/// caller wants, (when wanted) the drift statistics of what it scored, and
+/// (when there is one) the challenger in shadow. Building one without drift
+/// allocates nothing.
 #[derive(Debug)]
 pub struct Scorer<'m> {
     model: &'m Model,
@@ -100,6 +107,23 @@ pub struct Scorer<'m> {
     drift: Option<DriftStats>,
     /// The last explanation, lent by [`Scored::explanation`].
     explanation: Explanation,
+    challenger: Option<Shadow<'m>>,
+}
+
+/// The challenger, its features among the champion's, and the comparison so far.
+#[derive(Debug)]
+struct Shadow<'m> {
+    model: &'m Model,
+    map: FeatureMap,
+    stats: ChallengerStats,
+}
+
+/// What a scorer gathered: the drift statistics (with [`Wants::drift`]) and
+/// the challenger's comparison (with a challenger).
+#[derive(Debug, Clone, Default)]
+pub struct Tallies {
+    pub drift: Option<DriftStats>,
+    pub challenger: Option<ChallengerStats>,
 }
 
 impl<'m> Scorer<'m> {
@@ -115,7 +139,21 @@ impl<'m> Scorer<'m> {
             explain: wants.explain,
             drift: wants.drift.then(|| DriftStats::new(model)),
             explanation: Explanation::default(),
+            challenger: None,
         })
+    }
+
+    /// Also scores every observation with `challenger` (none: nothing
+    /// changes), in shadow: [`Scorer::score`] returns the champion's result
+    /// alone. Its features are matched to the champion's by API name here,
+    /// once ([`FeatureMap`]).
+    pub fn with_challenger(mut self, challenger: Option<&'m Model>) -> Self {
+        self.challenger = challenger.map(|model| Shadow {
+            model,
+            map: FeatureMap::new(self.model, model),
+            stats: ChallengerStats::new(model),
+        });
+        self
     }
 
     pub fn model(&self) -> &'m Model {
@@ -154,6 +192,18 @@ impl<'m> Scorer<'m> {
         } else {
             (model.predict(observation), false)
         };
+        if let Some(shadow) = self.challenger.as_mut() {
+            // The challenger's prediction, counted and never returned.
+            let theirs = match &shadow.map {
+                FeatureMap::Same => Some(shadow.model.predict(observation)),
+                FeatureMap::Indices(indices) => Some(shadow.model.predict(&observation.select(indices))),
+                FeatureMap::NotComparable => None,
+            };
+            match theirs {
+                Some(theirs) => shadow.stats.record(&prediction, &theirs),
+                None => shadow.stats.record_not_comparable(),
+            }
+        }
         let mut out_of_range = OutOfRange::default();
         for f in model.out_of_range(observation) {
             out_of_range.insert(f);
@@ -191,6 +241,16 @@ impl<'m> Scorer<'m> {
     /// The drift statistics, ending this scorer.
     pub fn into_drift(self) -> Option<DriftStats> {
         self.drift
+    }
+
+    /// The challenger's comparison so far (with a challenger).
+    pub fn challenger(&self) -> Option<&ChallengerStats> {
+        self.challenger.as_ref().map(|s| &s.stats)
+    }
+
+    /// Everything gathered, ending this scorer.
+    pub fn into_tallies(self) -> Tallies {
+        Tallies { drift: self.drift, challenger: self.challenger.map(|s| s.stats) }
     }
 }
 
@@ -237,6 +297,136 @@ mod tests {
         let out = scorer.score(&far).out_of_range;
         assert_eq!(out.iter().collect::<Vec<_>>(), [1, 4]);
         assert_eq!(out.len(), 2);
+    }
+
+    const DEPTH2: &[u8] = include_bytes!("../../models/testdata/gbc-depth2.json");
+    const CLINIC: &[u8] = include_bytes!("../../models/testdata/clinic-outcomes-gbc.json");
+
+    /// `export` with its features in reverse order (trees and profile
+    /// renumbered): the same model under another feature order.
+    fn reversed(export: &[u8]) -> Model {
+        let mut doc: serde_json::Value = serde_json::from_slice(export).unwrap();
+        let n = doc["features"].as_array().unwrap().len() as i64;
+        doc["features"].as_array_mut().unwrap().reverse();
+        doc["training_profile"]["features"].as_array_mut().unwrap().reverse();
+        for tree in doc["trees"].as_array_mut().unwrap() {
+            for f in tree["feature"].as_array_mut().unwrap() {
+                let i = f.as_i64().unwrap();
+                if i >= 0 {
+                    *f = (n - 1 - i).into();
+                }
+            }
+        }
+        Model::from_json_bytes(&serde_json::to_vec(&doc).unwrap()).unwrap()
+    }
+
+    fn some_observations() -> Vec<Observation> {
+        (0..50)
+            .map(|i| {
+                let t = f64::from(i) / 49.0;
+                Observation::from_values([
+                    0.2 * t,
+                    8.0 + 30.0 * t,
+                    12.0 + 30.0 * (1.0 - t),
+                    200.0 + 4000.0 * t,
+                    0.3 * t,
+                ])
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_challenger_changes_nothing_the_scorer_returns() {
+        let (model, depth2) = (model(), Model::from_json_bytes(DEPTH2).unwrap());
+        for wants in [Wants::default(), Wants { explain: true, drift: true }] {
+            let mut plain = Scorer::new(&model, wants).unwrap();
+            let mut shadowed = Scorer::new(&model, wants).unwrap().with_challenger(Some(&depth2));
+            for observation in some_observations() {
+                assert_eq!(shadowed.score(&observation), plain.score(&observation), "{wants:?}");
+            }
+            let (plain, shadowed) = (plain.into_tallies(), shadowed.into_tallies());
+            assert_eq!(plain.drift, shadowed.drift, "the drift statistics are the champion's");
+            assert!(plain.challenger.is_none());
+            assert_eq!(shadowed.challenger.unwrap().rows(), 50);
+        }
+        assert!(Scorer::new(&model, Wants::default()).unwrap().with_challenger(None).challenger().is_none());
+    }
+
+    #[test]
+    fn the_champion_as_its_own_challenger_agrees_everywhere() {
+        let model = model();
+        let mut scorer = Scorer::new(&model, Wants::default()).unwrap().with_challenger(Some(&model));
+        let observations = some_observations();
+        let mut malignant = 0;
+        for observation in &observations {
+            malignant += u64::from(scorer.score(observation).prediction.label);
+        }
+        let report = scorer.challenger().unwrap().report(&model);
+        assert_eq!((report.rows, report.not_comparable), (50, 0));
+        assert_eq!(report.label_agreement, Some(1.0));
+        assert_eq!((report.mean_abs_delta, report.max_abs_delta), (Some(0.0), Some(0.0)));
+        assert_eq!(report.predicted_malignant_share, Some(malignant as f64 / 50.0));
+        assert_eq!(report.model_version, model.info().version);
+    }
+
+    #[test]
+    fn a_challenger_with_the_features_in_another_order_is_mapped_by_name() {
+        let (model, depth2, reversed) = (model(), Model::from_json_bytes(DEPTH2).unwrap(), reversed(DEPTH2));
+        assert_eq!(FeatureMap::new(&model, &depth2), FeatureMap::Same);
+        assert!(matches!(FeatureMap::new(&model, &reversed), FeatureMap::Indices(ref i) if i[..] == [4, 3, 2, 1, 0]));
+        let mut straight = Scorer::new(&model, Wants::default()).unwrap().with_challenger(Some(&depth2));
+        let mut crossed = Scorer::new(&model, Wants::default()).unwrap().with_challenger(Some(&reversed));
+        let mut expected = ChallengerStats::new(&depth2);
+        for observation in some_observations() {
+            let champion = straight.score(&observation).prediction;
+            crossed.score(&observation);
+            expected.record(&champion, &depth2.predict(&observation));
+        }
+        let (a, b) = (straight.challenger().unwrap().report(&depth2), crossed.challenger().unwrap().report(&reversed));
+        assert_eq!(a, expected.report(&depth2));
+        assert!(a.max_abs_delta.unwrap() > 0.0, "another model: {a:?}");
+        assert_eq!((a.rows, a.label_agreement, a.mean_abs_delta), (b.rows, b.label_agreement, b.mean_abs_delta));
+        assert_eq!((a.max_abs_delta, a.predicted_malignant_share), (b.max_abs_delta, b.predicted_malignant_share));
+    }
+
+    #[test]
+    fn a_challenger_feature_the_champion_lacks_makes_every_scored_row_not_comparable() {
+        let (model, clinic) = (model(), Model::from_json_bytes(CLINIC).unwrap());
+        assert_eq!(FeatureMap::new(&model, &clinic), FeatureMap::NotComparable);
+        let mut scorer = Scorer::new(&model, Wants::default()).unwrap().with_challenger(Some(&clinic));
+        for observation in some_observations() {
+            scorer.score(&observation);
+        }
+        let report = scorer.challenger().unwrap().report(&clinic);
+        assert_eq!((report.rows, report.not_comparable), (0, 50));
+        assert_eq!(report.label_agreement, None);
+        assert_eq!((report.mean_abs_delta, report.max_abs_delta, report.predicted_malignant_share), (None, None, None));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["labelAgreement"], serde_json::Value::Null, "null, not absent: {json}");
+    }
+
+    #[test]
+    fn rejected_inputs_are_neither_compared_nor_counted_and_tallies_merge() {
+        let (model, depth2) = (model(), Model::from_json_bytes(DEPTH2).unwrap());
+        let new = || Scorer::new(&model, Wants { explain: false, drift: true }).unwrap().with_challenger(Some(&depth2));
+        let (mut whole, mut first, mut second) = (new(), new(), new());
+        for (i, observation) in some_observations().into_iter().enumerate() {
+            whole.score(&observation);
+            if i % 3 == 0 { &mut first } else { &mut second }.score(&observation);
+        }
+        for scorer in [&mut whole, &mut first] {
+            assert!(scorer.score_input(Observation::from_values([0.1, -1.0, 1.0, 1.0, 1.0])).is_err());
+            scorer.reject("wrong_field_count");
+        }
+        let whole = whole.into_tallies().challenger.unwrap();
+        let mut merged = first.into_tallies().challenger.unwrap();
+        merged.merge(&second.into_tallies().challenger.unwrap());
+        assert_eq!((whole.rows(), whole.not_comparable()), (50, 0));
+        let (a, b) = (whole.report(&depth2), merged.report(&depth2));
+        assert_eq!((a.rows, a.label_agreement, a.max_abs_delta), (b.rows, b.label_agreement, b.max_abs_delta));
+        assert_eq!(whole.disagreements(), merged.disagreements());
+        assert!((a.mean_abs_delta.unwrap() - b.mean_abs_delta.unwrap()).abs() < 1e-15);
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub fn root() -> PathBuf {
 pub fn scorer() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_scorer"));
     // Tests must not inherit a developer's Lambda or model settings.
-    for v in ["AWS_LAMBDA_RUNTIME_API", "MODEL_PATH", "LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL"] {
+    for v in ["AWS_LAMBDA_RUNTIME_API", "MODEL_PATH", "CHALLENGER_MODEL_PATH", "LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL"] {
         c.env_remove(v);
     }
     c

@@ -1,6 +1,7 @@
 //! All integration tests, in one binary (one link instead of many).
 //! Test names are sentences; each test starts what it needs.
 
+mod challenger;
 mod cli;
 mod deadline;
 mod docs_links;

@@ -144,6 +144,9 @@ async fn the_lambda_function_logs_no_patient_data_at_any_log_level() {
         let mut env = base_env.clone();
         env.push((variable, level.clone()));
         env.push(("EXPLAIN", "true".into()));
+        // A challenger in shadow: its figures are aggregates, never a value.
+        let challenger = crate::helpers::root().join("models/testdata/gbc-depth2.json");
+        env.push(("CHALLENGER_MODEL_PATH", challenger.display().to_string()));
         let (out, err) = (dir.path().join(format!("{level}.out")), dir.path().join(format!("{level}.err")));
         {
             let api = RuntimeApi::start().await;
@@ -191,6 +194,12 @@ async fn the_lambda_function_logs_no_patient_data_at_any_log_level() {
         );
         assert!(emf.iter().any(|m| m["EntryPoint"] == "sqs" && m["BatchItemFailures"].as_f64() > Some(0.0)), "{what}");
         assert!(emf.iter().any(|m| m["EntryPoint"] == "distributed_map" && m["RowsScored"] == 1.0), "{what}");
+        for entry in ["function_url", "s3", "sqs", "distributed_map"] {
+            assert!(
+                emf.iter().any(|m| m["EntryPoint"] == entry && m["ChallengerRows"].as_f64() >= Some(1.0)),
+                "{what}: {entry}"
+            );
+        }
     }
 }
 

@@ -40,7 +40,8 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
     let mut files: Vec<(&str, Records)> = Vec::new();
     let mut unintelligible = 0usize;
     let wants = Wants { explain: false, drift: ctx.config.drift.is_some() };
-    let mut scorer = Scorer::new(model, wants).unwrap_or_else(|_| unreachable!("no explanation wanted"));
+    let scorer = Scorer::new(model, wants).unwrap_or_else(|_| unreachable!("no explanation wanted"));
+    let mut scorer = scorer.with_challenger(ctx.challenger.map(|c| &**c));
     for message in &event.records {
         let id = message.message_id.as_deref().unwrap_or("");
         match classify(model.features(), message.body.as_deref().unwrap_or("")) {
@@ -78,16 +79,17 @@ pub async fn handle_batch(ctx: &Context<'_>, event: SqsEvent, invocation: &Invoc
         failed.extend(write_results(ctx, &mut results, request_id).await);
     }
     let entry_point = EntryPoint::sqs(invocation);
-    let drift = scorer.into_drift();
+    let tallies = scorer.into_tallies();
+    let summarised = tallies.drift.is_some() || tallies.challenger.is_some();
     if let (Some(bucket), false) = (ctx.config.output_bucket.as_deref(), results.is_empty()) {
         let key = results::batch_summary_key(&ctx.config.output_prefix, request_id);
         let keep = Keep::BatchSummary { bucket, key: &key, request_id, messages: results.len() };
-        if let Err(e) = drift_out::publish(ctx, entry_point, drift, keep).await {
+        if let Err(e) = drift_out::publish(ctx, entry_point, tallies, keep).await {
             // Without it the batch's drift is lost: its observations come again.
             tracing::error!(entry_point = entry_point.as_str(), request_id, key, error = %e, "writing the batch's drift summary failed; its observation messages will be retried");
             failed.extend(results.iter().map(|r| r.message_id));
         }
-    } else if drift.is_some() && !results.is_empty() {
+    } else if summarised && !results.is_empty() {
         // No OUTPUT_BUCKET: the results failed above, and so does the summary.
         failed.extend(results.iter().map(|r| r.message_id));
     }

@@ -45,6 +45,7 @@ pub use output::{BASE_VALUE_COLUMN, CONTRIBUTION_PREFIX, RESULT_COLUMNS};
 pub use rows::{cell as cell_input, fits_header, WRONG_FIELD_COUNT};
 use rows::{fill, Rules};
 
+use super::challenger::ChallengerStats;
 use super::columns::match_names;
 pub use super::csv_reader::MAX_RECORD_BYTES;
 use super::csv_reader::{without_bom, Dialect, Fields, RecordReader};
@@ -79,11 +80,13 @@ impl Default for ScoreOptions {
 }
 
 /// What scoring one file produced besides the output: its counts and, when
-/// asked for, the drift statistics of its scored rows.
+/// asked for, the drift statistics of its scored rows; with a challenger, how
+/// it compared.
 #[derive(Debug, Clone)]
 pub struct ScoreOutcome {
     pub counts: BatchCounts,
     pub drift: Option<DriftStats>,
+    pub challenger: Option<ChallengerStats>,
 }
 
 /// Scores a CSV stream with the default options, returning only the counts.
@@ -112,13 +115,27 @@ pub fn score_csv_with<R: Read + Send, W: Write>(
     options: &ScoreOptions,
     progress: impl FnMut(u64),
 ) -> Result<ScoreOutcome, BatchError> {
+    score_csv_shadowed(model, None, input, output, options, progress)
+}
+
+/// [`score_csv_with`], each scored row also scored by `challenger` in shadow
+/// ([`Scorer::with_challenger`]): the output is the same, byte for byte.
+pub fn score_csv_shadowed<R: Read + Send, W: Write>(
+    model: &Model,
+    challenger: Option<&Model>,
+    input: R,
+    output: W,
+    options: &ScoreOptions,
+    progress: impl FnMut(u64),
+) -> Result<ScoreOutcome, BatchError> {
     // Nothing is used after a panic but the error: unwind safety holds.
-    panic::catch_unwind(AssertUnwindSafe(|| pipeline(model, input, output, options, progress)))
+    panic::catch_unwind(AssertUnwindSafe(|| pipeline(model, challenger, input, output, options, progress)))
         .unwrap_or(Err(BatchError::Internal { row: None }))
 }
 
 fn pipeline<R: Read + Send, W: Write>(
     model: &Model,
+    challenger: Option<&Model>,
     input: R,
     mut output: W,
     options: &ScoreOptions,
@@ -126,7 +143,7 @@ fn pipeline<R: Read + Send, W: Write>(
 ) -> Result<ScoreOutcome, BatchError> {
     let explain = options.explain;
     // Refuses `explain` of a model that cannot explain before anything is read or written.
-    let mut scorer = Scorer::new(model, Wants { explain, drift: options.drift })?;
+    let mut scorer = Scorer::new(model, Wants { explain, drift: options.drift })?.with_challenger(challenger);
     // The input's own bytes, for progress and the counts (UTF-16 decodes to fewer).
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let counted = Counted { inner: input, count: Arc::clone(&raw_bytes) };
@@ -173,7 +190,7 @@ fn pipeline<R: Read + Send, W: Write>(
                     Err(e) => full_tx.send(Err(e)),
                 };
                 if done || sent.is_err() {
-                    return (input_bytes(&reader), scorer.into_drift());
+                    return (input_bytes(&reader), scorer.into_tallies());
                 }
             }
         });
@@ -186,12 +203,12 @@ fn pipeline<R: Read + Send, W: Write>(
         let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, explained, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
-        let (bytes, drift) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;
+        let (bytes, tallies) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;
         written?;
         writer.flush().map_err(BatchError::Write)?;
         counts.bytes_in = bytes;
         progress(bytes);
-        Ok(ScoreOutcome { counts, drift })
+        Ok(ScoreOutcome { counts, drift: tallies.drift, challenger: tallies.challenger })
     })
 }
 

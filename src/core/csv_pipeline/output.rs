@@ -55,9 +55,7 @@ pub(super) struct ExplainColumns {
 }
 
 /// Writes scored blocks in order and returns their buffers to the reader.
-// The writer thread's whole state, each used in the loop: a struct only to
-// pass it would add nothing.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // each is a separate fact about this one file
 pub(super) fn write_blocks<W: Write>(
     writer: &mut csv::Writer<W>,
     full: &Receiver<Result<Block, BatchError>>,

@@ -231,3 +231,21 @@ fn a_panic_before_the_rows_or_while_writing_is_a_rejected_file_too() {
         assert!(!err.to_string().contains("Secret"), "{err}");
     }
 }
+
+#[test]
+fn a_challenger_leaves_the_output_byte_for_byte_and_counts_the_scored_rows_only() {
+    let model = Model::embedded().unwrap();
+    let depth2 = Model::from_json_bytes(include_bytes!("../../../models/testdata/gbc-depth2.json")).unwrap();
+    let input: &[u8] = include_bytes!("../../../samples/bad-rows.csv");
+    for options in [ScoreOptions::default(), ScoreOptions { explain: true, drift: false, delimiter: None }] {
+        let (mut plain, mut shadowed) = (Vec::new(), Vec::new());
+        let a = score_csv_with(&model, input, &mut plain, &options, |_| {}).unwrap();
+        let b = score_csv_shadowed(&model, Some(&depth2), input, &mut shadowed, &options, |_| {}).unwrap();
+        assert_eq!(plain, shadowed, "{options:?}");
+        assert_eq!(a.counts, b.counts);
+        assert_eq!(a.drift, b.drift);
+        assert!(a.challenger.is_none());
+        let stats = b.challenger.unwrap();
+        assert_eq!((stats.rows(), stats.not_comparable()), (b.counts.scored, 0), "rejected rows are not compared");
+    }
+}
