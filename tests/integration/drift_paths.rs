@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use crate::goldens::{independent_psi, Export};
 use crate::helpers::{
-    aws_env, moto_endpoint, root, s3_client, s3_event, sample_event, scorer, start_lambda_capturing, unique_bucket,
+    aws_env, keys_under, moto_endpoint, root, s3_client, s3_event, sample_event, scorer, start_lambda_capturing,
+    unique_bucket,
 };
 use crate::helpers::{FEATURES, FEATURE_COUNT};
 use crate::runtime_api::RuntimeApi;
@@ -52,11 +53,6 @@ fn score_with_report(input: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Val
 async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
     let got = s3.get_object().bucket(bucket).key(key).send().await.unwrap_or_else(|e| panic!("{key}: {e:?}"));
     got.body.collect().await.unwrap().into_bytes().to_vec()
-}
-
-async fn keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
-    let listed = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.unwrap();
-    listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
 }
 
 fn emf_lines(path: &Path) -> Vec<Value> {
@@ -192,7 +188,7 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
     event["Records"][0]["body"] = json!(Value::Array(observations).to_string());
     let answer = api.invoke(&event).await.response();
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
-    let summaries = keys(&s3, &bucket, "scored/sqs-batches/").await;
+    let summaries = keys_under(&s3, &bucket, "scored/sqs-batches/").await;
     assert_eq!(summaries.len(), 1, "one summary for the batch: {summaries:?}");
     assert!(summaries[0].ends_with(".summary.json"));
     let batch: Value = serde_json::from_slice(&get(&s3, &bucket, &summaries[0]).await).unwrap();
@@ -317,7 +313,7 @@ async fn with_drift_off_a_file_gets_no_drift_object_no_page_and_no_drift_metrics
     let summary: Value = serde_json::from_slice(&get(&s3, &bucket, "scored/wdbc.csv.summary.json").await).unwrap();
     assert!(summary.get("drift").is_none(), "{summary}");
     assert_eq!(summary["scored"], 569);
-    assert_eq!(keys(&s3, &bucket, "scored/").await, ["scored/wdbc.csv", "scored/wdbc.csv.summary.json"]);
+    assert_eq!(keys_under(&s3, &bucket, "scored/").await, ["scored/wdbc.csv", "scored/wdbc.csv.summary.json"]);
     let emf = emf_lines(&out);
     assert!(emf.iter().any(|m| m["RowsScored"] == 569.0));
     assert!(emf.iter().all(|m| m.get("DriftAlert").is_none() && m.get("OutOfRangeShare").is_none()), "{emf:?}");

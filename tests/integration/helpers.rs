@@ -100,6 +100,25 @@ impl Drop for Running {
     }
 }
 
+/// Waits for a worker (or any child) to exit by itself, failing the test
+/// after `limit`.
+pub async fn wait_exit(worker: &mut Running, limit: std::time::Duration) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = worker.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < limit, "the worker did not stop within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The keys under `prefix` in `bucket` (one listing page: tests write few).
+pub async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.unwrap();
+    listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
+}
+
 /// Starts `scorer serve --port 0` and returns it with its base URL.
 pub fn start_serve() -> (Running, String) {
     start_serve_with(&[])

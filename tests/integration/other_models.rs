@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use scorer::config::BatchConfig;
@@ -27,8 +27,8 @@ use crate::goldens::{
     Export, GoldenRow,
 };
 use crate::helpers::{
-    aws_env, function_url_event, moto_endpoint, s3_client, s3_event, scorer, sqs_client, start_lambda_capturing,
-    start_serve_with, unique_bucket, Running,
+    aws_env, function_url_event, keys_under, moto_endpoint, s3_client, s3_event, scorer, sqs_client,
+    start_lambda_capturing, start_serve_with, unique_bucket, wait_exit, Running,
 };
 use crate::runtime_api::RuntimeApi;
 
@@ -407,22 +407,6 @@ async fn on_lambda_s3_files_batch_operations_and_distributed_map_answer_like_skl
 
 // ---- SQS: the worker against moto's queue ----------------------------------------
 
-async fn wait_exit(worker: &mut Running, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = worker.child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(started.elapsed() < limit, "the worker did not stop within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
-    let listed = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.unwrap();
-    listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
-}
-
 #[tokio::test]
 async fn the_worker_scores_sqs_observations_from_moto_like_sklearn_and_shap_under_the_exports_names() {
     let endpoint = moto_endpoint();
@@ -456,7 +440,7 @@ async fn the_worker_scores_sqs_observations_from_moto_like_sklearn_and_shap_unde
         assert!(wait_exit(&mut worker, Duration::from_secs(60)).await.success());
 
         let mut lines: BTreeMap<String, Value> = BTreeMap::new();
-        for key in keys(&s3, &bucket, "scored/sqs/").await {
+        for key in keys_under(&s3, &bucket, "scored/sqs/").await {
             for line in String::from_utf8(get(&s3, &bucket, &key).await).unwrap().lines() {
                 let line: Value = serde_json::from_str(line).unwrap();
                 let line_id = line["id"].as_str().unwrap().to_owned();
@@ -471,7 +455,7 @@ async fn the_worker_scores_sqs_observations_from_moto_like_sklearn_and_shap_unde
         // The batches' drift summaries: the export's names, and together every row's bins.
         let mut scored = 0;
         let mut counts: Vec<Vec<u64>> = Vec::new();
-        let batches = keys(&s3, &bucket, "scored/sqs-batches/").await;
+        let batches = keys_under(&s3, &bucket, "scored/sqs-batches/").await;
         assert!(!batches.is_empty(), "{name}: batch summaries");
         for key in &batches {
             let summary: Value = serde_json::from_slice(&get(&s3, &bucket, key).await).unwrap();

@@ -12,7 +12,8 @@ use scorer::adapters::sqs::results_key;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    aws_env, moto_endpoint, root, s3_client, sample_event, scorer, sqs_client, start_lambda, unique_bucket, Running,
+    aws_env, moto_endpoint, root, s3_client, sample_event, scorer, sqs_client, start_lambda, unique_bucket, wait_exit,
+    Running,
 };
 use crate::runtime_api::RuntimeApi;
 
@@ -168,17 +169,6 @@ fn start_worker(env: &[(&str, String)], queue: &str, extra: &[&str]) -> Running 
         cmd.env(k, v);
     }
     Running { child: cmd.spawn().expect("start the worker") }
-}
-
-async fn wait_exit(worker: &mut Running, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = worker.child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(started.elapsed() < limit, "the worker did not stop within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
