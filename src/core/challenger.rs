@@ -81,7 +81,7 @@ impl ChallengerStats {
     /// Empty statistics for `challenger`.
     pub fn new(challenger: &Model) -> Self {
         ChallengerStats {
-            model_id: model_id(challenger),
+            model_id: challenger.id(),
             rows: 0,
             not_comparable: 0,
             agreements: 0,
@@ -142,7 +142,7 @@ impl ChallengerStats {
     /// # Panics
     /// If `challenger` is another model: a programming error.
     pub fn report(&self, challenger: &Model) -> ChallengerReport {
-        assert!(self.model_id == model_id(challenger), "challenger statistics reported against another model");
+        assert!(self.model_id == challenger.id(), "challenger statistics reported against another model");
         let rows = self.rows;
         let of_rows = |x: f64| (rows > 0).then(|| x / rows as f64);
         ChallengerReport {
@@ -155,10 +155,6 @@ impl ChallengerStats {
             predicted_malignant_share: of_rows(self.predicted_malignant as f64),
         }
     }
-}
-
-fn model_id(model: &Model) -> u64 {
-    u64::from_str_radix(model.info().sha256.get(..16).unwrap_or_default(), 16).unwrap_or_default()
 }
 
 /// The `challenger` object of a summary: how the challenger's predictions

@@ -133,7 +133,7 @@ impl DriftStats {
         // entries are never foreign and never counted.
         widths[n..].fill(1);
         DriftStats {
-            model_id: model_id(model),
+            model_id: model.id(),
             counts: vec![0; start[n]].into_boxed_slice(),
             n,
             widths,
@@ -256,7 +256,7 @@ impl DriftStats {
     /// # Panics
     /// If `model` is not the model of [`DriftStats::new`]: a programming error.
     pub fn report(&self, model: &Model, options: &DriftOptions) -> DriftReport {
-        assert!(self.model_id == model_id(model), "drift statistics reported against another model");
+        assert!(self.model_id == model.id(), "drift statistics reported against another model");
         let profile = model.training_profile();
         let scored = self.scored;
         let rows = scored + self.rejected;
@@ -352,10 +352,6 @@ pub fn psi(a: &[f64], e: &[f64]) -> f64 {
             (a - e) * (a / e).ln()
         })
         .sum()
-}
-
-fn model_id(model: &Model) -> u64 {
-    u64::from_str_radix(model.info().sha256.get(..16).unwrap_or_default(), 16).unwrap_or_default()
 }
 
 /// The `drift` object of a summary: counts and aggregates only.

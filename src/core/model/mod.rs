@@ -223,6 +223,12 @@ impl Model {
         &self.info
     }
 
+    /// The first 64 bits of the export's sha256: what accumulators of one
+    /// model's figures (drift, challenger) check before they merge or report.
+    pub fn id(&self) -> u64 {
+        u64::from_str_radix(self.info.sha256.get(..16).unwrap_or_default(), 16).unwrap_or_default()
+    }
+
     /// The model's features: the contract every path follows.
     pub fn features(&self) -> &Features {
         &self.features
