@@ -13,6 +13,9 @@
 #    conform (status, headers, schema), schema-valid requests are accepted,
 #    invalid ones rejected, undocumented methods answer 405 with Allow. Any
 #    finding fails the run. The seed is printed; SCHEMATHESIS_SEED=N replays it.
+#    Before it, tests/generated_clients.py generates a client
+#    (openapi-python-client) and pydantic models (datamodel-code-generator)
+#    from that served document and parses the service's answers with them.
 #
 # Uses the debug binary cargo test built (SCORER_BIN overrides it). About a
 # minute: SCHEMATHESIS_MAX_TIME (seconds, default 45) bounds the fuzzing.
@@ -21,6 +24,7 @@ cd "$(dirname "$0")/.."
 source tests/tool_venv.sh
 tool_venv openapi
 tool_venv schemathesis
+tool_venv generators
 
 model=${1:-${MODEL_PATH:-}}
 bin=$PWD/${SCORER_BIN:-target/debug/scorer}
@@ -63,6 +67,10 @@ done
 curl -fsS "$url/openapi.json" -o "$work/served.json"
 python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
     "$work/served.json" "$work/openapi.json" || { echo "FAIL: GET /openapi.json differs from scorer openapi --json"; exit 1; }
+
+echo "-- generated clients: openapi-python-client and datamodel-code-generator from the served document"
+mkdir "$work/generated"
+target/test-tools/generators/bin/python tests/generated_clients.py --doc "$work/served.json" --url "$url" --work "$work/generated"
 
 echo "-- schemathesis: the served $url/openapi.json against $url"
 seed=${SCHEMATHESIS_SEED:-$(python3 -c 'import random; print(random.randrange(2**32))')}

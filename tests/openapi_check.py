@@ -281,6 +281,11 @@ def forbidden_answers(contract: Contract):
     yield "a null id", ok, edit(good, lambda v: v.update(id=None))
     yield "a 65-bit integer id", ok, edit(good, lambda v: v.update(id=2**64))
     yield "metadata with a short sha256", meta, edit(metadata, lambda v: v["model"].update(sha256="999de189"))
+    classes = metadata["model"]["classes"]
+    yield "classes swapped", meta, edit(metadata, lambda v: v["model"].update(classes=[[0, classes[1][1]], [1, classes[0][1]]]))
+    yield "a third class", meta, edit(metadata, lambda v: v["model"]["classes"].append([2, "other"]))
+    yield "a class pair with a third item", meta, edit(metadata, lambda v: v["model"]["classes"][1].append("x"))
+    yield "a class label as a string", meta, edit(metadata, lambda v: v["model"]["classes"][0].__setitem__(0, "0"))
 
 
 def kind(answer: dict) -> str:

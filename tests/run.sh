@@ -16,8 +16,10 @@ for tool in train moto cfn-lint openapi; do
     PATH="$PWD/target/test-tools/$tool/bin:$PATH"
 done
 export PATH
-# Run by path from tests/fuzz_openapi.sh, not put on PATH.
+# Run by path from tests/fuzz_openapi.sh, not put on PATH: Schemathesis, and the
+# client generators (tests/generated_clients.py).
 tool_venv schemathesis
+tool_venv generators
 
 # train.py is deterministic: the example exports of other contracts and their
 # goldens, trained afresh, must be the committed bytes. The tests then serve the

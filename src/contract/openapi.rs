@@ -158,7 +158,7 @@ impl Template {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|pair| pair.pointer("/prefixItems/1/const").and_then(Value::as_str).map(str::to_owned))
+            .filter_map(|pair| pair.pointer("/prefixItems/1/enum/0").and_then(Value::as_str).map(str::to_owned))
             .collect();
         Template { features, dataset_names, ranges, name: text("name"), version: text("version"), classes }
     }
@@ -582,7 +582,7 @@ mod tests {
         assert_eq!(schemas["ModelMetadata"]["properties"]["features"]["maxItems"], n);
         assert_eq!(schemas["PredictionAnswer"]["properties"]["label"]["enum"], serde_json::json!(contract.classes));
         let classes = &schemas["ModelMetadata"]["properties"]["classes"]["prefixItems"];
-        assert_eq!(classes[1]["prefixItems"][1]["const"], contract.classes[1].as_str());
+        assert_eq!(classes[1]["prefixItems"][1]["enum"][0], contract.classes[1].as_str());
 
         let post = &doc["paths"]["/"]["post"];
         let seed = format!("'body' must contain values for: {}", want[..n].join(", "));
