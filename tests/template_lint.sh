@@ -450,5 +450,24 @@ op_break docs-parameter-missing "template parameter QueueMaximumConcurrency is m
 op_break docs-parameter-stale "lists MaxConcurrency, which is not a template parameter" docs -e 's/^| `MapMaxConcurrency`/| `MaxConcurrency`/'
 op_break docs-default-wrong "parameter ApiTimeout: the table says default" docs -e 's/^\(| `ApiMemorySize`, `ApiTimeout` | `256`\), `5`/\1, `10`/'
 
+echo "7. the deployer's permissions in $PARAMS_DOC cover every service of the expanded template"
+perms() { "$PY" tests/deployer_permissions.py "$1" "$2"; }
+if out=$(perms "$TEMPLATE" "$PARAMS_DOC" 2>&1); then ok "$out"; else while read -r line; do bad "$line"; done <<<"$out"; fi
+# perm_break NAME TEXT template|docs SED-ARGS...: the check must fail on the edited copy, saying TEXT.
+perm_break() {
+    local name=$1 tx=$2 which=$3 tpl=$TEMPLATE rd=$PARAMS_DOC src dst; shift 3
+    case $which in
+        template) src=$TEMPLATE dst=$work/$name.yaml tpl=$dst ;;
+        docs) src=$PARAMS_DOC dst=$work/$name.md rd=$dst ;;
+    esac
+    sed "$@" "$src" >"$dst"
+    if cmp -s "$src" "$dst"; then bad "$name: sed edit matched nothing in $src - update this script"; return; fi
+    if out=$(perms "$tpl" "$rd" 2>&1); then bad "$name: not caught"; elif grep -qF -- "$tx" <<<"$out"; then
+        ok "$name: $(grep -F -- "$tx" <<<"$out" | head -1 | cut -c1-160)"; else bad "$name: caught, but not with \"$tx\": $(head -1 <<<"$out")"; fi
+}
+perm_break deployer-codedeploy-missing "name no codedeploy: action (AWS::CodeDeploy::Application" docs -e '/^| CodeDeploy /d'
+perm_break deployer-new-service "name no dynamodb: action (AWS::DynamoDB::Table)" template \
+    -e 's/^Resources:$/Resources:\n  ExtraTable:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      BillingMode: PAY_PER_REQUEST\n      AttributeDefinitions: [{ AttributeName: k, AttributeType: S }]\n      KeySchema: [{ AttributeName: k, KeyType: HASH }]/'
+
 if ((failures)); then echo "template_lint: $failures failure(s)"; exit 1; fi
 echo "template_lint: all checks passed"
