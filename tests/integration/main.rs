@@ -21,6 +21,7 @@ mod other_models;
 mod parity;
 mod privacy;
 mod properties;
+mod readme_steps;
 mod runtime_api;
 mod s3;
 mod s3_faults;
