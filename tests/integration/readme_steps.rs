@@ -64,12 +64,12 @@ fn every_readme_example_calls_scorer_after_the_readme_says_how_to_get_it() {
     let commands: Vec<&String> = blocks.iter().flat_map(|b| &b.commands).collect();
     let cargo_run: Vec<&&String> = commands.iter().filter(|c| c.starts_with("cargo run")).collect();
     assert!(cargo_run.is_empty(), "examples call `scorer`, not cargo run: {cargo_run:?}");
-    let install = commands.iter().position(|c| *c == "cargo install --path .");
+    let install = commands.iter().position(|c| *c == "cargo install --locked --path .");
     let first_call = commands.iter().position(|c| runs_scorer(c));
     assert!(first_call.is_some(), "no README example calls scorer");
     assert!(
         install.is_some_and(|i| Some(i) < first_call),
-        "`cargo install --path .` must come before the first `scorer` example ({:?})",
+        "`cargo install --locked --path .` must come before the first `scorer` example ({:?})",
         first_call.map(|i| commands[i])
     );
     assert!(commands.contains(&&"cargo build --release".to_owned()), "the release build is a step of its own");
