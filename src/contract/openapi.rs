@@ -575,7 +575,7 @@ mod tests {
         assert_eq!(contributions["properties"].as_object().unwrap().len(), names.len());
         assert_eq!(schemas["FeatureMetadata"]["properties"]["name"]["enum"], Value::from(names.clone()));
         let mut fields = names.clone();
-        fields.extend(["id".into(), "explain".into()]);
+        fields.extend(["id".into(), "explain".into(), "body".into()]);
         assert_eq!(schemas["ErrorItem"]["properties"]["field"]["enum"], Value::from(fields));
         let n = contract.features.len();
         assert_eq!(schemas["ModelMetadata"]["properties"]["features"]["minItems"], n);
