@@ -72,7 +72,8 @@ fn table_codes() -> BTreeSet<String> {
     for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
         let third = row.split(" | ").nth(2).unwrap_or_else(|| panic!("{row}"));
         for word in third.split('`').skip(1).step_by(2) {
-            let is_code = !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            let is_code =
+                !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if is_code && !["body", "id", "explain", "errors"].contains(&word) {
                 codes.insert(word.to_owned());
             }
