@@ -51,7 +51,7 @@ pub enum ConfigError {
     Recursive { input: String, output: String },
     #[error("MAX_THROUGHPUT_MB_PER_S must be a whole number of MB/s above 0, not {0:?}")]
     Throughput(String),
-    #[error("EXPLAIN must be true or false, not {0:?}")]
+    #[error("EXPLAIN must be true or false (any case), or 1 or 0, not {0:?}")]
     Explain(String),
     #[error("CSV_DELIMITER: {0}")]
     Delimiter(String),

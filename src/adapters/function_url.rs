@@ -277,8 +277,7 @@ fn predict(
             }
             Err(_) => {
                 let reason = "'body' is marked base64-encoded but is not valid base64";
-                let body = ErrorBody::new(Status::BadRequest, reason, request_id);
-                return (respond(Status::BadRequest, &body, None, request_id), Outcome::Rejected("bad_base64"));
+                return (bad_request(BAD_BASE64, reason, request_id), Outcome::Rejected(BAD_BASE64));
             }
         }
     } else {
@@ -333,15 +332,31 @@ fn too_large(request_id: &str) -> (HttpResponse, Outcome) {
     (payload_too_large(request_id), Outcome::TooLarge)
 }
 
+/// The codes of the body-level answers this module gives itself (the
+/// others come from [`BodyError::code`]); docs/http.md lists them all.
+pub const BAD_BASE64: &str = "bad_base64";
+pub const BODY_TOO_LARGE: &str = "body_too_large";
+/// `serve` could not read the request's body.
+pub const UNREADABLE_BODY: &str = "unreadable_body";
+
 /// The 413 answer, for callers that see the size before building an event (`serve`).
 pub fn payload_too_large(request_id: &str) -> HttpResponse {
     let reason = format!("Payload Too Large: 'body' must be at most {MAX_BODY_BYTES} bytes");
-    error(Status::PayloadTooLarge, reason, request_id)
+    let body = ErrorBody {
+        errors: vec![ErrorItem::of_body(BODY_TOO_LARGE, reason.clone())],
+        ..ErrorBody::new(Status::PayloadTooLarge, reason, request_id)
+    };
+    respond(body.status, &body, None, request_id)
 }
 
-/// A plain 400 answer with a fixed reason.
-pub fn bad_request(reason: &str, request_id: &str) -> HttpResponse {
-    error(Status::BadRequest, reason.to_owned(), request_id)
+/// A 400 about the body as a whole: its reason, and one `errors` item
+/// (field `body`) with its code.
+pub fn bad_request(code: &'static str, reason: &str, request_id: &str) -> HttpResponse {
+    let body = ErrorBody {
+        errors: vec![ErrorItem::of_body(code, reason)],
+        ..ErrorBody::new(Status::BadRequest, reason.to_owned(), request_id)
+    };
+    respond(body.status, &body, None, request_id)
 }
 
 fn body_error(e: &BodyError, request_id: &str) -> HttpResponse {
@@ -512,7 +527,7 @@ mod tests {
     #[test]
     fn the_explain_parameter_is_read_as_forms_encode_it() {
         use ExplainFlagError::{Invalid, Repeated};
-        let cases: [(&str, Result<bool, ExplainFlagError>); 14] = [
+        let cases: [(&str, Result<bool, ExplainFlagError>); 23] = [
             ("", Ok(false)),
             ("explain=true", Ok(true)),
             ("explain=false&other=1", Ok(false)),
@@ -521,9 +536,19 @@ mod tests {
             ("%65xplain=true", Ok(true)),
             ("explain=true&explain=true", Err(Repeated)),
             ("explain=false&%65xplain=false", Err(Repeated)),
-            // `+` is a space: not `true`, and another parameter's `+` changes nothing.
-            ("explain=true+", Err(Invalid)),
-            ("explain=+true", Err(Invalid)),
+            // `+` is a space, and spaces around the word are ignored; another parameter's `+` changes nothing.
+            ("explain=true+", Ok(true)),
+            ("explain=+true", Ok(true)),
+            ("explain=t+rue", Err(Invalid)),
+            // Any case (.NET writes `True`), and 1 or 0.
+            ("explain=True", Ok(true)),
+            ("explain=FALSE", Ok(false)),
+            ("explain=fAlSe", Ok(false)),
+            ("explain=1", Ok(true)),
+            ("explain=0", Ok(false)),
+            ("explain=yes", Err(Invalid)),
+            ("explain=01", Err(Invalid)),
+            ("explain=%0Btrue", Err(Invalid)),
             ("note=a+b&explain=true", Ok(true)),
             ("explain+=true", Ok(false)),
             ("explain=%ZZ", Err(Invalid)),

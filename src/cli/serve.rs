@@ -101,7 +101,9 @@ async fn answer_in(
             tracing::info!(status = 413, "request body too large");
             function_url::payload_too_large(request_id)
         }
-        Body::Broken => function_url::bad_request("the request body could not be read", request_id),
+        Body::Broken => {
+            function_url::bad_request(function_url::UNREADABLE_BODY, "the request body could not be read", request_id)
+        }
     };
     to_http(response)
 }

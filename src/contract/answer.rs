@@ -188,12 +188,24 @@ impl ErrorItem {
     }
 }
 
-/// The `errors` of a body that is not an observation: one item for an
-/// invalid `id` (the field it names), none otherwise. HTTP and SQS alike.
+/// The `field` of an error about the body as a whole (not JSON, empty, too large, ...).
+pub const BODY: &str = "body";
+
+/// The `errors` of a body that is not an observation: one item, naming
+/// `id` for an invalid or repeated `id`, `body` otherwise, with the
+/// error's code. HTTP and SQS alike: every 400 carries a code in `errors`.
 pub fn body_error_items(e: &BodyError) -> Vec<ErrorItem> {
-    match e {
-        BodyError::InvalidId => vec![ErrorItem { field: Cow::Borrowed("id"), code: e.code(), message: e.to_string() }],
-        _ => Vec::new(),
+    let field = match e {
+        BodyError::InvalidId | BodyError::DuplicateId => "id",
+        BodyError::Empty(_) | BodyError::NotJson { .. } | BodyError::NotAnObject(_) | BodyError::NotUtf8 => BODY,
+    };
+    vec![ErrorItem { field: Cow::Borrowed(field), code: e.code(), message: e.to_string() }]
+}
+
+impl ErrorItem {
+    /// An item about the body as a whole.
+    pub fn of_body(code: &'static str, message: impl Into<String>) -> Self {
+        ErrorItem { field: Cow::Borrowed(BODY), code, message: message.into() }
     }
 }
 
@@ -204,7 +216,7 @@ pub const EXPLAIN: &str = "explain";
 /// An `explain` option that is neither true nor false.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ExplainFlagError {
-    #[error("'explain' must be true or false")]
+    #[error("'explain' must be true or false (any case), or 1 or 0")]
     Invalid,
     #[error("'explain' must be given at most once")]
     Repeated,
@@ -219,12 +231,18 @@ impl ExplainFlagError {
 }
 
 /// The one rule for an `explain` option written as text (a query parameter,
-/// the `EXPLAIN` variable): `true` or `false`, nothing else.
+/// the `EXPLAIN` variable, a JSON string): `true` or `false` in any case
+/// (.NET's `bool.ToString()` writes `True`), or `1` or `0`; spaces, tabs and
+/// line ends around it are ignored. Nothing else. openapi.yaml's `explain`
+/// pattern says exactly this.
 pub fn explain_flag(text: &str) -> Result<bool, ExplainFlagError> {
-    match text {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(ExplainFlagError::Invalid),
+    let word = text.trim_matches([' ', '\t', '\r', '\n']);
+    if word == "1" || word.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if word == "0" || word.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(ExplainFlagError::Invalid)
     }
 }
 

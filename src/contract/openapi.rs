@@ -575,7 +575,7 @@ mod tests {
         assert_eq!(contributions["properties"].as_object().unwrap().len(), names.len());
         assert_eq!(schemas["FeatureMetadata"]["properties"]["name"]["enum"], Value::from(names.clone()));
         let mut fields = names.clone();
-        fields.extend(["id".into(), "explain".into()]);
+        fields.extend(["id".into(), "explain".into(), "body".into()]);
         assert_eq!(schemas["ErrorItem"]["properties"]["field"]["enum"], Value::from(fields));
         let n = contract.features.len();
         assert_eq!(schemas["ModelMetadata"]["properties"]["features"]["minItems"], n);
@@ -639,8 +639,9 @@ mod tests {
         );
         let missing = &doc["components"]["responses"]["BadRequest"]["content"]["application/json"]["examples"]
             ["missing"]["value"];
-        assert_eq!(missing["errors"].as_array().unwrap().len(), 1);
-        assert_eq!(missing["errors"][0]["field"], "f2ndOpinionScore");
+        // Every value absent: one item per feature of the model (the fifth's dropped).
+        assert_eq!(missing["errors"].as_array().unwrap().len(), 4);
+        assert_eq!(missing["errors"][3]["field"], "f2ndOpinionScore");
         // The new features' example values lie in their training range.
         let example = &doc["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["examples"]
             ["observation"]["value"];

@@ -26,6 +26,14 @@ const MAX_NAME: usize = 64;
 /// be named so (by the rule).
 pub const RESERVED_KEYS: [&str; 2] = ["id", "explain"];
 
+/// Whether `name` names the reserved key `reserved` (one of
+/// [`RESERVED_KEYS`]) by the rule: `Id`, `ID` and ` id ` name `id`, as
+/// `WorstArea` names `worstArea`. The one check every path makes (a JSON
+/// body's keys, a queue message's, a feature's names at load).
+pub fn names_reserved(name: &str, reserved: &str) -> bool {
+    normalized(name).is_some_and(|key| key.as_slice() == reserved.as_bytes())
+}
+
 /// `name` treated by the rule (marks, white space, one unit and separators
 /// dropped, ASCII lower-cased); `None` when nothing is left or it is longer
 /// than any feature name can be.

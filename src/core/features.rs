@@ -31,9 +31,11 @@ pub struct Features {
     list: Vec<Feature>,
     /// API names in order, joined with ", ".
     names_joined: String,
-    /// The seed service's message when values are missing (clients match on it).
-    missing_values_reason: String,
 }
+
+/// The seed service's message when values are missing, up to the names:
+/// clients match on it, so it stays the reason's prefix.
+pub const MISSING_VALUES_PREFIX: &str = "'body' must contain values for: ";
 
 impl Features {
     /// Checks what the column-name rule needs to tell the features apart;
@@ -50,9 +52,9 @@ impl Features {
                 ));
             }
             for name in [&f.api_name, &f.dataset_name] {
-                let key = super::columns::normalized(name)
+                super::columns::normalized(name)
                     .ok_or_else(|| format!("feature {i}'s name {name:?} is empty or too long to match"))?;
-                if super::columns::RESERVED_KEYS.iter().any(|r| key.as_slice() == r.as_bytes()) {
+                if super::columns::RESERVED_KEYS.iter().any(|r| super::columns::names_reserved(name, r)) {
                     return Err(format!("feature {i}'s name {name:?} is a key the contract reserves (id, explain)"));
                 }
             }
@@ -73,8 +75,7 @@ impl Features {
         }
         let names: Vec<&str> = list.iter().map(|f| f.api_name.as_str()).collect();
         let names_joined = names.join(", ");
-        let missing_values_reason = format!("'body' must contain values for: {names_joined}");
-        Ok(Features { list, names_joined, missing_values_reason })
+        Ok(Features { list, names_joined })
     }
 
     pub fn len(&self) -> usize {
@@ -116,8 +117,17 @@ impl Features {
 
     /// The seed's message when a value is absent:
     /// `'body' must contain values for: <every API name, in order>`.
-    pub fn missing_values_reason(&self) -> &str {
-        &self.missing_values_reason
+    /// The reason when values are absent: the seed's message, naming only
+    /// the `missing` features (by index, in the model's order).
+    pub fn missing_values_reason(&self, missing: impl IntoIterator<Item = usize>) -> String {
+        let mut reason = String::from(MISSING_VALUES_PREFIX);
+        for (i, f) in missing.into_iter().enumerate() {
+            if i > 0 {
+                reason.push_str(", ");
+            }
+            reason.push_str(self.api_name(f));
+        }
+        reason
     }
 }
 
@@ -151,11 +161,15 @@ mod tests {
     #[test]
     fn the_seed_message_lists_the_models_features() {
         assert_eq!(
-            testing::shipped().missing_values_reason(),
+            testing::shipped().missing_values_reason(0..5),
             "'body' must contain values for: meanConcavePoints, worstRadius, worstTexture, worstArea, worstConcavePoints"
         );
+        assert_eq!(
+            testing::shipped().missing_values_reason([3, 4]),
+            "'body' must contain values for: worstArea, worstConcavePoints"
+        );
         let two = Features::new(vec![f("age", "age"), f("cellSizeUm", "Cell Size (um)")]).unwrap();
-        assert_eq!(two.missing_values_reason(), "'body' must contain values for: age, cellSizeUm");
+        assert_eq!(two.missing_values_reason([1]), "'body' must contain values for: cellSizeUm");
     }
 
     #[test]

@@ -135,11 +135,12 @@ impl Rejection {
         self.errors.first().map_or("invalid", |e| e.problem.code())
     }
 
-    /// The contract's `reason`: the seed message when any value is absent,
-    /// otherwise each field's problem.
+    /// The contract's `reason`: the seed message naming the absent values
+    /// when any is absent, otherwise each field's problem.
     pub fn reason(&self, features: &Features) -> String {
-        if self.errors.iter().any(|e| matches!(e.problem, Problem::Missing | Problem::Null)) {
-            return features.missing_values_reason().to_owned();
+        let absent = |e: &&FieldError| matches!(e.problem, Problem::Missing | Problem::Null);
+        if self.errors.iter().any(|e| absent(&e)) {
+            return features.missing_values_reason(self.errors.iter().filter(absent).map(|e| e.feature));
         }
         let mut out = String::from("'body' has invalid values: ");
         self.write_field_messages(features, &mut out);
@@ -392,7 +393,7 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(r.errors().len(), 3);
-        assert_eq!(r.reason(&shipped()), shipped().missing_values_reason());
+        assert_eq!(r.reason(&shipped()), "'body' must contain values for: meanConcavePoints, worstConcavePoints");
 
         let r = Observation::from_inputs(&with(1, FieldInput::Number(-2.0))).unwrap_err();
         assert_eq!(r.reason(&shipped()), "'body' has invalid values: 'worstRadius' must not be negative");

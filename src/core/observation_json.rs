@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::columns::{feature_by_name, put_value};
+use super::columns::{feature_by_name, names_reserved, put_value};
 use super::features::Features;
 use super::observation::{missing_inputs, FieldInput, Observation, Rejection};
 
@@ -31,8 +31,15 @@ pub enum BodyError {
     NotJson { what: &'static str, line: usize, column: usize },
     #[error("'body' must be a JSON object, not {0}")]
     NotAnObject(&'static str),
+    /// RFC 8259: JSON exchanged between systems must be UTF-8. Told apart
+    /// from other bad JSON so the answer can say what to change.
+    #[error("'body' is not UTF-8 (it looks like UTF-16 or UTF-32): send JSON encoded as UTF-8")]
+    NotUtf8,
     #[error("'id' must be a string or an integer of at most 256 characters")]
     InvalidId,
+    /// Two keys name `id` by the column-name rule (`id` and `Id`): which one is meant is unclear.
+    #[error("'id' is given more than once (keys such as id, Id and ID all name it)")]
+    DuplicateId,
 }
 
 impl BodyError {
@@ -45,7 +52,9 @@ impl BodyError {
             BodyError::Empty(_) => "empty_body",
             BodyError::NotJson { .. } => "not_json",
             BodyError::NotAnObject(_) => Self::NOT_AN_OBJECT,
+            BodyError::NotUtf8 => "not_utf8",
             BodyError::InvalidId => "invalid_id",
+            BodyError::DuplicateId => "duplicate",
         }
     }
 }
@@ -59,6 +68,9 @@ pub fn parse_observation_json(features: &Features, body: &[u8]) -> Result<Submis
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Empty(features.api_names_joined().to_owned()));
     }
+    if looks_wide(body) {
+        return Err(BodyError::NotUtf8);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed = de.deserialize_any(BodyVisitor(features)).and_then(|b| de.end().map(|()| b));
     match parsed {
@@ -69,6 +81,13 @@ pub fn parse_observation_json(features: &Features, body: &[u8]) -> Result<Submis
         Ok(Body::Other(kind)) => Err(BodyError::NotAnObject(kind)),
         Err(e) => Err(json_error(&e)),
     }
+}
+
+/// A UTF-16 or UTF-32 text (with or without its mark): a mark, or a zero
+/// byte among the first two (JSON's first character is ASCII, and a raw
+/// zero byte is never valid UTF-8 JSON), as RFC 4627 section 3 tells them apart.
+fn looks_wide(body: &[u8]) -> bool {
+    body.starts_with(b"\xff\xfe") || body.starts_with(b"\xfe\xff") || body.iter().take(2).any(|&b| b == 0)
 }
 
 /// A JSON text without the UTF-8 byte-order mark it may begin with: the one
@@ -124,7 +143,7 @@ impl<'de> Visitor<'de> for BodyVisitor<'_> {
                 }
                 Key::Id => {
                     let v = map.next_value_seed(IdSeed)?;
-                    id = if id_seen { Err(BodyError::InvalidId) } else { v };
+                    id = if id_seen { Err(BodyError::DuplicateId) } else { v };
                     id_seen = true;
                 }
                 Key::Other => {
@@ -181,10 +200,14 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
         // Exact camelCase keys first (the contract, the hot path); the
-        // column-name rule only for a key that missed.
-        Ok(match key {
-            "id" => Key::Id,
-            _ => self.0.by_api_name(key).or_else(|| feature_by_name(self.0, key)).map_or(Key::Other, Key::Feature),
+        // column-name rule only for a key that missed, `id` included (no
+        // feature may be named so).
+        Ok(if let Some(f) = self.0.by_api_name(key) {
+            Key::Feature(f)
+        } else if key == "id" || names_reserved(key, "id") {
+            Key::Id
+        } else {
+            feature_by_name(self.0, key).map_or(Key::Other, Key::Feature)
         })
     }
 }
@@ -335,7 +358,10 @@ mod tests {
         }
         let missing = parse(br#"{"worstArea":1}"#).unwrap().observation.unwrap_err();
         assert_eq!(missing.errors().len(), 4);
-        assert_eq!(missing.reason(&shipped()), shipped().missing_values_reason());
+        assert_eq!(
+            missing.reason(&shipped()),
+            "'body' must contain values for: meanConcavePoints, worstRadius, worstTexture, worstConcavePoints"
+        );
         let dup = VALID.replace("}", r#","worstArea":3}"#);
         let r = parse(dup.as_bytes()).unwrap().observation.unwrap_err();
         assert_eq!(r.errors()[0].problem, Problem::Duplicate);
@@ -355,13 +381,44 @@ mod tests {
         assert_eq!(parse(b"\"x\""), Err(BodyError::NotAnObject("a string")));
         assert_eq!(parse(b"null"), Err(BodyError::NotAnObject("null")));
         assert_eq!(parse(b"12"), Err(BodyError::NotAnObject("a number")));
-        for bad in
-            [&b"{"[..], b"{\"a\":}", b"{} x", b"NaN", b"{\"worstArea\": NaN}", b"\xff\xfe", b"{\"worstArea\":1e400}"]
+        for bad in [&b"{"[..], b"{\"a\":}", b"{} x", b"NaN", b"{\"worstArea\": NaN}", b"\xfe", b"{\"worstArea\":1e400}"]
         {
             assert!(matches!(parse(bad), Err(BodyError::NotJson { .. })), "{bad:?}");
         }
         let e = parse(br#"{"worstArea":"secret-value"#).unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn a_utf16_or_utf32_body_with_or_without_its_mark_is_not_utf8_not_bad_json() {
+        let utf16 = |mark: &[u8], be: bool| {
+            let mut body = mark.to_vec();
+            body.extend(VALID.encode_utf16().flat_map(|u| if be { u.to_be_bytes() } else { u.to_le_bytes() }));
+            body
+        };
+        for body in [utf16(b"\xff\xfe", false), utf16(b"", false), utf16(b"\xfe\xff", true), utf16(b"", true)] {
+            assert_eq!(parse(&body), Err(BodyError::NotUtf8), "{:?}", &body[..4]);
+        }
+        let utf32: Vec<u8> = VALID.chars().flat_map(|c| (c as u32).to_le_bytes()).collect();
+        assert_eq!(parse(&utf32), Err(BodyError::NotUtf8));
+        assert_eq!(BodyError::NotUtf8.code(), "not_utf8");
+        assert!(BodyError::NotUtf8.to_string().contains("send JSON encoded as UTF-8"));
+    }
+
+    #[test]
+    fn the_id_key_follows_the_column_name_rule_and_two_keys_naming_it_are_a_duplicate() {
+        for key in ["id", "Id", "ID", " id ", "i_d"] {
+            let body = VALID.replace("{", &format!(r#"{{"{key}":"lab-7","#));
+            let s = parse(body.as_bytes()).unwrap();
+            assert_eq!(s.id.as_deref(), Some("lab-7"), "{key}");
+            assert!(s.observation.is_ok(), "{key}");
+        }
+        let body = VALID.replace("{", r#"{"Id":"lab-7","id":"lab-8","#);
+        assert_eq!(parse(body.as_bytes()), Err(BodyError::DuplicateId));
+        assert_eq!(BodyError::DuplicateId.code(), "duplicate");
+        // Not an id: other words that contain it.
+        let body = VALID.replace("{", r#"{"idx":"lab-7","#);
+        assert_eq!(parse(body.as_bytes()).unwrap().id, None);
     }
 
     #[test]

@@ -44,10 +44,35 @@ impl InputEncoding {
         }
     }
 
-    /// The input had a byte-order mark: the output gets one too (Excel then
-    /// reads it as UTF-8).
-    pub fn had_bom(self) -> bool {
-        !matches!(self, InputEncoding::Utf8 { bom: false })
+    /// The one rule for the scored file's encoding, on every path that writes
+    /// one (`scorer score`, S3): the output is always UTF-8, and starts with
+    /// a UTF-8 byte-order mark when the program that wrote the input needs
+    /// one to read it back. Excel decides a CSV's encoding by its mark alone:
+    /// with a mark it reads UTF-8 in every locale; without one it reads the
+    /// system's ANSI code page (Windows-1252 in western Europe), so `Müller`
+    /// written as UTF-8 shows as `MÃ¼ller`. Writing the input's own encoding
+    /// instead would lose characters Windows-1252 has no place for (a UTF-8
+    /// id in a mixed file, a UTF-16 input's), and UTF-16 out would break
+    /// the tools that read UTF-8 only. So a mark when:
+    /// - the input had one (UTF-8 with BOM, UTF-16: Excel's "CSV UTF-8" and
+    ///   "Unicode Text");
+    /// - its first bytes (`head`) are not UTF-8: a Windows-1252 export;
+    /// - they are plain ASCII (nothing tells) and the file is `;`-separated
+    ///   with decimal commas (`decimal_comma`): a European spreadsheet's export.
+    ///
+    /// A UTF-8 file without a mark (non-ASCII UTF-8 in its head, or a plain
+    /// ASCII `,`/tab file) gets none: it was not written by Excel, and its
+    /// output stays byte for byte what its readers read today.
+    pub fn output_bom(self, head: &[u8], decimal_comma: bool) -> bool {
+        match self {
+            InputEncoding::Utf8 { bom: true } | InputEncoding::Utf16(_) => true,
+            InputEncoding::Utf8 { bom: false } => match std::str::from_utf8(head) {
+                Ok(text) if text.is_ascii() => decimal_comma,
+                Ok(_) => false,
+                // A character cut by the end of the head is still UTF-8.
+                Err(e) => e.error_len().is_some(),
+            },
+        }
     }
 
     /// The start of the input as UTF-8 text, for sniffing the delimiter
@@ -113,6 +138,20 @@ mod tests {
         assert_eq!(InputEncoding::sniff(b"a,b"), InputEncoding::Utf8 { bom: false });
         assert_eq!(InputEncoding::sniff(b"\xef\xbb"), InputEncoding::Utf8 { bom: false });
         assert_eq!(InputEncoding::sniff(b""), InputEncoding::Utf8 { bom: false });
+    }
+
+    #[test]
+    fn the_output_gets_a_mark_when_the_input_had_one_was_not_utf8_or_is_an_ascii_semicolon_export() {
+        let bom = |head: &[u8], decimal_comma| InputEncoding::sniff(head).output_bom(head, decimal_comma);
+        assert!(bom(b"\xef\xbb\xbfid,a\n", false));
+        assert!(bom(b"\xff\xfei\0d\0", false));
+        assert!(bom(b"\xfe\xff\0i\0d", false));
+        assert!(bom(b"id;a\r\nM\xfcller;0,1\r\n", true), "Windows-1252");
+        assert!(bom(b"id,a\nM\xfcller,0.1\n", false), "Windows-1252, any delimiter");
+        assert!(bom(b"id;a\r\nS1;0,1\r\n", true), "ASCII ; export");
+        assert!(!bom(b"id,a\nS1,0.1\n", false), "a plain ASCII comma file stays as it is");
+        assert!(!bom("id;a\nMüller;0,1\n".as_bytes(), true), "UTF-8 without a mark stays without");
+        assert!(!bom(&"id;a\nMüller".as_bytes()[..12], true), "a character cut by the head's end");
     }
 
     #[test]

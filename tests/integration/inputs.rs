@@ -88,12 +88,13 @@ fn snake_case_tsv() -> Vec<u8> {
     text.into_bytes()
 }
 
-/// The output is UTF-8 (with a mark iff `bom`), every id is intact and every
-/// row scored as sklearn scores it (labels identical, probabilities within
-/// 1e-12, as in parity.rs).
+/// The output is UTF-8 (with a mark iff `bom`: see docs/batch-files.md), every
+/// id is intact and every row scored as sklearn scores it (labels identical,
+/// probabilities within 1e-12, as in parity.rs), written with a decimal comma
+/// in a `;` file.
 fn assert_scored_like_sklearn(output: &[u8], delimiter: u8, bom: bool) {
     let text = std::str::from_utf8(output).expect("the output is valid UTF-8");
-    assert_eq!(text.starts_with('\u{feff}'), bom, "a mark out iff a mark in");
+    assert_eq!(text.starts_with('\u{feff}'), bom, "a mark out iff the input had one or was Windows-1252");
     let text = text.trim_start_matches('\u{feff}');
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
     let header = reader.headers().unwrap().clone();
@@ -108,7 +109,10 @@ fn assert_scored_like_sklearn(output: &[u8], delimiter: u8, bom: bool) {
         assert_eq!(&row[0], id(i), "row {i}: the id");
         assert_eq!(&row[status], "200", "row {i}: {row:?}");
         assert_eq!(row[prediction].parse::<u8>().unwrap(), g.label, "row {i}");
-        let diff = (row[probability].parse::<f64>().unwrap() - g.probability).abs();
+        let written = &row[probability];
+        let point = if delimiter == b';' { written.replace(',', ".") } else { written.to_owned() };
+        assert!(delimiter != b';' || !written.contains('.'), "row {i}: {written} in a decimal-comma file");
+        let diff = (point.parse::<f64>().unwrap() - g.probability).abs();
         assert!(diff <= 1e-12, "row {i}: probability off by {diff:e}");
         // The training split's range is not the dataset's: some rows warn, as on HTTP.
         let observation = Observation::from_values(g.cells.clone().map(|c| c.parse().unwrap())).unwrap();
@@ -128,7 +132,7 @@ fn score_in_process(input: &[u8]) -> Vec<u8> {
 
 #[test]
 fn the_three_real_world_files_score_exactly_as_sklearn_through_the_library() {
-    assert_scored_like_sklearn(&score_in_process(&excel_semicolon_1252()), b';', false);
+    assert_scored_like_sklearn(&score_in_process(&excel_semicolon_1252()), b';', true);
     assert_scored_like_sklearn(&score_in_process(&excel_unicode_text()), b'\t', true);
     assert_scored_like_sklearn(&score_in_process(&snake_case_tsv()), b'\t', false);
 }
@@ -137,7 +141,7 @@ fn the_three_real_world_files_score_exactly_as_sklearn_through_the_library() {
 fn the_three_real_world_files_score_exactly_as_sklearn_through_scorer_score() {
     let dir = tempfile::tempdir().unwrap();
     for (name, bytes, delimiter, bom, flag) in [
-        ("excel.csv", excel_semicolon_1252(), b';', false, None),
+        ("excel.csv", excel_semicolon_1252(), b';', true, None),
         ("unicode.txt", excel_unicode_text(), b'\t', true, Some("tab")),
         ("snake.tsv", snake_case_tsv(), b'\t', false, None),
     ] {
@@ -223,7 +227,7 @@ async fn csv_tsv_and_txt_files_dropped_on_s3_are_scored_and_every_other_object_g
     assert_eq!(status, ["scored", "scored", "scored", "skipped", "skipped"], "{answer}");
 
     for (key, delimiter, bom) in [
-        ("scored/lab/excel.csv", b';', false),
+        ("scored/lab/excel.csv", b';', true),
         ("scored/lab/unicode.txt", b'\t', true),
         ("scored/lab/snake.TSV", b'\t', false),
     ] {

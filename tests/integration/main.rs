@@ -7,6 +7,8 @@ mod deadline;
 mod docs_links;
 mod drift;
 mod drift_paths;
+mod error_codes;
+mod excel;
 mod explain_paths;
 mod explanations;
 mod fanout;

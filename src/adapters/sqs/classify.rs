@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use crate::adapters::s3_event::{self, EventBridgeDetail, Records};
 use crate::adapters::s3_routing::Skip;
 use crate::contract::answer::{explain_flag_json, ExplainFlagError, EXPLAIN};
-use crate::core::columns::feature_by_name;
+use crate::core::columns::{feature_by_name, names_reserved};
 use crate::core::features::Features;
 use crate::core::observation_json::{parse_observation_json, without_json_bom, BodyError, Submission};
 
@@ -59,10 +59,6 @@ impl<'a> Members<'a> {
     /// A member that is a string.
     fn text(&self, key: &str) -> Option<String> {
         self.get(key).and_then(|v| serde_json::from_str(v.get()).ok())
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.get(key).is_some()
     }
 }
 
@@ -134,7 +130,7 @@ fn classify_object(features: &Features, body: &str, members: &Members<'_>) -> Me
         None => {}
     }
     let looks_like_observation =
-        members.has("id") || members.0.iter().any(|(k, _)| feature_by_name(features, k).is_some());
+        members.0.iter().any(|(k, _)| names_reserved(k, "id") || feature_by_name(features, k).is_some());
     if looks_like_observation {
         Message::Observations(vec![Observed::of(features, body, Some(members))])
     } else {

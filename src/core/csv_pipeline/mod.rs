@@ -40,7 +40,7 @@ mod tests;
 use block::{Block, BLOCKS_QUEUED};
 pub use counts::BatchCounts;
 pub use error::{BatchError, HeaderMismatch};
-use output::{write_blocks, write_header, ExplainColumns};
+use output::{write_blocks, write_header, ExplainColumns, NumberText};
 pub use output::{BASE_VALUE_COLUMN, CONTRIBUTION_PREFIX, RESULT_COLUMNS};
 pub use rows::{cell as cell_input, fits_header, WRONG_FIELD_COUNT};
 use rows::{fill, Rules};
@@ -147,7 +147,7 @@ fn pipeline<R: Read + Send, W: Write>(
     // The input's own bytes, for progress and the counts (UTF-16 decodes to fewer).
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let counted = Counted { inner: input, count: Arc::clone(&raw_bytes) };
-    let CsvInput { mut reader, dialect, encoding, names, width } = open_csv(counted, options.delimiter)?;
+    let CsvInput { mut reader, dialect, encoding, output_bom, names, width } = open_csv(counted, options.delimiter)?;
     let transcoded = !matches!(encoding, InputEncoding::Utf8 { .. });
     let input_bytes = move |reader: &RecordReader<_>| {
         if transcoded {
@@ -156,13 +156,13 @@ fn pipeline<R: Read + Send, W: Write>(
             reader.bytes_read()
         }
     };
-    if encoding.had_bom() {
+    if output_bom {
         output.write_all(b"\xef\xbb\xbf").map_err(BatchError::Write)?;
     }
     let mut writer = dialect.writer(output);
+    let decimal_comma = dialect.decimal_comma();
     let columns = match_columns(model.features(), &names, dialect, options.delimiter.is_some())?;
     write_header(&mut writer, &names, explain.then(|| model.features()))?;
-    let decimal_comma = dialect.decimal_comma();
 
     let (full_tx, full_rx) = sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
     let (empty_tx, empty_rx) = sync_channel::<Block>(BLOCKS_QUEUED + 2);
@@ -200,7 +200,9 @@ fn pipeline<R: Read + Send, W: Write>(
             .base_value
             .filter(|_| explain)
             .map(|base_value| ExplainColumns { base_value, features: model.features().len() });
-        let written = write_blocks(&mut writer, &full_rx, &empty_tx, width, explained, &mut counts, &mut progress);
+        let numbers = NumberText::new(decimal_comma);
+        let written =
+            write_blocks(&mut writer, &full_rx, &empty_tx, width, numbers, explained, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
         let (bytes, tallies) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;
@@ -220,6 +222,8 @@ pub struct CsvInput<'a> {
     pub reader: RecordReader<Box<dyn Read + Send + 'a>>,
     pub dialect: Dialect,
     pub encoding: InputEncoding,
+    /// The scored output starts with a UTF-8 byte-order mark ([`InputEncoding::output_bom`]).
+    pub output_bom: bool,
     /// The header's cells: byte-order marks dropped from the first, a cell
     /// that is not UTF-8 read as Windows-1252 ([`field_text`]).
     pub names: Vec<Cow<'static, str>>,
@@ -237,6 +241,7 @@ pub fn open_csv<'a, R: Read + Send + 'a>(mut input: R, delimiter: Option<u8>) ->
         Some(d) => Dialect::with_delimiter(d),
         None => Dialect::detect(&encoding.decode_head(&head)),
     };
+    let output_bom = encoding.output_bom(&head, dialect.decimal_comma());
     let mut reader = RecordReader::new(utf8_reader(io::Cursor::new(head).chain(input), encoding), dialect);
     let mut header = Fields::default();
     let span = reader.read_record(&mut header, MAX_COLUMNS + 1)?.ok_or(BatchError::Empty)?;
@@ -248,7 +253,7 @@ pub fn open_csv<'a, R: Read + Send + 'a>(mut input: R, delimiter: Option<u8>) ->
         .enumerate()
         .map(|(i, f)| Cow::Owned(field_text(if i == 0 { without_bom(f) } else { f }).into_owned()))
         .collect();
-    Ok(CsvInput { reader, dialect, encoding, names, width: span.fields })
+    Ok(CsvInput { reader, dialect, encoding, output_bom, names, width: span.fields })
 }
 
 /// The first [`SNIFF_BYTES`] of the input (fewer if it is shorter). Every

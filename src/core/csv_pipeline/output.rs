@@ -54,6 +54,39 @@ pub(super) struct ExplainColumns {
     pub(super) features: usize,
 }
 
+/// Every number the output writes (probability, base value, contributions)
+/// as its dialect writes numbers: the shortest text that reads back to the
+/// same f64 (ryu), with a decimal comma in a `;` file
+/// ([`crate::core::csv_reader::Dialect::decimal_comma`], the rule the reader
+/// uses), so a spreadsheet that wrote `0,1471` reads `0,972636006802156` as a
+/// number too, not as text or as 972 trillion.
+pub(super) struct NumberText {
+    ryu: ryu::Buffer,
+    /// The decimal-comma copy (ryu writes at most 24 bytes).
+    comma: [u8; 24],
+    decimal_comma: bool,
+}
+
+impl NumberText {
+    pub(super) fn new(decimal_comma: bool) -> Self {
+        NumberText { ryu: ryu::Buffer::new(), comma: [0; 24], decimal_comma }
+    }
+
+    #[inline]
+    pub(super) fn format(&mut self, x: f64) -> &[u8] {
+        let text = self.ryu.format_finite(x).as_bytes();
+        if !self.decimal_comma {
+            return text;
+        }
+        let out = &mut self.comma[..text.len()];
+        out.copy_from_slice(text);
+        if let Some(point) = out.iter().position(|&b| b == b'.') {
+            out[point] = b',';
+        }
+        out
+    }
+}
+
 /// Writes scored blocks in order and returns their buffers to the reader.
 #[allow(clippy::too_many_arguments)] // each is a separate fact about this one file
 pub(super) fn write_blocks<W: Write>(
@@ -61,6 +94,7 @@ pub(super) fn write_blocks<W: Write>(
     full: &Receiver<Result<Block, BatchError>>,
     empty: &SyncSender<Block>,
     width: usize,
+    mut number: NumberText,
     explained: Option<ExplainColumns>,
     counts: &mut BatchCounts,
     progress: &mut impl FnMut(u64),
@@ -69,9 +103,8 @@ pub(super) fn write_blocks<W: Write>(
     let base_value = explained.map(|e| e.base_value);
     let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + features);
     let mut out = new_record();
-    let mut number = ryu::Buffer::new();
     // The same for every row: formatted once.
-    let base_text = base_value.map(|b| number.format_finite(b).to_owned());
+    let base_text = base_value.map(|b| number.format(b).to_owned());
     for block in full.iter() {
         let mut block = block?;
         // All ASCII (one fast pass a block): every field is UTF-8 as it is.
@@ -101,14 +134,14 @@ pub(super) fn write_blocks<W: Write>(
                 RowOutcome::Scored(p) => {
                     counts.count_scored(&p);
                     out.push_field(if p.label == 1 { b"1" } else { b"0" });
-                    out.push_field(number.format_finite(p.probability).as_bytes());
+                    out.push_field(number.format(p.probability));
                     out.push_field(Status::Ok.as_str().as_bytes());
                     out.push_field(Status::Ok.reason_phrase().as_bytes());
                     out.push_field(block.reason(i).as_bytes());
                     if let (Some(base), Some(phi)) = (base_text.as_deref(), contributions.next()) {
-                        out.push_field(base.as_bytes());
+                        out.push_field(base);
                         for &c in phi {
-                            out.push_field(number.format_finite(c).as_bytes());
+                            out.push_field(number.format(c));
                         }
                     }
                 }
@@ -187,7 +220,7 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[1].starts_with("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,café,1,"), "{}", lines[1]);
         assert!(lines[2].starts_with("Biopsia-Muñoz,0.1471,25.38,17.33,2019.0,0.2654,µm²,1,"), "{}", lines[2]);
-        assert!(!out.starts_with('\u{feff}'), "no mark in, no mark out");
+        assert!(out.starts_with('\u{feff}'), "Windows-1252 in: a mark, so Excel reads the UTF-8 output as UTF-8");
         // A UTF-8 character split across two fields is two Windows-1252 fields, not passed through.
         let mut split = format!("{HEADER},a,b\n").into_bytes();
         split.extend(b"S,0.1471,25.38,17.33,2019.0,0.2654,x\xc3,\xa9y\n");
@@ -198,6 +231,33 @@ mod tests {
         header.extend(b"mean concave points;worst radius;worst texture;worst concave points\n1;2019;0,1;25;17;0,2\n");
         let (out, counts) = score(&header).unwrap();
         assert_eq!(counts.scored, 1, "{out}");
-        assert!(out.starts_with("id;worst area (µm²);"), "{out}");
+        assert!(out.starts_with("\u{feff}id;worst area (µm²);"), "{out}");
+    }
+
+    #[test]
+    fn a_semicolon_file_gets_a_decimal_comma_in_every_number_written_and_a_comma_file_a_point() {
+        use super::super::{score_csv_with, ScoreOptions};
+        use crate::core::model::Model;
+        let model = Model::embedded().unwrap();
+        let options = ScoreOptions { explain: true, ..ScoreOptions::default() };
+        let run = |input: &str| {
+            let mut out = Vec::new();
+            score_csv_with(&model, input.as_bytes(), &mut out, &options, |_| {}).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let semicolon = run(&format!("{}\nS1;0,1471;25,38;17,33;2019,0;0,2654\n", HEADER.replace(',', ";")));
+        let comma = run(&format!("{HEADER}\nS1,0.1471,25.38,17.33,2019.0,0.2654\n"));
+        let cells =
+            |out: &str, d: char| out.lines().nth(1).unwrap().split(d).skip(6).map(str::to_owned).collect::<Vec<_>>();
+        let (semi, plain) = (cells(&semicolon, ';'), cells(&comma, ','));
+        // prediction, probability, status, reason, warnings, base_value, 5 contributions
+        assert_eq!(semi.len(), 11, "{semicolon}");
+        for i in [1, 5, 6, 7, 8, 9, 10] {
+            assert!(semi[i].contains(',') && !semi[i].contains('.'), "{i}: {semicolon}");
+            assert!(plain[i].contains('.') && !plain[i].contains(','), "{i}: {comma}");
+            assert_eq!(semi[i].replace(',', "."), plain[i], "the same number");
+        }
+        assert_eq!((semi[0].as_str(), semi[2].as_str()), ("1", "200"));
+        assert!(!comma.starts_with('\u{feff}'), "a plain ASCII comma file gets no mark");
     }
 }

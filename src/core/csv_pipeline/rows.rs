@@ -198,7 +198,10 @@ mod tests {
         assert_eq!((counts.scored, counts.rejected), (1, 2), "{out}");
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].ends_with(";prediction;probability;status;reason;warnings"), "{}", lines[0]);
-        assert_eq!(lines[1], format!("S1;0,1471;25,38;17,33;2019,0;0,2654;{}", want_row.replace(',', ";")));
+        assert_eq!(
+            lines[1],
+            format!("S1;0,1471;25,38;17,33;2019,0;0,2654;{}", want_row.replace(',', ";").replace('.', ","))
+        );
         assert!(lines[2].contains(";400;'meanConcavePoints' has a thousands separator"), "{}", lines[2]);
         assert!(lines[3].contains(";400;'worstRadius' has a thousands separator"), "{}", lines[3]);
         assert_eq!(counts.rejected_by_reason["ambiguous_number"], 2);
