@@ -1,6 +1,7 @@
 //! Where a cold start's time goes, phase by phase (not a test, not a
 //! benchmark harness: one process, first call of each phase, as a cold start
-//! pays it). `cargo run --release --example startup_phases`
+//! pays it; each model load is timed cold, then warm).
+//! `cargo run --release --example startup_phases`
 
 use std::time::Instant;
 
@@ -22,7 +23,9 @@ fn main() {
     time("serde_json::Value of the embedded export", || {
         serde_json::from_slice::<serde_json::Value>(EMBEDDED_MODEL).unwrap()
     });
-    let model = time("Model::embedded() (the whole load)", || Model::embedded().unwrap());
+    time("Model::from_json_bytes (parse + check + compile)", || Model::from_json_bytes(EMBEDDED_MODEL).unwrap());
+    time("Model::from_json_bytes again (warm)", || Model::from_json_bytes(EMBEDDED_MODEL).unwrap());
+    let model = time("Model::embedded() (the compiled form)", || Model::embedded().unwrap());
     time("Model::embedded() again (warm)", || Model::embedded().unwrap());
     time("telemetry::init(json)", || scorer::telemetry::init(true));
     time("tokio current-thread runtime", || {
