@@ -1,17 +1,50 @@
-//! Converts openapi.yaml (the HTTP contract, written by hand as YAML) into
-//! JSON: the template src/contract/openapi.rs rewrites for the loaded model
-//! (for the shipped model, unchanged), which `GET /openapi.json` serves. Done
-//! here rather than at run time so the server parses no YAML and the template
-//! cannot fail to parse in production; tests/openapi_check.py checks the
-//! served JSON equals what PyYAML (an independent reader) makes of the file.
+//! Two things the binary embeds, prepared here so a cold start does neither:
+//!
+//! * openapi.yaml (the HTTP contract, written by hand as YAML) as JSON: the
+//!   template src/contract/openapi.rs rewrites for the loaded model (for the
+//!   shipped model, unchanged), which `GET /openapi.json` serves. The server
+//!   parses no YAML and the template cannot fail to parse in production;
+//!   tests/openapi_check.py checks the served JSON equals what PyYAML (an
+//!   independent reader) makes of the file.
+//! * The shipped model's sha256, and its compiled form
+//!   (models/breast-cancer-gbc.json.compiled, written by `scorer model
+//!   compile`; core/model/compiled.rs) when that form records this export's
+//!   sha256. A build script cannot call the crate it builds, so the form is
+//!   written by the binary and committed; a stale one is left out here (with
+//!   a warning: the binary then loads the JSON export, correct but slower),
+//!   and a test fails until it is compiled again.
 
 use std::path::PathBuf;
 
+use sha2::{Digest, Sha256};
+
+const EXPORT: &str = "models/breast-cancer-gbc.json";
+const COMPILED: &str = "models/breast-cancer-gbc.json.compiled";
+/// Where the compiled form records its export's sha256: after the 16-byte
+/// magic and the 4-byte format version (core/model/compiled.rs).
+const RECORDED_SHA: std::ops::Range<usize> = 20..52;
+
 fn main() {
     println!("cargo::rerun-if-changed=openapi.yaml");
+    println!("cargo::rerun-if-changed={EXPORT}");
+    println!("cargo::rerun-if-changed={COMPILED}");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+
     let yaml = std::fs::read_to_string("openapi.yaml").expect("openapi.yaml is readable");
     let doc: serde_json::Value = serde_yaml_ng::from_str(&yaml).expect("openapi.yaml is valid YAML");
     let json = serde_json::to_string(&doc).expect("the document serializes as JSON");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("openapi.json");
-    std::fs::write(out, json).expect("OUT_DIR is writable");
+    std::fs::write(out_dir.join("openapi.json"), json).expect("OUT_DIR is writable");
+
+    let sha = Sha256::digest(std::fs::read(EXPORT).expect("the shipped export is readable"));
+    std::fs::write(out_dir.join("embedded.sha256"), sha).expect("OUT_DIR is writable");
+    let compiled = std::fs::read(COMPILED).unwrap_or_default();
+    let current = compiled.get(RECORDED_SHA) == Some(sha.as_slice());
+    if !current {
+        println!(
+            "cargo::warning={COMPILED} is missing or was compiled from another export: the binary will parse \
+             the JSON export at start-up; run `scorer model compile {EXPORT}`"
+        );
+    }
+    std::fs::write(out_dir.join("embedded.compiled"), if current { &compiled[..] } else { &[] })
+        .expect("OUT_DIR is writable");
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::core::model::{Model, ModelError};
+use crate::core::model::{compiled_path_for, Model, ModelError};
 
 /// The environment variable naming another export to load instead of the
 /// embedded model.
@@ -29,6 +29,14 @@ pub enum ModelLoadError {
         way_back(variable)
     )]
     Export { variable: &'static str, path: PathBuf, error: ModelError },
+    #[error(
+        "the compiled form {} of the model file {} (set by {variable}) cannot be used: {error}; \
+         run `scorer model compile {}` to write it again, or delete it to load the export itself",
+        path.display(),
+        export.display(),
+        export.display()
+    )]
+    Compiled { variable: &'static str, path: PathBuf, export: PathBuf, error: ModelError },
     #[error("the embedded model cannot be used (a broken build): {0}")]
     Embedded(ModelError),
 }
@@ -66,10 +74,30 @@ pub fn load_model_file(path: &Path) -> Result<Model, ModelLoadError> {
     load_file(MODEL_PATH, path)
 }
 
-/// The export at `path`, set by `variable`.
+/// The export at `path`, set by `variable`: from its compiled form
+/// (`<path>.compiled`, [`compiled_path_for`]) when there is one, which must
+/// have been compiled from exactly this export; else parsed and compiled.
 fn load_file(variable: &'static str, path: &Path) -> Result<Model, ModelLoadError> {
-    let bytes = std::fs::read(path).map_err(|error| ModelLoadError::Read { variable, path: path.to_owned(), error })?;
-    Model::from_json_bytes(&bytes).map_err(|error| ModelLoadError::Export { variable, path: path.to_owned(), error })
+    let bytes = read(variable, path)?;
+    let compiled_path = compiled_path_for(path);
+    match std::fs::read(&compiled_path) {
+        Ok(compiled) => Model::from_export_and_compiled(&bytes, &compiled).map_err(|error| ModelLoadError::Compiled {
+            variable,
+            path: compiled_path,
+            export: path.to_owned(),
+            error,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => parse(variable, path, &bytes),
+        Err(error) => Err(ModelLoadError::Read { variable, path: compiled_path, error }),
+    }
+}
+
+fn read(variable: &'static str, path: &Path) -> Result<Vec<u8>, ModelLoadError> {
+    std::fs::read(path).map_err(|error| ModelLoadError::Read { variable, path: path.to_owned(), error })
+}
+
+fn parse(variable: &'static str, path: &Path, bytes: &[u8]) -> Result<Model, ModelLoadError> {
+    Model::from_json_bytes(bytes).map_err(|error| ModelLoadError::Export { variable, path: path.to_owned(), error })
 }
 
 #[cfg(test)]

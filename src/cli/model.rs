@@ -36,6 +36,16 @@ enum ModelCommand {
     /// Compare a new export with the old one before shipping it: what changes for clients, and how
     /// differently the two label rows (a CSV file's, or a synthetic sample of the new training profile).
     Diff(DiffArgs),
+    /// Write the compiled form of an export beside it (EXPORT.compiled): what a cold start loads instead
+    /// of parsing and compiling the JSON. Run it at package time for MODEL_PATH and CHALLENGER_MODEL_PATH
+    /// files; a compiled form that does not match its export is refused at start-up.
+    Compile(CompileArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompileArgs {
+    /// The export (JSON) to compile; it is checked as at start-up.
+    export: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,7 +91,23 @@ fn parse_samples(text: &str) -> Result<usize, String> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         ModelCommand::Diff(args) => diff(args),
+        ModelCommand::Compile(args) => compile(args),
     }
+}
+
+fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
+    let model = load("exported", &args.export)?;
+    let out = crate::core::model::compiled_path_for(&args.export);
+    let bytes = model.to_compiled_bytes();
+    std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "{} ({} bytes): the compiled form of {} ({})",
+        out.display(),
+        bytes.len(),
+        args.export.display(),
+        model.info().version
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// How the synthetic rows are made, in a sentence.

@@ -57,8 +57,12 @@ impl Export {
         export
     }
 
+    /// The model as a cold start loads it: from the compiled form of this
+    /// export (compiled_form.rs checks it answers as the export itself does).
     pub fn model(&self) -> scorer::core::model::Model {
-        scorer::core::model::Model::from_json_bytes(&self.bytes).unwrap()
+        use scorer::core::model::Model;
+        let compiled = Model::from_json_bytes(&self.bytes).unwrap().to_compiled_bytes();
+        Model::from_export_and_compiled(&self.bytes, &compiled).unwrap()
     }
 
     pub fn golden(&self, file: &str) -> PathBuf {

@@ -3,6 +3,7 @@
 
 mod challenger;
 mod cli;
+mod compiled_form;
 mod deadline;
 mod docs_links;
 mod drift;

@@ -8,7 +8,7 @@ use super::super::explain;
 use super::tree::Tree;
 
 /// Every stump on one feature, folded into a step function.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct StepFunction {
     /// The feature's distinct split thresholds in every tree, ascending: the
     /// bin edges (deeper trees' thresholds included, so bins are the model's).
@@ -30,7 +30,7 @@ impl StepFunction {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Compiled {
     /// init + every single-leaf tree.
     pub(super) constant: f64,
@@ -43,7 +43,7 @@ pub(super) struct Compiled {
 }
 
 /// What explaining needs, built at load time from the covers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Explainer {
     pub(super) base_value: f64,
     /// Parallel to the step functions: `tables[f][j]` is feature f's

@@ -31,6 +31,7 @@
 
 mod checks;
 mod compile;
+mod compiled;
 mod export;
 mod tree;
 
@@ -61,6 +62,13 @@ pub const MAX_TREE_DEPTH: usize = 64;
 
 /// The model shipped inside the binary.
 pub const EMBEDDED_MODEL: &[u8] = include_bytes!("../../../models/breast-cancer-gbc.json");
+/// Its sha256, computed by build.rs (a cold start hashes nothing).
+const EMBEDDED_SHA256: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/embedded.sha256"));
+/// Its compiled form (models/breast-cancer-gbc.json.compiled) if build.rs
+/// found it current, else empty.
+const EMBEDDED_COMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/embedded.compiled"));
+
+pub use compiled::{compiled_path_for, COMPILED_FORMAT_VERSION};
 
 /// Why bytes are not a usable model. Names the tree, node or field and the
 /// rule; says nothing of where the bytes came from (the edge adds that).
@@ -70,6 +78,9 @@ pub enum ModelError {
     Json(#[from] serde_json::Error),
     #[error("the model export is not usable: {0}")]
     Invalid(String),
+    /// A compiled form that does not belong to the export beside it, or is damaged.
+    #[error("the compiled form is not usable: {0}")]
+    Compiled(String),
 }
 
 fn invalid(msg: impl Into<String>) -> ModelError {
@@ -115,7 +126,7 @@ pub type Bins = [u32; MAX_FEATURES];
 
 /// How the training split looked to the model (format version 2), for drift
 /// statistics. Bin edges are [`Model::bin_edges`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainingProfile {
     /// Rows of the training split.
     pub rows: u64,
@@ -133,12 +144,31 @@ impl TrainingProfile {
 }
 
 /// One feature of the training profile.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FeatureProfile {
     /// Mean over the training rows (min and max are in [`ModelInfo::ranges`]).
     pub mean: f64,
     /// Training rows per bin (`bin_edges(f).len() + 1` bins); they add up to `rows`.
     pub counts: Vec<u64>,
+}
+
+/// Everything a [`Model`] is made of before what is derived from it.
+struct Parts {
+    /// Of the export's bytes.
+    sha256: [u8; 32],
+    name: String,
+    sklearn_version: String,
+    format_version: u32,
+    ranges: Vec<(f64, f64)>,
+    parameters: serde_json::Value,
+    metrics: serde_json::Value,
+    features: Features,
+    class_names: [String; 2],
+    init: f64,
+    trees: Vec<Tree>,
+    compiled: Compiled,
+    explainer: Option<Explainer>,
+    profile: Option<TrainingProfile>,
 }
 
 /// The loaded, checked ensemble. Build it once at start-up and share it.
@@ -162,9 +192,14 @@ pub struct Model {
 }
 
 impl Model {
-    /// The model embedded in the binary.
+    /// The model embedded in the binary: its compiled form (written by
+    /// `scorer model compile`, left out by build.rs unless it records the
+    /// embedded export's sha256), or, failing that, the export itself:
+    /// correct, only slower to start (a test fails while the committed form
+    /// is not what this build compiles).
     pub fn embedded() -> Result<Self, ModelError> {
-        Self::from_json_bytes(EMBEDDED_MODEL)
+        Self::from_compiled_bytes(EMBEDDED_COMPILED, &EMBEDDED_SHA256)
+            .or_else(|_| Self::from_json_bytes(EMBEDDED_MODEL))
     }
 
     /// Parses and checks an export; every structural problem is an error here,
@@ -181,23 +216,43 @@ impl Model {
             None => None,
         };
         let explainer = v2.then(|| compile::build_explainer(doc.init_raw_score, &trees, &compiled));
-
-        let sha256 = hex::encode(Sha256::digest(bytes));
-        let ranges = doc.features.iter().map(|f| (f.min, f.max)).collect();
-        let info = ModelInfo {
-            version: format!("{}-{}", doc.name, &sha256[..12]),
+        Ok(Self::assemble(Parts {
+            sha256: Sha256::digest(bytes).into(),
             name: doc.name,
-            sha256,
             sklearn_version: doc.sklearn_version,
-            ranges,
-            tree_count: trees.len(),
-            max_depth: trees.iter().map(|t| t.depth).max().unwrap_or(0),
+            format_version: doc.format_version,
+            ranges: doc.features.iter().map(|f| (f.min, f.max)).collect(),
             parameters: doc.parameters,
             metrics: doc.metrics,
-            format_version: doc.format_version,
-            base_value: explainer.as_ref().map(|e| e.base_value),
+            features,
+            class_names,
+            init: doc.init_raw_score,
+            trees,
+            compiled,
+            explainer,
+            profile,
+        }))
+    }
+
+    /// The model from its parts, checked (the export's) or trusted (the
+    /// compiled form's, which a checked export wrote); what both derive.
+    fn assemble(p: Parts) -> Self {
+        let sha256 = hex::encode(p.sha256);
+        let info = ModelInfo {
+            version: format!("{}-{}", p.name, &sha256[..12]),
+            name: p.name,
+            sha256,
+            sklearn_version: p.sklearn_version,
+            ranges: p.ranges,
+            tree_count: p.trees.len(),
+            max_depth: p.trees.iter().map(|t| t.depth).max().unwrap_or(0),
+            parameters: p.parameters,
+            metrics: p.metrics,
+            format_version: p.format_version,
+            base_value: p.explainer.as_ref().map(|e| e.base_value),
         };
-        let range_warnings = features
+        let range_warnings = p
+            .features
             .api_names()
             .zip(&info.ranges)
             .map(|(name, (lo, hi))| {
@@ -206,17 +261,17 @@ impl Model {
                 )
             })
             .collect();
-        Ok(Model {
+        Model {
             info,
-            features,
-            class_names,
-            init: doc.init_raw_score,
-            trees,
-            compiled,
-            explainer,
-            profile,
+            features: p.features,
+            class_names: p.class_names,
+            init: p.init,
+            trees: p.trees,
+            compiled: p.compiled,
+            explainer: p.explainer,
+            profile: p.profile,
             range_warnings,
-        })
+        }
     }
 
     pub fn info(&self) -> &ModelInfo {

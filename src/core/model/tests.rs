@@ -232,3 +232,15 @@ fn model_errors_name_no_environment_variable_flag_or_readme() {
         }
     }
 }
+
+#[test]
+fn the_build_embedded_a_current_compiled_form_and_embedded_loads_it() {
+    // build.rs leaves the form out (and `embedded` parses the JSON) unless it
+    // records the embedded export's sha256: a cold start would pay the parse.
+    let from_compiled = Model::from_compiled_bytes(EMBEDDED_COMPILED, &EMBEDDED_SHA256).expect(
+        "models/breast-cancer-gbc.json.compiled is current: run `scorer model compile models/breast-cancer-gbc.json`",
+    );
+    assert_eq!(EMBEDDED_SHA256.as_slice(), Sha256::digest(EMBEDDED_MODEL).as_slice());
+    assert_eq!(from_compiled.info().sha256, Model::embedded().unwrap().info().sha256);
+    assert_eq!(from_compiled.info().version, Model::from_json_bytes(EMBEDDED_MODEL).unwrap().info().version);
+}

@@ -9,7 +9,7 @@ use super::super::explain::{Point, ShapTree};
 /// `Node::feature` of a leaf.
 pub(super) const LEAF: u32 = u32::MAX;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(super) struct Node {
     /// Feature index, or `LEAF`.
     pub(super) feature: u32,
@@ -27,7 +27,7 @@ impl Node {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Tree {
     pub(super) nodes: Vec<Node>,
     /// Per node, parallel to `nodes`; empty for version 1 exports.
