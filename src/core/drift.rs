@@ -29,6 +29,9 @@ use super::model::{outside_training_range, Bins, Model, Prediction};
 use super::observation::Observation;
 
 pub mod html;
+pub mod plain;
+
+use plain::{sentence, shown_column, Direction, Shift};
 
 /// Shares below this count as this in the PSI formula (so an empty bin gives a
 /// large but finite term).
@@ -96,6 +99,9 @@ pub struct DriftStats {
     rejected_by_reason: Vec<(&'static str, u64)>,
     /// Rows whose bins were not this model's, left out (see [`DriftStats::record`]).
     foreign_rows: u64,
+    /// The header text of each feature's column, in model order, when the
+    /// rows came from a file with a header ([`DriftStats::name_columns`]).
+    columns: Option<Box<[String]>>,
 }
 
 /// One feature's running value statistics.
@@ -145,6 +151,17 @@ impl DriftStats {
             rejected: 0,
             rejected_by_reason: Vec::with_capacity(REASONS_INLINE),
             foreign_rows: 0,
+            columns: None,
+        }
+    }
+
+    /// Names each feature as the file's header did (`Worst Area (mm²)`,
+    /// `worst_area`), in model order: the report shows these beside the API
+    /// names. Names of columns only, never a cell below the header.
+    pub fn name_columns(&mut self, headers: impl IntoIterator<Item = String>) {
+        let headers: Box<[String]> = headers.into_iter().collect();
+        if headers.len() == self.n {
+            self.columns = Some(headers);
         }
     }
 
@@ -225,6 +242,9 @@ impl DriftStats {
         }
         self.rejected += other.rejected;
         self.foreign_rows += other.foreign_rows;
+        if self.columns.is_none() {
+            self.columns.clone_from(&other.columns);
+        }
         for &(code, n) in &other.rejected_by_reason {
             match self.rejected_by_reason.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, m)) => *m += n,
@@ -275,8 +295,18 @@ impl DriftStats {
                 };
                 let stats = &self.values[f];
                 let (min, max) = stats.range;
+                let name = model.features().api_name(f);
+                let column = self.columns.as_ref().map(|c| shown_column(&c[f]));
+                let training_mean = training.map(|(t, _)| t.mean);
+                let shift = Shift::of(psi, assessed, options.psi_threshold);
+                // The side only, from the mean however few the rows: never a value.
+                let mean = (scored > 0).then(|| stats.sum / scored as f64);
+                let direction = Direction::of(mean, stats.range, training_mean);
                 FeatureDrift {
-                    name: model.features().api_name(f).to_owned(),
+                    name: name.to_owned(),
+                    note: sentence(column.as_deref().unwrap_or(name), shift, direction),
+                    column,
+                    shift,
                     psi,
                     out_of_range_rows: stats.out_of_range,
                     out_of_range_share: share(stats.out_of_range, scored),
@@ -285,7 +315,7 @@ impl DriftStats {
                     mean: show_extremes.then(|| stats.sum / scored as f64),
                     training_min: min,
                     training_max: max,
-                    training_mean: training.map(|(t, _)| t.mean),
+                    training_mean,
                     bins: BinTable {
                         edges: model.bin_edges(f).to_vec(),
                         counts: counts.to_vec(),
@@ -297,11 +327,7 @@ impl DriftStats {
             .collect();
 
         let alert_features: Vec<String> = if assessed {
-            features
-                .iter()
-                .filter(|f| f.psi.is_some_and(|p| p > options.psi_threshold))
-                .map(|f| f.name.clone())
-                .collect()
+            features.iter().filter(|f| f.shift == Shift::Major).map(|f| f.name.clone()).collect()
         } else {
             Vec::new()
         };
@@ -413,7 +439,19 @@ pub struct ReasonCount {
 pub struct FeatureDrift {
     /// API name (`worstArea`).
     pub name: String,
+    /// The header of the feature's column as the file wrote it (`Worst Area
+    /// (mm²)`), at most 60 characters; `null` when the rows had no header
+    /// (queue messages, Distributed Map items).
+    pub column: Option<String>,
+    /// What the PSI says: `not_assessed` (too few rows or no training
+    /// profile: `psi` is then noise, graded by nobody), `stable`, `moderate`
+    /// or `major` (above `psiThreshold`, named in `alertFeatures`).
+    pub shift: Shift,
+    /// One plain sentence for a lab person, or `null`: for a major shift, and
+    /// for values whose mean lies outside the training range (however few).
+    pub note: Option<String>,
     /// Against the training profile; `null` without scored rows or profile.
+    /// Computed below `minRowsForAlert` too, for compatibility: read `shift`.
     pub psi: Option<f64>,
     /// Scored rows whose value lies outside the training range.
     pub out_of_range_rows: u64,
