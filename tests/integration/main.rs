@@ -6,6 +6,7 @@ mod cli;
 mod deadline;
 mod docs_links;
 mod drift;
+mod drift_page;
 mod drift_paths;
 mod explain_paths;
 mod explanations;

@@ -145,7 +145,7 @@ fn label(f: &FeatureDrift) -> &str {
 /// The file's name for the feature with the API name beside (once when they are the same).
 fn feature_name(f: &FeatureDrift) -> Markup {
     match f.column.as_deref().filter(|c| *c != f.name) {
-        Some(column) => html! { span.col { (column) } span.api { "API " code { (f.name) } } },
+        Some(column) => html! { span.col { (column) } " " span.api { "API " code { (f.name) } } },
         None => html! { code { (f.name) } },
     }
 }

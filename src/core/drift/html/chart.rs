@@ -37,7 +37,7 @@ pub(super) fn chart(f: &FeatureDrift, width: f64) -> Markup {
     let label_size = if group < 62.0 { 10 } else { 11 };
     html! {
         svg viewBox={ "0 0 " (width) " " (height) } role="img"
-            aria-label={ "shares of rows per bin of " (f.name) ": training split and this file" } {
+            aria-label={ "shares of rows per bin of " (f.column.as_deref().unwrap_or(&f.name)) ": training split and this file" } {
             @for tick in ticks {
                 line x1=(left) x2=(width - right) y1=(d1(y(tick))) y2=(d1(y(tick))) stroke="#e6eaef" {}
                 text x=(left - 6.0) y=(d1(y(tick) + 4.0)) font-size="11" text-anchor="end" { (fmt_pct(tick)) }
@@ -63,7 +63,7 @@ pub(super) fn chart(f: &FeatureDrift, width: f64) -> Markup {
             }
             line x1=(left) x2=(width - right) y1=(d1(top + plot_h)) y2=(d1(top + plot_h)) stroke="#9aa3ae" {}
             text x=(left + plot_w / 2.0) y=(height - 4.0) font-size="11" text-anchor="middle" {
-                "bins of " (f.name) " (the model's split thresholds)"
+                "bins of " (f.column.as_deref().unwrap_or(&f.name)) " (the model's split thresholds)"
             }
         }
     }
