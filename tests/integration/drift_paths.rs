@@ -221,7 +221,15 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
     assert_eq!(batch["messages"], 1);
     assert_alerts_on_the_shifted_features("SQS batch summary", &batch["drift"], &expected);
     assert!(batch["drift"]["features"].as_array().unwrap().iter().all(|f| f["column"].is_null()), "no header");
-    assert_eq!(batch["drift"]["features"], local["drift"]["features"], "the same rows, the same statistics");
+    // The same rows, the same statistics: only the names differ (no header in a message).
+    let statistics = |drift: &Value| {
+        let mut features = drift["features"].clone();
+        for f in features.as_array_mut().unwrap() {
+            f.as_object_mut().unwrap().retain(|k, _| k != "column" && k != "note");
+        }
+        features
+    };
+    assert_eq!(statistics(&batch["drift"]), statistics(&local["drift"]), "the same rows, the same statistics");
 
     // A Distributed Map batch of the whole copy: the answer stays the items.
     let items: Vec<Value> = rows
