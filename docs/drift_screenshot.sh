@@ -1,36 +1,21 @@
 #!/usr/bin/env bash
-# Renders the drift report of the dataset (samples/wdbc.csv) and of a shifted
-# copy (worst area x 1.35, worst texture + 6), and screenshots both pages with
-# headless Chromium (Debian: apt-get install -y chromium; pngquant optional) into docs/.
+# The screenshots of docs/drift.md: the drift page of three files a lab might
+# send (an alert file, a file too small to assess, a clean file), scored by
+# `scorer score --html` and rendered by headless Chromium, as the suite's
+# browser check (tests/drift_browser.py) renders and checks them, at the
+# page's full height. Needs chromium (Debian: apt-get install -y chromium);
+# pngquant keeps each PNG small (apt-get install -y pngquant).
 #   bash docs/drift_screenshot.sh
-# The pages come from examples/drift_report.rs, which can shift columns; it
-# feeds the same DriftStats and renders the same page as `scorer score --html`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v chromium >/dev/null || { echo "needs chromium (apt-get install -y chromium)"; exit 1; }
-out=${OUT_DIR:-target/drift-pages}
-mkdir -p "$out"
-cargo build --quiet --example drift_report
-report=target/debug/examples/drift_report
-$report samples/wdbc.csv --source incoming/wdbc.csv --json "$out/dataset.json" --html "$out/dataset.html"
-$report samples/wdbc.csv --source incoming/lab-7/wdbc-shifted.csv --scale worstArea=1.35 --add worstTexture=6 \
-    --json "$out/shifted.json" --html "$out/shifted.html"
-
-shoot() { # shoot PAGE PNG HEIGHT
-    local profile
-    profile=$(mktemp -d)
-    # Nothing may be fetched: no network, no component updates, a throwaway profile.
-    chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
-        --disable-sync --no-first-run --hide-scrollbars --user-data-dir="$profile" \
-        --window-size="1200,$3" --screenshot="$2" "file://$PWD/$1" >/dev/null 2>&1
-    rm -rf "$profile"
-}
-# The whole page at 1200 px wide (its height for this model's five features).
-shoot "$out/shifted.html" docs/drift-report-shifted.png "${HEIGHT:-1880}"
-shoot "$out/dataset.html" docs/drift-report-dataset.png "${HEIGHT:-1880}"
-# A 256-colour palette keeps each PNG well under 200 KB (apt-get install -y pngquant).
-if command -v pngquant >/dev/null; then
-    pngquant --force --skip-if-larger --output docs/drift-report-shifted.png -- docs/drift-report-shifted.png || true
-    pngquant --force --skip-if-larger --output docs/drift-report-dataset.png -- docs/drift-report-dataset.png || true
-fi
-ls -l docs/drift-report-*.png
+cargo build --quiet --bin scorer
+out=target/drift-pages
+python3 tests/drift_browser.py --out "$out" --height "${HEIGHT:-2450}"
+for page in alert not-assessed clean; do
+    cp "$out/$page.png" "docs/drift-page-$page.png"
+    # A 256-colour palette: a fifth of the size, no visible loss.
+    if command -v pngquant >/dev/null; then
+        pngquant --force --skip-if-larger --output "docs/drift-page-$page.png" -- "docs/drift-page-$page.png" || true
+    fi
+done
+ls -l docs/drift-page-*.png

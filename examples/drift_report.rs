@@ -2,7 +2,7 @@
 //! --report/--html` gives the same report of the file as it is): reads the
 //! file like the batch pipeline (columns by name, cells as text), feeds
 //! `DriftStats`, writes the JSON report and the HTML page.
-//! `docs/drift_screenshot.sh` uses it for the screenshots in docs/drift.md.
+//! (The screenshots in docs/drift.md are of `scorer score --html` pages: docs/drift_screenshot.sh.)
 //!
 //!   cargo run --example drift_report -- samples/wdbc.csv --json r.json --html r.html
 //!   cargo run --example drift_report -- samples/wdbc.csv --scale worstArea=1.35 --add worstTexture=6 --html s.html

@@ -117,8 +117,10 @@ def main() -> None:
     check(answer.model_version == model.version, "modelVersion is the metadata's version")
     answers.append((pd.PredictionAnswer, r.content))
 
-    # POST /?explain=true: the explanation, typed, and adding up to the probability.
-    r = predict.sync_detailed(client=client, body=m.Observation.from_dict(values), explain=m.PredictExplain.TRUE)
+    # POST /?explain=True (the flag is a string by its pattern: any case of
+    # true/false, 1/0; "True" is what .NET writes): the explanation, typed, and
+    # adding up to the probability.
+    r = predict.sync_detailed(client=client, body=m.Observation.from_dict(values), explain="True")
     check(r.status_code == 200, f"POST /?explain=true answered {r.status_code}")
     explained = r.parsed
     check(isinstance(explained, m.PredictionAnswer), f"explained answer parsed as {type(explained)}")

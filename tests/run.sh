@@ -94,6 +94,8 @@ if [ $# -eq 0 ]; then
     env -u MODEL_PATH bash tests/fuzz_openapi.sh
     echo "== another export's HTTP contract (seven other features, no rebuild): checked and fuzzed the same way"
     SCHEMATHESIS_MAX_TIME=30 bash tests/fuzz_openapi.sh models/testdata/breast-cancer-seven.json
+    echo "== the drift page in headless Chromium: an alert file, a file too small to assess, a clean file"
+    python3 tests/drift_browser.py
 elif [ -s "$SCORER_CONTRACT_ANSWERS" ]; then
     echo "== the HTTP answers these tests recorded against openapi.yaml"
     target/test-tools/openapi/bin/python tests/openapi_check.py --answers "$SCORER_CONTRACT_ANSWERS"

@@ -22,13 +22,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::features::MAX_FEATURES;
 use super::model::{outside_training_range, Bins, Model, Prediction};
 use super::observation::Observation;
 
 pub mod html;
+pub mod plain;
+mod report;
+
+pub use report::{BinTable, DriftMetricValues, DriftReport, FeatureDrift, FeatureMetricValues, ReasonCount};
+
+use plain::{sentence, shown_column, Direction, Shift};
 
 /// Shares below this count as this in the PSI formula (so an empty bin gives a
 /// large but finite term).
@@ -96,6 +100,9 @@ pub struct DriftStats {
     rejected_by_reason: Vec<(&'static str, u64)>,
     /// Rows whose bins were not this model's, left out (see [`DriftStats::record`]).
     foreign_rows: u64,
+    /// The header text of each feature's column, in model order, when the
+    /// rows came from a file with a header ([`DriftStats::name_columns`]).
+    columns: Option<Box<[String]>>,
 }
 
 /// One feature's running value statistics.
@@ -145,6 +152,17 @@ impl DriftStats {
             rejected: 0,
             rejected_by_reason: Vec::with_capacity(REASONS_INLINE),
             foreign_rows: 0,
+            columns: None,
+        }
+    }
+
+    /// Names each feature as the file's header did (`Worst Area (mm²)`,
+    /// `worst_area`), in model order: the report shows these beside the API
+    /// names. Names of columns only, never a cell below the header.
+    pub fn name_columns(&mut self, headers: impl IntoIterator<Item = String>) {
+        let headers: Box<[String]> = headers.into_iter().collect();
+        if headers.len() == self.n {
+            self.columns = Some(headers);
         }
     }
 
@@ -225,6 +243,9 @@ impl DriftStats {
         }
         self.rejected += other.rejected;
         self.foreign_rows += other.foreign_rows;
+        if self.columns.is_none() {
+            self.columns.clone_from(&other.columns);
+        }
         for &(code, n) in &other.rejected_by_reason {
             match self.rejected_by_reason.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, m)) => *m += n,
@@ -275,8 +296,18 @@ impl DriftStats {
                 };
                 let stats = &self.values[f];
                 let (min, max) = stats.range;
+                let name = model.features().api_name(f);
+                let column = self.columns.as_ref().map(|c| shown_column(&c[f]));
+                let training_mean = training.map(|(t, _)| t.mean);
+                let shift = Shift::of(psi, assessed, options.psi_threshold);
+                // The side only, from the mean however few the rows: never a value.
+                let mean = (scored > 0).then(|| stats.sum / scored as f64);
+                let direction = Direction::of(mean, stats.range, training_mean);
                 FeatureDrift {
-                    name: model.features().api_name(f).to_owned(),
+                    name: name.to_owned(),
+                    note: sentence(column.as_deref().unwrap_or(name), shift, direction),
+                    column,
+                    shift,
                     psi,
                     out_of_range_rows: stats.out_of_range,
                     out_of_range_share: share(stats.out_of_range, scored),
@@ -285,7 +316,7 @@ impl DriftStats {
                     mean: show_extremes.then(|| stats.sum / scored as f64),
                     training_min: min,
                     training_max: max,
-                    training_mean: training.map(|(t, _)| t.mean),
+                    training_mean,
                     bins: BinTable {
                         edges: model.bin_edges(f).to_vec(),
                         counts: counts.to_vec(),
@@ -297,11 +328,7 @@ impl DriftStats {
             .collect();
 
         let alert_features: Vec<String> = if assessed {
-            features
-                .iter()
-                .filter(|f| f.psi.is_some_and(|p| p > options.psi_threshold))
-                .map(|f| f.name.clone())
-                .collect()
+            features.iter().filter(|f| f.shift == Shift::Major).map(|f| f.name.clone()).collect()
         } else {
             Vec::new()
         };
@@ -352,142 +379,6 @@ pub fn psi(a: &[f64], e: &[f64]) -> f64 {
             (a - e) * (a / e).ln()
         })
         .sum()
-}
-
-/// The `drift` object of a summary: counts and aggregates only.
-///
-/// Every share is `null` where its denominator is 0 (a file with no scored
-/// rows has no PSI, no shares and no alert), so the JSON never holds NaN.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DriftReport {
-    /// Rows seen: scored + rejected.
-    pub rows: u64,
-    pub scored: u64,
-    pub rejected: u64,
-    /// rejected / rows.
-    pub rejected_share: Option<f64>,
-    /// By the first problem found in the row; shares of `rows`.
-    pub rejected_by_reason: BTreeMap<&'static str, ReasonCount>,
-    /// Scored rows the model labels malignant.
-    pub predicted_malignant: u64,
-    /// predictedMalignant / scored.
-    pub predicted_malignant_share: Option<f64>,
-    /// The same share over the training split (`null` without a profile).
-    pub training_predicted_malignant_share: Option<f64>,
-    /// Scored rows with at least one value outside its training range.
-    pub rows_out_of_range: u64,
-    /// rowsOutOfRange / scored.
-    pub out_of_range_share: Option<f64>,
-    /// True when a feature's PSI exceeds `psiThreshold` (and the alert was assessed).
-    pub alert: bool,
-    /// False below `minRowsForAlert` scored rows or without a training
-    /// profile: `alert` is then false because nothing can be said, not because
-    /// all is well.
-    pub alert_assessed: bool,
-    /// The features whose PSI exceeds the threshold, in model order.
-    pub alert_features: Vec<String>,
-    pub psi_threshold: f64,
-    pub min_rows_for_alert: u64,
-    pub min_rows_for_extremes: u64,
-    pub psi_floor: f64,
-    pub psi_convention: &'static str,
-    /// Rows of the training split (`null` without a profile).
-    pub training_rows: Option<u64>,
-    /// In model order.
-    pub features: Vec<FeatureDrift>,
-}
-
-/// Rejected rows of one reason.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReasonCount {
-    pub rows: u64,
-    /// Of all rows (scored + rejected).
-    pub share: f64,
-}
-
-/// One feature of the report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FeatureDrift {
-    /// API name (`worstArea`).
-    pub name: String,
-    /// Against the training profile; `null` without scored rows or profile.
-    pub psi: Option<f64>,
-    /// Scored rows whose value lies outside the training range.
-    pub out_of_range_rows: u64,
-    pub out_of_range_share: Option<f64>,
-    /// Over the scored rows; `null` below `minRowsForExtremes` scored rows.
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub mean: Option<f64>,
-    /// The training split's range (the model card's) and mean.
-    pub training_min: f64,
-    pub training_max: f64,
-    pub training_mean: Option<f64>,
-    pub bins: BinTable,
-}
-
-/// A feature's bins: `edges.len() + 1` of them, bin j holding
-/// `edges[j-1] < float32(x) <= edges[j]` (the model's own rule).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BinTable {
-    pub edges: Vec<f64>,
-    /// Scored rows per bin.
-    pub counts: Vec<u64>,
-    /// counts / scored (`null` without scored rows).
-    pub shares: Option<Vec<f64>>,
-    /// The training split's shares (`null` without a profile).
-    pub training_shares: Option<Vec<f64>>,
-}
-
-/// What to emit as EMF metrics for one file or batch (the telemetry layer
-/// writes the records). `None` means "do not emit": too few rows to say.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DriftMetricValues {
-    /// `PredictedMalignantShare` (dimensions Service, EntryPoint).
-    pub predicted_malignant_share: Option<f64>,
-    /// `OutOfRangeShare` of rows with any value outside the training range
-    /// (dimensions Service, EntryPoint); whenever a row was scored.
-    pub out_of_range_share: Option<f64>,
-    /// `DriftAlert`, 1 or 0 (dimensions Service, EntryPoint); only when assessed.
-    pub alert: Option<f64>,
-    /// One record per feature (dimensions Service, EntryPoint, Feature).
-    pub features: Vec<FeatureMetricValues>,
-}
-
-/// `DriftPSI` and `OutOfRangeShare` of one feature.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeatureMetricValues {
-    /// The `Feature` dimension's value (API name).
-    pub feature: String,
-    /// `DriftPSI`; only when the alert was assessed (enough rows), since the
-    /// PSI of a few rows is noise and an average of such values means nothing.
-    pub psi: Option<f64>,
-    /// `OutOfRangeShare`; whenever a row was scored.
-    pub out_of_range_share: Option<f64>,
-}
-
-impl DriftReport {
-    /// The EMF values for this report (never per row).
-    pub fn metric_values(&self) -> DriftMetricValues {
-        DriftMetricValues {
-            predicted_malignant_share: self.predicted_malignant_share,
-            out_of_range_share: self.out_of_range_share,
-            alert: self.alert_assessed.then_some(if self.alert { 1.0 } else { 0.0 }),
-            features: self
-                .features
-                .iter()
-                .map(|f| FeatureMetricValues {
-                    feature: f.name.clone(),
-                    psi: if self.alert_assessed { f.psi } else { None },
-                    out_of_range_share: f.out_of_range_share,
-                })
-                .collect(),
-        }
-    }
 }
 
 #[cfg(test)]

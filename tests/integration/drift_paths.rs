@@ -16,15 +16,25 @@ use crate::helpers::{
 use crate::helpers::{FEATURES, FEATURE_COUNT};
 use crate::runtime_api::RuntimeApi;
 
+/// How the lab's header names two columns (the rest keep the dataset's
+/// names): the reports must name them so, the API name beside.
+const LAB_HEADERS: [(&str, &str); 2] = [("worst area", "Worst Area (mm²)"), ("worst texture", "Worst_Texture")];
+
+/// The header the shifted copy gives a dataset column.
+fn lab_header(dataset_name: &str) -> &str {
+    LAB_HEADERS.iter().find(|(d, _)| *d == dataset_name).map_or(dataset_name, |(_, lab)| lab)
+}
+
 /// The dataset with every worst area × 1.35 and worst texture + 6 (the copy
-/// tests/integration/drift.rs computes PSI for independently).
+/// tests/integration/drift.rs computes PSI for independently), two columns
+/// named as a lab might ([`LAB_HEADERS`]).
 fn shifted_csv() -> String {
     let mut reader = csv::Reader::from_path(root().join("samples/wdbc.csv")).unwrap();
     let headers = reader.headers().unwrap().clone();
     let area = headers.iter().position(|h| h == "worst area").unwrap();
     let texture = headers.iter().position(|h| h == "worst texture").unwrap();
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(&headers).unwrap();
+    writer.write_record(headers.iter().map(lab_header)).unwrap();
     for record in reader.records() {
         let mut row: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
         row[area] = (row[area].parse::<f64>().unwrap() * 1.35).to_string();
@@ -59,11 +69,18 @@ fn emf_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-/// The page is one self-contained document that leads with the alert.
+/// The page is one self-contained document that leads with the alert, names
+/// the features as the file's header did (the API name beside) and says in
+/// a sentence which way each alerting feature moved.
 fn assert_alerting_page(what: &str, page: &str) {
     assert!(page.starts_with("<!DOCTYPE html>"), "{what}");
     assert!(page.contains("banner bad"), "{what}: the alert banner");
     assert!(page.contains("worstTexture") && page.contains("worstArea"), "{what}");
+    for (_, lab) in LAB_HEADERS {
+        let sentence = format!("The values of {lab} are mostly higher than in training");
+        assert!(page.contains(&format!("<span class=\"col\">{lab}</span>")), "{what}: the header {lab}");
+        assert!(page.contains(&sentence), "{what}: {sentence}");
+    }
     assert!(!page.contains("<script") && !page.contains("src=\"http") && !page.contains("url("), "{what}");
 }
 
@@ -72,7 +89,7 @@ fn shifted_values(shifted: &str) -> Vec<Vec<f64>> {
     let mut reader = csv::Reader::from_reader(shifted.as_bytes());
     let headers = reader.headers().unwrap().clone();
     let columns: Vec<usize> =
-        FEATURES.iter().map(|f| headers.iter().position(|h| h == f.dataset_name).unwrap()).collect();
+        FEATURES.iter().map(|f| headers.iter().position(|h| h == lab_header(f.dataset_name)).unwrap()).collect();
     reader.records().map(|r| columns.iter().map(|&c| r.as_ref().unwrap()[c].parse().unwrap()).collect()).collect()
 }
 
@@ -95,6 +112,11 @@ fn expected(shifted: &str) -> Expected {
 
 fn assert_alerts_on_the_shifted_features(what: &str, drift: &Value, expected: &Expected) {
     assert_eq!(drift["alert"], true, "{what}: {drift}");
+    for f in drift["features"].as_array().unwrap() {
+        let major = expected.alert_features.contains(&f["name"].as_str().unwrap());
+        assert_eq!(f["shift"] == "major", major, "{what}: {f}");
+        assert_eq!(f["note"].is_string(), major, "{what}: {f}");
+    }
     assert_eq!(drift["alertFeatures"], json!(expected.alert_features), "{what}");
     assert_eq!(drift["scored"], expected.rows, "{what}");
 }
@@ -125,6 +147,10 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
     let (local, local_page) = score_with_report(&input, &[], &[]);
     assert_eq!(local["status"], "scored");
     assert_alerts_on_the_shifted_features("score --report", &local["drift"], &expected);
+    // Each feature as the file's header named it (the S3 summary below is the same object).
+    let columns: Vec<&str> =
+        local["drift"]["features"].as_array().unwrap().iter().map(|f| f["column"].as_str().unwrap()).collect();
+    assert_eq!(columns, FEATURES.map(|f| lab_header(f.dataset_name)));
     let psi: Vec<f64> =
         local["drift"]["features"].as_array().unwrap().iter().map(|f| f["psi"].as_f64().unwrap()).collect();
     for (f, (ours, want)) in psi.iter().zip(&expected.psi).enumerate() {
@@ -180,7 +206,7 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
         .map(|r| {
             let fields = FEATURES
                 .iter()
-                .map(|f| (f.api_name.to_owned(), json!(r[column(f.dataset_name)].parse::<f64>().unwrap())));
+                .map(|f| (f.api_name.to_owned(), json!(r[column(lab_header(f.dataset_name))].parse::<f64>().unwrap())));
             Value::Object(fields.collect())
         })
         .collect();
@@ -194,7 +220,16 @@ async fn a_shifted_file_alerts_on_every_path_and_s3_writes_the_drift_object_scor
     let batch: Value = serde_json::from_slice(&get(&s3, &bucket, &summaries[0]).await).unwrap();
     assert_eq!(batch["messages"], 1);
     assert_alerts_on_the_shifted_features("SQS batch summary", &batch["drift"], &expected);
-    assert_eq!(batch["drift"]["features"], local["drift"]["features"], "the same rows, the same statistics");
+    assert!(batch["drift"]["features"].as_array().unwrap().iter().all(|f| f["column"].is_null()), "no header");
+    // The same rows, the same statistics: only the names differ (no header in a message).
+    let statistics = |drift: &Value| {
+        let mut features = drift["features"].clone();
+        for f in features.as_array_mut().unwrap() {
+            f.as_object_mut().unwrap().retain(|k, _| k != "column" && k != "note");
+        }
+        features
+    };
+    assert_eq!(statistics(&batch["drift"]), statistics(&local["drift"]), "the same rows, the same statistics");
 
     // A Distributed Map batch of the whole copy: the answer stays the items.
     let items: Vec<Value> = rows

@@ -7,6 +7,7 @@ mod compiled_form;
 mod deadline;
 mod docs_links;
 mod drift;
+mod drift_page;
 mod drift_paths;
 mod error_codes;
 mod excel;

@@ -163,6 +163,9 @@ fn pipeline<R: Read + Send, W: Write>(
     let decimal_comma = dialect.decimal_comma();
     let columns = match_columns(model.features(), &names, dialect, options.delimiter.is_some())?;
     write_header(&mut writer, &names, explain.then(|| model.features()))?;
+    // The drift report names each feature as this header did (column names only).
+    let headers: Vec<String> =
+        if options.drift { columns.iter().map(|&c| names[c].clone().into_owned()).collect() } else { Vec::new() };
 
     let (full_tx, full_rx) = sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
     let (empty_tx, empty_rx) = sync_channel::<Block>(BLOCKS_QUEUED + 2);
@@ -210,7 +213,11 @@ fn pipeline<R: Read + Send, W: Write>(
         writer.flush().map_err(BatchError::Write)?;
         counts.bytes_in = bytes;
         progress(bytes);
-        Ok(ScoreOutcome { counts, drift: tallies.drift, challenger: tallies.challenger })
+        let drift = tallies.drift.map(|mut stats| {
+            stats.name_columns(headers);
+            stats
+        });
+        Ok(ScoreOutcome { counts, drift, challenger: tallies.challenger })
     })
 }
 

@@ -1,15 +1,25 @@
 //! The drift report as one self-contained HTML page: inline CSS and SVG, no
 //! script, nothing fetched (no fonts, no external URLs), so it opens from S3,
-//! a mail attachment or a laptop alike. The alert comes first, then an
-//! overview of every feature, then per feature the training split's and the
-//! file's shares of rows in each bin side by side.
+//! a mail attachment or a laptop alike. The alert comes first (with one plain
+//! sentence per alerting feature), then an overview of every feature, then
+//! per feature the training split's and the file's shares of rows in each bin
+//! side by side, and at the bottom how to read it all, for a lab person.
+//! Features are named as the file's header named them, the API name beside.
+//! A file too small to assess shows its counts, grey: no PSI grade anywhere.
 //!
 //! Built with maud: the markup is checked at compile time and every value
 //! spliced in is escaped unless marked `PreEscaped` (only the constant CSS).
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use super::plain::{Shift, MODERATE_PSI};
 use super::{DriftReport, FeatureDrift};
+
+mod chart;
+mod format;
+
+use chart::{chart, psi_bar};
+use format::{fmt_num, fmt_pct, fmt_psi, opt_num, opt_pct, thousands};
 
 /// What the page says about where the rows came from (all optional).
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,17 +32,17 @@ pub struct PageContext<'a> {
 /// Features with at most this many bins share a row, two to a row.
 const NARROW_BINS: usize = 6;
 
-/// PSI above this is a moderate shift (the usual convention), below it stable.
-const MODERATE_PSI: f64 = 0.1;
-
 const TRAINING_COLOUR: &str = "#9aa9bb";
 const FILE_COLOUR: &str = "#2563a8";
 
 /// Renders the page. Every string spliced in is escaped.
 pub fn render(report: &DriftReport, context: &PageContext<'_>) -> String {
     let mut order: Vec<&FeatureDrift> = report.features.iter().collect();
-    // Largest shift first: what needs looking at is at the top.
-    order.sort_by(|a, b| b.psi.unwrap_or(-1.0).total_cmp(&a.psi.unwrap_or(-1.0)));
+    // Largest shift first: what needs looking at is at the top. Not assessed,
+    // the PSI is noise: the model's order.
+    if report.alert_assessed {
+        order.sort_by(|a, b| b.psi.unwrap_or(-1.0).total_cmp(&a.psi.unwrap_or(-1.0)));
+    }
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -101,6 +111,14 @@ svg{display:block;width:100%;height:auto}
 svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;fill:#5b6675}
 footer{color:var(--muted);font-size:13px;margin-top:20px;border-top:1px solid var(--line);padding-top:10px}
 footer p{margin:4px 0}
+footer h2{font-size:16px;color:var(--ink);margin:0 0 6px}
+footer dl{display:grid;grid-template-columns:210px 1fr;gap:4px 14px;margin:0 0 10px;color:var(--ink);font-size:14px}
+footer dt{font-weight:600}
+footer dd{margin:0}
+.api{color:var(--muted);font-size:12px;font-weight:400;margin-left:6px}
+.notes{margin:8px 0 0;padding-left:20px}
+.notes li{margin:2px 0}
+.card .note{margin:2px 0 4px;font-size:14px;color:#7a1a10}
 ";
 
 fn header(report: &DriftReport, context: &PageContext<'_>) -> Markup {
@@ -119,16 +137,37 @@ fn header(report: &DriftReport, context: &PageContext<'_>) -> Markup {
     }
 }
 
+/// The name a person reads: the file's header, else the API name.
+fn label(f: &FeatureDrift) -> &str {
+    f.column.as_deref().unwrap_or(&f.name)
+}
+
+/// The file's name for the feature with the API name beside (once when they are the same).
+fn feature_name(f: &FeatureDrift) -> Markup {
+    match f.column.as_deref().filter(|c| *c != f.name) {
+        Some(column) => html! { span.col { (column) } " " span.api { "API " code { (f.name) } } },
+        None => html! { code { (f.name) } },
+    }
+}
+
+/// Every feature's plain sentence, as a list (nothing when none has one).
+fn notes(report: &DriftReport) -> Markup {
+    let notes: Vec<&str> = report.features.iter().filter_map(|f| f.note.as_deref()).collect();
+    html! {
+        @if !notes.is_empty() {
+            ul.notes { @for n in notes { li { (n) } } }
+        }
+    }
+}
+
 fn alert(report: &DriftReport) -> Markup {
     let threshold = fmt_psi(report.psi_threshold);
     if report.alert {
         let named: Vec<String> = report
-            .alert_features
+            .features
             .iter()
-            .map(|name| {
-                let psi = report.features.iter().find(|f| f.name == *name).and_then(|f| f.psi);
-                format!("{name} (PSI {})", psi.map_or("–".into(), fmt_psi))
-            })
+            .filter(|f| f.shift == Shift::Major)
+            .map(|f| format!("{} (PSI {})", label(f), f.psi.map_or("–".into(), fmt_psi)))
             .collect();
         html! {
             section.banner.bad {
@@ -138,6 +177,7 @@ fn alert(report: &DriftReport) -> Markup {
                     "), so predictions on this file may be less reliable than the model's test metrics say: check \
                      units, instruments and protocol before relying on them."
                 }
+                (notes(report))
             }
         }
     } else if report.alert_assessed {
@@ -148,6 +188,7 @@ fn alert(report: &DriftReport) -> Markup {
                     "Every feature's PSI is at most " (threshold) ": the scored rows are distributed over the \
                      model's bins much like the training data."
                 }
+                (notes(report))
             }
         }
     } else {
@@ -156,13 +197,14 @@ fn alert(report: &DriftReport) -> Markup {
                 .to_owned()
         } else {
             format!(
-                "Only {} rows were scored; below {} the PSI of even training-like data is mostly sampling noise, \
-                 so no alert is raised either way.",
+                "Only {} rows were scored, and drift is assessed from {} scored rows on: with fewer, even data \
+                 just like the training data differs from it by chance, so no PSI is graded and no alert is raised \
+                 either way. The counts below are shown as they are.",
                 thousands(report.scored),
                 thousands(report.min_rows_for_alert)
             )
         };
-        html! { section.banner.na { strong { "Drift not assessed" } p { (why) } } }
+        html! { section.banner.na { strong { "Drift not assessed" } p { (why) } (notes(report)) } }
     }
 }
 
@@ -172,7 +214,15 @@ fn overview(report: &DriftReport) -> Markup {
     let reasons: Vec<String> =
         report.rejected_by_reason.iter().map(|(code, r)| format!("{code} {}", thousands(r.rows))).collect();
     let reasons = if reasons.is_empty() { "no rows rejected".to_owned() } else { reasons.join(", ") };
-    let over = report.features.iter().filter(|f| f.psi.is_some_and(|p| p > report.psi_threshold)).count();
+    let over = report.features.iter().filter(|f| f.shift == Shift::Major).count();
+    let (over, over_sub) = if report.alert_assessed {
+        (format!("{over} of {}", report.features.len()), format!("threshold {}", fmt_psi(report.psi_threshold)))
+    } else {
+        (
+            "not assessed".to_owned(),
+            format!("needs {} scored rows, has {}", thousands(report.min_rows_for_alert), thousands(report.scored)),
+        )
+    };
     html! {
         div.tiles {
             (tile("Predicted malignant", &opt_pct(report.predicted_malignant_share), &training_malignant))
@@ -182,21 +232,22 @@ fn overview(report: &DriftReport) -> Markup {
                 &format!("{} of {} scored rows", thousands(report.rows_out_of_range), thousands(report.scored)),
             ))
             (tile("Rows rejected", &opt_pct(report.rejected_share), &reasons))
-            (tile(
-                "Features over the PSI threshold",
-                &format!("{over} of {}", report.features.len()),
-                &format!("threshold {}", fmt_psi(report.psi_threshold)),
-            ))
+            (tile("Features over the PSI threshold", &over, &over_sub))
         }
         table {
             tr {
-                th { "feature" } th { "PSI" } th.num { "outside training range" }
+                th { "feature (as in the file)" } th { "PSI" } th.num { "outside training range" }
                 th.num { "mean (training)" } th.num { "min – max (training)" }
             }
             @for f in &report.features {
                 tr {
-                    td { code { (f.name) } }
-                    td { (psi_badge(f.psi, report.psi_threshold)) " " (psi_bar(f.psi, report.psi_threshold)) }
+                    td { (feature_name(f)) }
+                    td {
+                        (psi_badge(f))
+                        @if let (Some(p), false) = (f.psi, f.shift == Shift::NotAssessed) {
+                            " " (psi_bar(p, shift_colour(f.shift), report.psi_threshold))
+                        }
+                    }
                     td.num { (opt_pct(f.out_of_range_share)) }
                     td.num { (opt_num(f.mean)) " (" (opt_num(f.training_mean)) ")" }
                     td.num {
@@ -207,7 +258,9 @@ fn overview(report: &DriftReport) -> Markup {
             }
         }
         p.legend {
-            "Per feature below, largest PSI first: the share of rows in each of the model's bins "
+            "Per feature below"
+            @if report.alert_assessed { ", largest PSI first" }
+            ": the share of rows in each of the model's bins "
             span.sw style={ "background:" (TRAINING_COLOUR) } {} "training split "
             span.sw style={ "background:" (FILE_COLOUR) } {} "this file"
         }
@@ -219,7 +272,7 @@ fn tile(key: &str, value: &str, sub: &str) -> Markup {
 }
 
 fn feature(report: &DriftReport, f: &FeatureDrift) -> Markup {
-    let alerting = report.alert_features.contains(&f.name);
+    let alerting = f.shift == Shift::Major;
     // Many bins need the full width for their labels to stay legible.
     let wide = f.bins.counts.len() > NARROW_BINS;
     let class = match (wide, alerting) {
@@ -230,269 +283,104 @@ fn feature(report: &DriftReport, f: &FeatureDrift) -> Markup {
     };
     html! {
         article class=(class) {
-            header { h2 { code { (f.name) } } (psi_badge(f.psi, report.psi_threshold)) }
+            header { h2 { (feature_name(f)) } (psi_badge(f)) }
+            @if let Some(note) = &f.note { p.note { (note) } }
             p.facts {
                 "outside the training range (" (fmt_num(f.training_min)) " – " (fmt_num(f.training_max)) "): "
                 (opt_pct(f.out_of_range_share)) " of rows"
+                @if f.shift == Shift::NotAssessed && report.training_rows.is_some() {
+                    " · " (thousands(report.scored)) " scored rows, too few to grade a shift"
+                }
             }
             (chart(f, if wide { 1060.0 } else { 520.0 }))
         }
     }
 }
 
-/// One decimal, as SVG coordinates are written.
-fn d1(x: f64) -> String {
-    format!("{x:.1}")
-}
-
-/// Grouped bars: per bin, the training share and the file's share. SVG
-/// elements are closed explicitly (`{}`): in HTML an unclosed `<line>` inside
-/// `<svg>` would hold the elements after it.
-fn chart(f: &FeatureDrift, width: f64) -> Markup {
-    let (height, left, right, top, bottom) = (190.0, 42.0, 8.0, 10.0, 40.0);
-    let plot_w = width - left - right;
-    let plot_h = height - top - bottom;
-    let n = f.bins.counts.len();
-    let shares = f.bins.shares.as_deref();
-    let training = f.bins.training_shares.as_deref();
-    let largest = shares.into_iter().chain(training).flatten().fold(0.0f64, |m, &s| m.max(s));
-    let step = nice_step(largest);
-    let y_max = (largest / step).ceil().max(1.0) * step;
-    let y = |s: f64| top + plot_h * (1.0 - s / y_max);
-    let mut ticks = Vec::new();
-    let mut tick = 0.0;
-    while tick <= y_max + 1e-12 {
-        ticks.push(tick);
-        tick += step;
-    }
-    let group = plot_w / n as f64;
-    let bar = (group * 0.36).min(30.0);
-    let label_size = if group < 62.0 { 10 } else { 11 };
-    html! {
-        svg viewBox={ "0 0 " (width) " " (height) } role="img"
-            aria-label={ "shares of rows per bin of " (f.name) ": training split and this file" } {
-            @for tick in ticks {
-                line x1=(left) x2=(width - right) y1=(d1(y(tick))) y2=(d1(y(tick))) stroke="#e6eaef" {}
-                text x=(left - 6.0) y=(d1(y(tick) + 4.0)) font-size="11" text-anchor="end" { (fmt_pct(tick)) }
-            }
-            @for j in 0..n {
-                @let x0 = left + group * j as f64 + group / 2.0;
-                g {
-                    title {
-                        (bin_range(&f.bins.edges, j)) ": this file " (shares.map_or("–".into(), |s| fmt_pct(s[j])))
-                        " (" (thousands(f.bins.counts[j])) " rows), training "
-                        (training.map_or("–".into(), |t| fmt_pct(t[j])))
-                    }
-                    @for (share, colour, x) in [(training, TRAINING_COLOUR, x0 - bar - 1.0), (shares, FILE_COLOUR, x0 + 1.0)] {
-                        @if let Some(s) = share {
-                            @let h = (plot_h * s[j] / y_max).max(if s[j] > 0.0 { 1.0 } else { 0.0 });
-                            rect x=(d1(x)) y=(d1(top + plot_h - h)) width=(d1(bar)) height=(d1(h)) fill=(colour) rx="1.5" {}
-                        }
-                    }
-                    text x=(d1(x0)) y=(d1(top + plot_h + 15.0)) font-size=(label_size) text-anchor="middle" {
-                        (bin_label(&f.bins.edges, j))
-                    }
-                }
-            }
-            line x1=(left) x2=(width - right) y1=(d1(top + plot_h)) y2=(d1(top + plot_h)) stroke="#9aa3ae" {}
-            text x=(left + plot_w / 2.0) y=(height - 4.0) font-size="11" text-anchor="middle" {
-                "bins of " (f.name) " (the model's split thresholds)"
-            }
-        }
-    }
-}
-
 fn footer(report: &DriftReport) -> Markup {
+    let training_rows = report.training_rows.map_or("–".into(), thousands);
+    let threshold = fmt_psi(report.psi_threshold);
+    let moderate = fmt_psi(MODERATE_PSI);
     html! {
         footer {
-            p {
-                b { "How to read PSI" } " (population stability index): below " (fmt_psi(MODERATE_PSI))
-                " the feature looks like the training data; " (fmt_psi(MODERATE_PSI)) " to "
-                (fmt_psi(report.psi_threshold)) " is a moderate shift; above " (fmt_psi(report.psi_threshold))
-                " a major one, which raises the alert. Rows that could not be scored do not count."
+            h2 { "How to read this" }
+            dl {
+                dt { "What is compared" }
+                dd {
+                    "Each measurement of the rows the model scored, feature by feature, with the " (training_rows)
+                    " cases the model learnt from (the training split). Rows that could not be scored do not count."
+                }
+                dt { "Bins and bars" }
+                dd {
+                    "The model only tells a few ranges of each measurement apart: it cuts them at its split \
+                     thresholds, and every value between two thresholds is treated the same. Those ranges are the \
+                     bins. The grey bars are the share of training cases in each bin, the blue bars this file's."
+                }
+                dt { "PSI" }
+                dd {
+                    "One number for how different the blue bars are from the grey ones (population stability \
+                     index; 0 means the same). Up to " (moderate) " the feature looks like the training data; \
+                     above " (moderate) " is a moderate shift; above " (threshold) " a major one, which raises the \
+                     alert."
+                }
+                dt { "Too few rows" }
+                dd {
+                    "Below " (thousands(report.min_rows_for_alert)) " scored rows even a sample of the training \
+                     data itself would show large differences by chance, so the page shows the counts but grades \
+                     no PSI."
+                }
+                dt { "Outside the training range" }
+                dd {
+                    "Values smaller or larger than any seen in training. The model has never seen such cases: \
+                     often the units differ (cm instead of mm) or the instrument does."
+                }
+                dt { "When a feature is flagged" }
+                dd {
+                    "Check that measurement's units, the instrument's calibration and the protocol before relying \
+                     on this file's predictions, and tell whoever looks after the model."
+                }
             }
             p { b { "Convention" } ": " (report.psi_convention) "." }
             p {
-                "Bins are the distinctions the model can see: a value's bin decides its contribution to the score, \
-                 so a shift inside one bin changes no prediction and no PSI. Min, max and mean are shown from "
-                (thousands(report.min_rows_for_extremes)) " scored rows on. The training profile describes the "
-                (report.training_rows.map_or("–".into(), thousands))
+                "Min, max and mean are shown from " (thousands(report.min_rows_for_extremes))
+                " scored rows on. The training profile describes the " (training_rows)
                 " rows of the training split of a 1990s study, not any clinic's patients."
             }
         }
     }
 }
 
-fn psi_badge(psi: Option<f64>, threshold: f64) -> Markup {
-    match psi {
-        None => html! { span.badge.na { "PSI –" } },
-        Some(p) => {
-            let class = if p > threshold {
-                "bad"
-            } else if p > MODERATE_PSI {
-                "warn"
-            } else {
-                "ok"
-            };
-            html! { span class={ "badge " (class) } { "PSI " (fmt_psi(p)) } }
-        }
+/// The class (and colour) of a grade.
+fn shift_class(shift: Shift) -> &'static str {
+    match shift {
+        Shift::Major => "bad",
+        Shift::Moderate => "warn",
+        Shift::Stable => "ok",
+        Shift::NotAssessed => "na",
     }
 }
 
-/// A small horizontal bar of the PSI with the threshold marked.
-fn psi_bar(psi: Option<f64>, threshold: f64) -> Markup {
-    let Some(p) = psi else { return html! {} };
-    let scale = (threshold * 4.0).max(p.min(threshold * 8.0));
-    let (w, h) = (160.0, 12.0);
-    let len = (w * p / scale).min(w);
-    let mark = w * threshold / scale;
-    let colour = if p > threshold {
-        "#d4442e"
-    } else if p > MODERATE_PSI {
-        "#d98b1c"
-    } else {
-        "#4a9a6a"
-    };
-    html! {
-        svg viewBox={ "0 0 " (w) " " (h) } width=(w) height=(h)
-            style={ "display:inline-block;width:" (w) "px;vertical-align:-1px" } aria-hidden="true" {
-            rect width=(w) height=(h) fill="#eef1f4" rx="2" {}
-            rect width=(d1(len)) height=(h) fill=(colour) rx="2" {}
-            line x1=(d1(mark)) x2=(d1(mark)) y1="0" y2=(h) stroke="#1d2430" stroke-width="1.5" {}
-        }
+fn shift_colour(shift: Shift) -> &'static str {
+    match shift {
+        Shift::Major => "#d4442e",
+        Shift::Moderate => "#d98b1c",
+        Shift::Stable => "#4a9a6a",
+        Shift::NotAssessed => "#9aa3ae",
     }
 }
 
-/// The axis label of bin `j`: its upper edge, or "> last edge".
-fn bin_label(edges: &[f64], j: usize) -> String {
-    match edges.get(j) {
-        Some(&t) => format!("≤ {}", fmt_num(t)),
-        None => match edges.last() {
-            Some(&t) => format!("> {}", fmt_num(t)),
-            None => "all".to_owned(),
-        },
+/// The PSI graded, or a grey "not assessed" (no PSI) when the file was not.
+fn psi_badge(f: &FeatureDrift) -> Markup {
+    match (f.shift, f.psi) {
+        (Shift::NotAssessed, _) => html! { span.badge.na { "not assessed" } },
+        (shift, Some(p)) => html! { span class={ "badge " (shift_class(shift)) } { "PSI " (fmt_psi(p)) } },
+        (_, None) => html! { span.badge.na { "PSI –" } },
     }
-}
-
-fn bin_range(edges: &[f64], j: usize) -> String {
-    match (j.checked_sub(1).and_then(|i| edges.get(i)), edges.get(j)) {
-        (None, Some(hi)) => format!("at most {}", fmt_num(*hi)),
-        (Some(lo), Some(hi)) => format!("above {} up to {}", fmt_num(*lo), fmt_num(*hi)),
-        (Some(lo), None) => format!("above {}", fmt_num(*lo)),
-        (None, None) => "every value".to_owned(),
-    }
-}
-
-/// 1, 2 or 5 times a power of ten, giving 3 to 6 grid lines up to `max`.
-fn nice_step(max: f64) -> f64 {
-    if max <= 0.0 {
-        return 0.25;
-    }
-    let raw = max / 4.0;
-    let power = 10f64.powf(raw.log10().floor());
-    let m = raw / power;
-    let nice = if m <= 1.0 {
-        1.0
-    } else if m <= 2.0 {
-        2.0
-    } else if m <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nice * power
-}
-
-fn fmt_pct(share: f64) -> String {
-    let pct = share * 100.0;
-    if share == 0.0 {
-        "0%".to_owned()
-    } else if pct < 0.1 {
-        "<0.1%".to_owned()
-    } else if pct >= 10.0 || (pct - pct.round()).abs() < 1e-9 {
-        format!("{pct:.0}%")
-    } else {
-        format!("{pct:.1}%")
-    }
-}
-
-fn opt_pct(share: Option<f64>) -> String {
-    share.map_or("–".into(), fmt_pct)
-}
-
-fn fmt_psi(psi: f64) -> String {
-    if (psi * 100.0 - (psi * 100.0).round()).abs() < 1e-9 {
-        // A round threshold (0.25, 0.1) reads better without trailing zeros.
-        format!("{}", (psi * 100.0).round() / 100.0)
-    } else if psi >= 10.0 {
-        format!("{psi:.1}")
-    } else if psi >= 1.0 {
-        format!("{psi:.2}")
-    } else {
-        format!("{psi:.3}")
-    }
-}
-
-/// Four significant digits, no exponent for the magnitudes of measurements.
-fn fmt_num(x: f64) -> String {
-    if x == 0.0 {
-        return "0".to_owned();
-    }
-    let magnitude = x.abs().log10().floor() as i32;
-    if magnitude >= 3 {
-        thousands(x.round() as u64)
-    } else if magnitude < -6 {
-        format!("{x:.3e}")
-    } else {
-        let decimals = (3 - magnitude).max(0) as usize;
-        let s = format!("{x:.decimals$}");
-        // 4 significant digits may end in zeros: 20.00 -> 20
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_owned()
-        } else {
-            s
-        }
-    }
-}
-
-fn opt_num(x: Option<f64>) -> String {
-    x.map_or("–".into(), fmt_num)
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_read_like_a_person_wrote_them() {
-        assert_eq!(fmt_num(0.020289999432861805), "0.02029");
-        assert_eq!(fmt_num(515.26), "515.3");
-        assert_eq!(fmt_num(1717.0), "1,717");
-        assert_eq!(fmt_num(20.0), "20");
-        assert_eq!(fmt_num(0.0), "0");
-        assert_eq!(fmt_pct(0.0), "0%");
-        assert_eq!(fmt_pct(0.123), "12%");
-        assert_eq!(fmt_pct(0.0123), "1.2%");
-        assert_eq!(fmt_pct(0.00001), "<0.1%");
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(fmt_psi(0.41234), "0.412");
-        assert_eq!(fmt_psi(0.25), "0.25");
-        assert_eq!(fmt_psi(0.0), "0");
-        assert_eq!(nice_step(0.47), 0.2);
-        assert_eq!(nice_step(0.2), 0.05);
-    }
 
     #[test]
     fn text_from_outside_is_escaped_wherever_it_is_shown() {
