@@ -18,6 +18,8 @@ done
 export PATH
 # Run by path from tests/fuzz_openapi.sh, not put on PATH.
 tool_venv schemathesis
+# The real Open Inference Protocol client, run by path from tests/integration/oip.rs.
+tool_venv tritonclient
 
 # train.py is deterministic: the example exports of other contracts and their
 # goldens, trained afresh, must be the committed bytes. The tests then serve the

@@ -328,3 +328,100 @@ fn serve_answers_the_protocol_and_the_seven_feature_export_its_own_without_a_reb
     let answer: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     assert!(answer["error"].is_string(), "{answer}");
 }
+
+/// Runs tests/oip_tritonclient.py (the real `tritonclient[http]`, installed by
+/// tests/run.sh) against `host_port` serving `export`.
+async fn tritonclient(host_port: &str, export: &Export) {
+    let python = crate::helpers::root().join("target/test-tools/tritonclient/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: tests/run.sh installs tritonclient (tool_venv tritonclient)",
+        python.display()
+    );
+    let mut command = std::process::Command::new(python);
+    command.arg(crate::helpers::root().join("tests/oip_tritonclient.py")).args([
+        host_port.as_ref(),
+        export.path.as_os_str(),
+        export.golden_dir.as_os_str(),
+    ]);
+    // The Function URL front runs on this runtime: wait for the client off it.
+    let out = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "tritonclient against {host_port} ({}): {stdout}\n{stderr}", export.name);
+    eprintln!("{}: {}", export.name, stdout.trim());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tritonclient_gets_sklearns_and_shaps_answers_from_serve_for_both_exports() {
+    for export in [Export::shipped(), Export::example("breast-cancer-seven")] {
+        let (_server, url) = start_serve_with(&[("MODEL_PATH", export.path.as_os_str())]);
+        tritonclient(url.strip_prefix("http://").unwrap(), &export).await;
+    }
+}
+
+/// A Function URL in front of the real binary running as a Lambda function:
+/// each HTTP request becomes a payload 2.0 event (the body base64-encoded,
+/// as a Function URL passes a body without a text Content-Type, and the
+/// header names lower-cased) through the Runtime API, and the function's
+/// answer becomes the HTTP response (`isBase64Encoded` decoded).
+async fn function_url_front(api: std::sync::Arc<crate::runtime_api::RuntimeApi>) -> std::net::SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let api = std::sync::Arc::clone(&api);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let api = std::sync::Arc::clone(&api);
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.unwrap().to_bytes();
+                        let mut event = function_url_event(parts.method.as_str(), parts.uri.path(), None);
+                        event["rawQueryString"] = json!(parts.uri.query().unwrap_or(""));
+                        event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&body));
+                        event["isBase64Encoded"] = json!(true);
+                        let headers: serde_json::Map<String, Value> = parts
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), json!(v.to_str().unwrap_or(""))))
+                            .collect();
+                        event["headers"] = Value::Object(headers);
+                        let reply = api.invoke(&event).await.response();
+                        let text = reply["body"].as_str().unwrap_or("");
+                        let bytes = if reply["isBase64Encoded"] == true {
+                            base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+                        } else {
+                            text.as_bytes().to_vec()
+                        };
+                        let mut response = hyper::Response::new(Full::new(bytes::Bytes::from(bytes)));
+                        *response.status_mut() =
+                            hyper::StatusCode::from_u16(reply["statusCode"].as_u64().unwrap() as u16).unwrap();
+                        for (k, v) in reply["headers"].as_object().unwrap() {
+                            response.headers_mut().insert(
+                                hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                                hyper::header::HeaderValue::from_str(v.as_str().unwrap()).unwrap(),
+                            );
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tritonclient_gets_sklearns_and_shaps_answers_from_the_lambda_function_url_route() {
+    let api = std::sync::Arc::new(crate::runtime_api::RuntimeApi::start().await);
+    let addr = function_url_front(std::sync::Arc::clone(&api)).await;
+    for export in [Export::shipped(), Export::example("breast-cancer-seven")] {
+        let _function = crate::helpers::start_lambda(&api, &[("MODEL_PATH", export.path.display().to_string())]);
+        tritonclient(&addr.to_string(), &export).await;
+    }
+}
