@@ -117,7 +117,8 @@ pub fn read(features: &Features, header: &[u8], binary: &[u8]) -> Result<Inferen
         Some(Value::String(s)) => Some(s),
         Some(_) => return Err(RequestError::new("invalid_id", "'id' must be a string")),
     };
-    let binary_output = match raw.parameters.as_ref().and_then(|p| p.get("binary_data_output")) {
+    let request_parameters = parameters(raw.parameters, "")?;
+    let binary_output = match request_parameters.get("binary_data_output") {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
@@ -135,16 +136,18 @@ pub fn read(features: &Features, header: &[u8], binary: &[u8]) -> Result<Inferen
     Ok(Inference { id, rows, outputs })
 }
 
+// Optional fields are `Some(Value::Null)` when the key holds null (`present`):
+// null is no value the protocol allows for them, so it is refused, not skipped.
 #[derive(Deserialize)]
 struct RawRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     id: Option<Value>,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "present")]
+    parameters: Option<Value>,
     #[serde(default)]
     inputs: Option<Vec<RawInput>>,
-    #[serde(default)]
-    outputs: Option<Vec<RawOutput>>,
+    #[serde(default, deserialize_with = "present")]
+    outputs: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -155,40 +158,57 @@ struct RawInput {
     shape: Option<Value>,
     #[serde(default)]
     datatype: Option<Value>,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "present")]
+    parameters: Option<Value>,
     #[serde(default)]
     data: Option<Data>,
 }
 
-#[derive(Deserialize)]
-struct RawOutput {
-    #[serde(default)]
-    name: Option<Value>,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
-fn wanted_outputs(raw: Option<Vec<RawOutput>>, binary_default: bool) -> Result<Vec<WantedOutput>, RequestError> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+/// A `parameters` object: the protocol's values are strings, numbers and booleans.
+fn parameters(raw: Option<Value>, what: &str) -> Result<Map<String, Value>, RequestError> {
+    match raw {
+        None => Ok(Map::new()),
+        Some(Value::Object(map)) if map.values().all(|v| v.is_string() || v.is_number() || v.is_boolean()) => Ok(map),
+        Some(_) => Err(RequestError::new(
+            "invalid_parameter",
+            format!("{what}'parameters' must be an object of strings, numbers and booleans"),
+        )),
+    }
+}
+
+fn wanted_outputs(raw: Option<Value>, binary_default: bool) -> Result<Vec<WantedOutput>, RequestError> {
+    let raw = match raw {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(RequestError::new("invalid_output", "'outputs' must be an array")),
+    };
+    if raw.is_empty() {
         return Ok([OutputKind::Predict, OutputKind::PredictProba]
             .into_iter()
             .map(|kind| WantedOutput { kind, binary: binary_default })
             .collect());
-    };
+    }
     let names = || OutputKind::ALL.map(OutputKind::name).join(", ");
     let mut out: Vec<WantedOutput> = Vec::with_capacity(raw.len());
     for (i, o) in raw.into_iter().enumerate() {
-        let Some(Value::String(name)) = o.name else {
+        let Value::Object(mut o) = o else {
+            return Err(RequestError::new("invalid_output", format!("outputs[{i}] must be an object")));
+        };
+        let Some(Value::String(name)) = o.remove("name") else {
             return Err(RequestError::new("invalid_output", format!("outputs[{i}] must have a string 'name'")));
         };
+        let output_parameters = parameters(o.remove("parameters"), &format!("outputs[{i}]: "))?;
         let kind = OutputKind::by_name(&name).ok_or_else(|| {
             RequestError::new("unknown_output", format!("outputs[{i}] names no output of this model ({})", names()))
         })?;
         if out.iter().any(|w| w.kind == kind) {
             return Err(RequestError::new("duplicate_output", format!("output '{}' is asked for twice", kind.name())));
         }
-        let binary = match o.parameters.as_ref().and_then(|p| p.get("binary_data")) {
+        let binary = match output_parameters.get("binary_data") {
             None => binary_default,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
@@ -219,13 +239,28 @@ struct Data(Vec<Cell>);
 
 impl<'de> Deserialize<'de> for Data {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut cells = Vec::new();
-        Flatten(&mut cells).deserialize(d)?;
-        Ok(Data(cells))
+        struct Top;
+        impl<'de> Visitor<'de> for Top {
+            type Value = Data;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Data, A::Error> {
+                let mut cells = Vec::new();
+                while seq.next_element_seed(Flatten { cells: &mut cells, nested: false })?.is_some() {}
+                Ok(Data(cells))
+            }
+        }
+        d.deserialize_seq(Top)
     }
 }
 
-struct Flatten<'a>(&'a mut Vec<Cell>);
+/// One item of `data`: a value, or (once) an array of values (a row).
+struct Flatten<'a> {
+    cells: &'a mut Vec<Cell>,
+    /// Inside a row already: a further array is a wrong value, not a level.
+    nested: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for Flatten<'_> {
     type Value = ();
@@ -237,10 +272,10 @@ impl<'de> DeserializeSeed<'de> for Flatten<'_> {
 impl<'de> Visitor<'de> for Flatten<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of numbers")
+        f.write_str("a number or an array of numbers")
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        self.0.push(Cell::Number(v));
+        self.cells.push(Cell::Number(v));
         Ok(())
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
@@ -250,24 +285,29 @@ impl<'de> Visitor<'de> for Flatten<'_> {
         self.visit_f64(v as f64)
     }
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        self.0.push(Cell::Null);
+        self.cells.push(Cell::Null);
         Ok(())
     }
     fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        self.0.push(Cell::WrongType("a boolean"));
+        self.cells.push(Cell::WrongType("a boolean"));
         Ok(())
     }
     fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
-        self.0.push(Cell::WrongType("a string"));
+        self.cells.push(Cell::WrongType("a string"));
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        self.0.push(Cell::WrongType("an object"));
+        self.cells.push(Cell::WrongType("an object"));
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Flatten(self.0))?.is_some() {}
+        if self.nested {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            self.cells.push(Cell::WrongType("an array"));
+            return Ok(());
+        }
+        while seq.next_element_seed(Flatten { cells: &mut *self.cells, nested: true })?.is_some() {}
         Ok(())
     }
 }
@@ -332,7 +372,8 @@ fn tensors(inputs: Vec<RawInput>, binary: &[u8]) -> Result<Vec<Tensor<'_>>, Requ
         };
         // `shape` checked every dimension against MAX_ROWS * MAX_FEATURES: no overflow.
         let count: usize = shape.iter().product();
-        let binary_size = match input.parameters.as_ref().and_then(|p| p.get("binary_data_size")) {
+        let input_parameters = parameters(input.parameters, &format!("input '{name}': "))?;
+        let binary_size = match input_parameters.get("binary_data_size") {
             None => None,
             Some(v) => Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
                 RequestError::new(
@@ -614,6 +655,22 @@ mod tests {
             ),
             (r#"{"inputs":[{"name":"x","shape":[1,5],"datatype":"FP64","data":[1,2,3,4,5]}],"id":7}"#, "invalid_id"),
             ("[1,2", "invalid_json"),
+            (r#"{"inputs":[{"name":"x","shape":[1,5],"datatype":"FP64","data":[[[1,2,3,4,5]]]}]}"#, "data_length"),
+            (r#"{"inputs":[{"name":"x","shape":[1,1],"datatype":"FP64","data":[[[1,2,3,4,5]]]}]}"#, "invalid_shape"),
+            (r#"{"inputs":[{"name":"x","shape":[1,5],"datatype":"FP64","data":7}]}"#, "invalid_json"),
+            (
+                r#"{"inputs":[{"name":"x","shape":[1,5],"datatype":"FP64","data":[1,2,3,4,5]}],"parameters":null}"#,
+                "invalid_parameter",
+            ),
+            (
+                r#"{"inputs":[{"name":"x","shape":[1,5],"datatype":"FP64","data":[1,2,3,4,5]}],"outputs":[{"name":"predict","parameters":{"a":{}}}]}"#,
+                "invalid_parameter",
+            ),
+            (
+                r#"{"inputs":[{"name":"x","shape":[1,5],"datatype":"FP64","data":[1,2,3,4,5]}],"outputs":null}"#,
+                "invalid_output",
+            ),
+            (r#"{"inputs":[{"name":"x","shape":[1,5],"datatype":"FP64","data":[1,2,3,4,5]}],"id":null}"#, "invalid_id"),
             (r#"{"inputs":"77.5"}"#, "invalid_json"),
         ];
         for (body, code) in cases {
