@@ -18,7 +18,9 @@ use crate::core::model::Model;
 use crate::core::scoring::{Scorer, Wants};
 use crate::telemetry::Metrics;
 
-/// The metrics dimension that tells this route's records from the seed's.
+/// The metrics dimension that tells this route's records from the seed's
+/// (each record is also published without it, so the function's alarms
+/// and dashboard count these requests too).
 const ROUTE: (&str, &str) = ("Route", "oip");
 
 /// Whether the protocol answers `path` (`/v2` and below).
@@ -53,7 +55,7 @@ pub fn handle_request(
     let entry_point = EntryPoint::FunctionUrl.as_str();
     let route = ROUTE.1;
     let mut metrics = Metrics::new(entry_point);
-    metrics.dimension(ROUTE.0, ROUTE.1);
+    metrics.also_by(ROUTE.0, ROUTE.1);
     match outcome {
         Outcome::Inferred { rows, out_of_range_rows, challenger } => {
             tracing::debug!(
