@@ -3,6 +3,7 @@
 //! Triton's binary tensor data extension) and the error body. The request is
 //! read in [`request`]. Names, versions, inputs come from the loaded export.
 
+mod data;
 pub mod request;
 
 use serde::Serialize;
