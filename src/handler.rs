@@ -40,6 +40,9 @@ pub struct Event {
     body: Option<String>,
     #[serde(rename = "isBase64Encoded")]
     is_base64_encoded: Option<bool>,
+    /// Function URL headers: only the one the Open Inference Protocol's
+    /// binary extension needs is kept.
+    headers: Option<EventHeaders>,
     /// S3 notifications (and SQS batches): `Records[].eventSource` tells which.
     #[serde(rename = "Records")]
     records: Option<Box<RawValue>>,
@@ -63,6 +66,13 @@ pub struct Event {
     #[serde(rename = "detail-type")]
     detail_type: Option<String>,
     detail: Option<Box<RawValue>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EventHeaders {
+    /// Function URLs lower-case header names.
+    #[serde(rename = "inference-header-content-length")]
+    inference_header_length: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +233,7 @@ impl App {
                 query: event.raw_query_string.as_deref().unwrap_or(""),
                 body: event.body.as_deref(),
                 is_base64_encoded: event.is_base64_encoded.unwrap_or(false),
+                inference_header_length: event.headers.as_ref().and_then(|h| h.inference_header_length.as_deref()),
             };
             return Ok(Reply::FunctionUrl(self.handle_function_url(&request, invocation)));
         }
@@ -296,6 +307,7 @@ impl App {
             query: event.raw_query_string.as_deref().unwrap_or(""),
             body: event.body.as_deref(),
             is_base64_encoded: event.is_base64_encoded,
+            inference_header_length: event.headers.get("inference-header-content-length").and_then(|v| v.to_str().ok()),
         };
         self.handle_function_url(&request, invocation)
     }

@@ -262,6 +262,8 @@ pub struct Metrics {
     /// A third dimension: EMF gives each record one value per dimension, so a
     /// per-feature metric is one record per feature.
     extra: Option<(&'static str, String)>,
+    /// The record is also published without `extra` ([`Metrics::also_by`]).
+    rollup: bool,
     values: Vec<(Cow<'static, str>, Unit, f64)>,
 }
 
@@ -271,12 +273,22 @@ impl Metrics {
     }
 
     fn with_enabled(entry_point: &'static str, enabled: bool) -> Self {
-        Metrics { entry_point, enabled, extra: None, values: Vec::new() }
+        Metrics { entry_point, enabled, extra: None, rollup: false, values: Vec::new() }
     }
 
     /// Adds a third dimension (name, value) to this record, e.g. ("Feature", "worstArea").
     pub fn dimension(&mut self, name: &'static str, value: &str) -> &mut Self {
         self.extra = Some((name, value.to_owned()));
+        self
+    }
+
+    /// Publishes the record under Service/EntryPoint, as without a third
+    /// dimension, and also under Service/EntryPoint/`name` (EMF's two
+    /// dimension sets in one record): alarms and dashboards on the first see
+    /// every request, and the second tells e.g. a route's apart.
+    pub fn also_by(&mut self, name: &'static str, value: &str) -> &mut Self {
+        self.dimension(name, value);
+        self.rollup = true;
         self
     }
 
@@ -341,7 +353,7 @@ impl Metrics {
             #[serde(rename = "Namespace")]
             namespace: &'static str,
             #[serde(rename = "Dimensions")]
-            dimensions: [&'a [&'static str]; 1],
+            dimensions: &'a [&'a [&'static str]],
             #[serde(rename = "Metrics")]
             metrics: Definitions<'a>,
         }
@@ -360,13 +372,15 @@ impl Metrics {
             Some((name, _)) => ["Service", "EntryPoint", *name],
             None => ["Service", "EntryPoint", ""],
         };
+        let sets: [&[&str]; 2] = [&dimensions[..2], &dimensions[..3]];
+        let sets: &[&[&str]] = match (&self.extra, self.rollup) {
+            (None, _) => &sets[..1],
+            (Some(_), false) => &sets[1..],
+            (Some(_), true) => &sets[..],
+        };
         let aws = Aws {
             timestamp,
-            metrics: [Directive {
-                namespace: "Scorer",
-                dimensions: [&dimensions[..if self.extra.is_some() { 3 } else { 2 }]],
-                metrics: Definitions(&self.values),
-            }],
+            metrics: [Directive { namespace: "Scorer", dimensions: sets, metrics: Definitions(&self.values) }],
         };
         let mut ser = serde_json::Serializer::new(out);
         let mut map = ser.serialize_map(None)?;
@@ -489,6 +503,26 @@ mod tests {
         for setting in ["aws_smithy_runtime=trace", "info,lambda_runtime=trace", "verbose", ""] {
             assert_eq!(parse_level(setting), None, "{setting}");
         }
+    }
+
+    #[test]
+    fn a_record_also_by_a_dimension_is_published_with_and_without_it() {
+        let dims = |m: &Metrics| {
+            let mut out = Vec::new();
+            m.write_json(&mut out).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            (v["_aws"]["CloudWatchMetrics"][0]["Dimensions"].clone(), v["Route"].clone())
+        };
+        let mut m = Metrics::with_enabled("function_url", true);
+        m.also_by("Route", "oip").count("Predictions", 569);
+        let (sets, route) = dims(&m);
+        assert_eq!(sets, serde_json::json!([["Service", "EntryPoint"], ["Service", "EntryPoint", "Route"]]));
+        assert_eq!(route, "oip");
+        let mut m = Metrics::with_enabled("s3", true);
+        m.dimension("Feature", "worstArea").count("DriftPSI", 1);
+        assert_eq!(dims(&m).0, serde_json::json!([["Service", "EntryPoint", "Feature"]]));
+        let m = Metrics::with_enabled("s3", true);
+        assert_eq!(dims(&m).0, serde_json::json!([["Service", "EntryPoint"]]));
     }
 
     #[test]

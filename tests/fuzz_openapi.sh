@@ -71,14 +71,30 @@ python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])) != json.load
 echo "-- generated clients: openapi-python-client and datamodel-code-generator from the served document"
 mkdir "$work/generated"
 target/test-tools/generators/bin/python tests/generated_clients.py --doc "$work/served.json" --url "$url" --work "$work/generated"
+# The infer operations of the Open Inference Protocol: a schema-valid request
+# is necessary, not sufficient. That `data` holds as many values as `shape`
+# says, that the inputs name the model's features or form one [N, F] tensor,
+# that each input has its data: JSON Schema cannot say it, and the service
+# answers 400 (naming the rule). So a 400 to a schema-valid infer request is
+# no finding there; every other check (negative data rejected, schemas,
+# headers, no 5xx) still holds for them.
+cat >"$work/schemathesis.toml" <<'TOML'
+[[operations]]
+include-path-regex = "^/v2/models/.*/infer$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404"]
+TOML
 
 echo "-- schemathesis: the served $url/openapi.json against $url"
 seed=${SCHEMATHESIS_SEED:-$(python3 -c 'import random; print(random.randrange(2**32))')}
 started=$SECONDS
 # From the temporary directory: Schemathesis writes its state where it runs.
+# One worker: with two, Schemathesis 4.32's coverage phase fails with a
+# "Runtime Error" (a KeyError in Hypothesis's lambda-description cache) when
+# the two infer operations, which share their request schema, are generated
+# at once; with one it does not (seeds 1, 2, 3891395451 tried both ways).
 status=0
 (cd "$work" && "$OLDPWD/target/test-tools/schemathesis/bin/st" run served.json --url "$url" \
-    --checks all --workers 2 --max-time "${SCHEMATHESIS_MAX_TIME:-45}" --seed "$seed" \
+    --checks all --workers 1 --max-time "${SCHEMATHESIS_MAX_TIME:-45}" --seed "$seed" \
     --suppress-health-check all --generation-database none --no-color) || status=$?
 echo "schemathesis: $((SECONDS - started)) s, seed $seed (SCHEMATHESIS_SEED=$seed replays it)"
 kill -0 "$serve_pid" 2>/dev/null || { echo "FAIL: scorer serve died during the run:"; cat "$work/serve.log"; exit 1; }

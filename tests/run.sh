@@ -20,6 +20,8 @@ export PATH
 # client generators (tests/generated_clients.py).
 tool_venv schemathesis
 tool_venv generators
+# The real Open Inference Protocol client, run by path from tests/integration/oip.rs.
+tool_venv tritonclient
 
 # train.py is deterministic: the example exports of other contracts and their
 # goldens, trained afresh, must be the committed bytes. The tests then serve the

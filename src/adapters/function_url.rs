@@ -41,6 +41,9 @@ pub struct HttpRequest<'a> {
     pub query: &'a str,
     pub body: Option<&'a str>,
     pub is_base64_encoded: bool,
+    /// The `Inference-Header-Content-Length` header (the Open Inference
+    /// Protocol's binary tensor extension, [`super::oip`]).
+    pub inference_header_length: Option<&'a str>,
 }
 
 /// A Function URL response: serializes to `{"statusCode", "headers", "body",
@@ -49,8 +52,14 @@ pub struct HttpRequest<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status_code: u16,
-    /// JSON text.
+    /// JSON text, or (`body_base64`) binary data encoded as base64.
     pub body: String,
+    /// `isBase64Encoded`: `body` is base64 (binary tensors, [`super::oip`]).
+    pub body_base64: bool,
+    pub content_type: &'static str,
+    /// The `Inference-Header-Content-Length` header: the length of the JSON
+    /// before binary tensors ([`super::oip`]).
+    pub inference_header_length: Option<String>,
     /// For 405: the `Allow` header.
     pub allow: Option<&'static str>,
     /// The `X-Request-Id` header (also `requestId` in the body).
@@ -58,11 +67,25 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// A JSON answer.
+    pub fn json(status_code: u16, body: String, allow: Option<&'static str>, request_id: &str) -> Self {
+        HttpResponse {
+            status_code,
+            body,
+            body_base64: false,
+            content_type: "application/json",
+            inference_header_length: None,
+            allow,
+            request_id: request_id.to_owned(),
+        }
+    }
+
     /// Headers sent with every answer. Predictions are medical data: no caching.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        [("content-type", "application/json"), ("cache-control", "no-store"), ("x-request-id", &self.request_id)]
+        [("content-type", self.content_type), ("cache-control", "no-store"), ("x-request-id", &self.request_id)]
             .into_iter()
             .chain(self.allow.map(|a| ("allow", a)))
+            .chain(self.inference_header_length.as_deref().map(|n| ("inference-header-content-length", n)))
     }
 }
 
@@ -82,7 +105,7 @@ impl Serialize for HttpResponse {
         map.serialize_entry("statusCode", &self.status_code)?;
         map.serialize_entry("headers", &Headers(self))?;
         map.serialize_entry("body", &self.body)?;
-        map.serialize_entry("isBase64Encoded", &false)?;
+        map.serialize_entry("isBase64Encoded", &self.body_base64)?;
         map.serialize_entry("cookies", &[] as &[&str])?;
         map.end()
     }
@@ -140,6 +163,9 @@ pub fn handle_request(
     request: &HttpRequest<'_>,
     invocation: &Invocation,
 ) -> HttpResponse {
+    if super::oip::is_oip_path(request.path) {
+        return super::oip::handle_request(model, challenger, request, invocation);
+    }
     let started = Instant::now();
     let (response, outcome) = handle_shadowed(model, challenger, document, request, &invocation.request_id);
     let micros = started.elapsed().as_micros() as u64;
@@ -208,15 +234,9 @@ pub fn handle_shadowed(
         );
     }
     match method {
-        "GET" if openapi => (
-            HttpResponse {
-                status_code: 200,
-                body: document.get(model).to_owned(),
-                allow: None,
-                request_id: request_id.into(),
-            },
-            Outcome::Metadata,
-        ),
+        "GET" if openapi => {
+            (HttpResponse::json(200, document.get(model).to_owned(), None, request_id), Outcome::Metadata)
+        }
         "POST" if !openapi => predict(model, challenger, request, request_id),
         "GET" => (respond(Status::Ok, &metadata(model, request_id), None, request_id), Outcome::Metadata),
         _ => {
@@ -498,7 +518,7 @@ fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>, r
         Ok(()) => String::from_utf8(text).unwrap_or_default(),
         Err(_) => r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned(),
     };
-    HttpResponse { status_code: status.code(), body, allow, request_id: request_id.to_owned() }
+    HttpResponse::json(status.code(), body, allow, request_id)
 }
 
 #[cfg(test)]
@@ -510,7 +530,14 @@ mod tests {
         let model = Model::embedded().unwrap();
         let clinic = Model::from_json_bytes(include_bytes!("../../models/testdata/clinic-outcomes-gbc.json")).unwrap();
         let body = r#"{"meanConcavePoints":0.1471,"worstRadius":25.38,"worstTexture":17.33,"worstArea":2019.0,"worstConcavePoints":0.2654}"#;
-        let request = HttpRequest { method: "POST", path: "/", query: "", body: Some(body), is_base64_encoded: false };
+        let request = HttpRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            body: Some(body),
+            is_base64_encoded: false,
+            inference_header_length: None,
+        };
         let (plain, outcome) = handle(&model, &LazyDocument::default(), &request, "r");
         assert!(matches!(outcome, Outcome::Predicted { shadow: None, .. }), "{outcome:?}");
         for (challenger, want) in [(&model, Shadow::Agreed), (&clinic, Shadow::NotComparable)] {

@@ -20,6 +20,7 @@ use crate::core::model::Model;
 pub mod aws;
 pub mod drift_out;
 pub mod function_url;
+pub mod oip;
 pub mod result_queue;
 pub mod s3_batch_operations;
 pub mod s3_errors;

@@ -91,7 +91,9 @@ async fn answer_in(
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let request_id = invocation.request_id.as_str();
-    let response = match read_body(body).await {
+    let oip = crate::adapters::oip::is_oip_path(parts.uri.path());
+    let limit = if oip { crate::contract::oip::request::MAX_BODY_BYTES } else { MAX_BODY_BYTES };
+    let response = match read_body(body, limit).await {
         Body::Complete(bytes) => {
             // The event a Function URL would send, through the handler's Function URL route.
             let event = to_event(&parts, bytes, peer, request_id);
@@ -99,7 +101,11 @@ async fn answer_in(
         }
         Body::TooLarge => {
             tracing::info!(status = 413, "request body too large");
-            function_url::payload_too_large(request_id)
+            if oip {
+                crate::adapters::oip::payload_too_large(request_id)
+            } else {
+                function_url::payload_too_large(request_id)
+            }
         }
         Body::Broken => {
             function_url::bad_request(function_url::UNREADABLE_BODY, "the request body could not be read", request_id)
@@ -137,9 +143,10 @@ enum Body {
     Broken,
 }
 
-/// Reads at most MAX_BODY_BYTES. A larger body is read on and discarded (up to
-/// a cap) so the client, which may still be sending, receives the 413.
-async fn read_body(mut body: Incoming) -> Body {
+/// Reads at most `limit` bytes (the route's body limit). A larger body is read
+/// on and discarded (up to a cap) so the client, which may still be sending,
+/// receives the 413.
+async fn read_body(mut body: Incoming, limit: usize) -> Body {
     const DRAIN_CAP: usize = 16 * 1024 * 1024;
     let mut kept = Vec::new();
     let mut seen = 0usize;
@@ -147,14 +154,14 @@ async fn read_body(mut body: Incoming) -> Body {
         let Ok(frame) = frame else { return Body::Broken };
         if let Ok(data) = frame.into_data() {
             seen += data.len();
-            if seen <= MAX_BODY_BYTES {
+            if seen <= limit {
                 kept.extend_from_slice(&data);
             } else if seen > DRAIN_CAP {
                 return Body::TooLarge;
             }
         }
     }
-    if seen > MAX_BODY_BYTES {
+    if seen > limit {
         Body::TooLarge
     } else {
         Body::Complete(Bytes::from(kept))
@@ -170,6 +177,12 @@ fn to_http(response: HttpResponse) -> Response<Full<Bytes>> {
             out.headers_mut().insert(name, value);
         }
     }
-    *out.body_mut() = Full::new(Bytes::from(response.body));
+    let body = if response.body_base64 {
+        // Binary tensors (the Open Inference Protocol): base64 in the Function URL answer, bytes on the wire.
+        base64::engine::general_purpose::STANDARD.decode(&response.body).unwrap_or_default()
+    } else {
+        response.body.into_bytes()
+    };
+    *out.body_mut() = Full::new(Bytes::from(body));
     out
 }

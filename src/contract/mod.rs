@@ -23,4 +23,5 @@ pub mod answer;
 pub mod file;
 pub mod invocation;
 pub mod notice;
+pub mod oip;
 pub mod openapi;

@@ -21,6 +21,7 @@ mod inputs;
 mod lambda;
 mod layers;
 mod model_diff;
+mod oip;
 mod other_models;
 mod parity;
 mod privacy;

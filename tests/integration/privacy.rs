@@ -100,6 +100,29 @@ fn marked_events(bucket: &str) -> Vec<(&'static str, Value)> {
         events.push(("function_url", explained));
         events.push(("function_url", base64_event(body.as_bytes())));
     }
+    // The Open Inference Protocol's infer (issue 23): JSON, binary tensors, bad values, garbage.
+    let infer = "/v2/models/breast-cancer-gbc/infer";
+    let tensor = |data: Value| {
+        json!({"id": "PATIENT-MARKER-ID", "inputs": [{"name": "input-0", "shape": [1, 5], "datatype": "FP64", "data": data}],
+               "outputs": [{"name": "predict"}, {"name": "explanation"}]})
+        .to_string()
+    };
+    for body in [
+        tensor(json!([0.01357913, 15.0, 20.0, 1234.5678901, 0.1])),
+        tensor(json!([0.01357913, "VALUE-MARKER", 20.0, -1234.5678901, 0.1])),
+        "{\"inputs\": [GARBAGE-MARKER".into(),
+    ] {
+        events.push(("function_url", function_url_event("POST", infer, Some(&body))));
+    }
+    let values: Vec<u8> = [0.01357913f64, 15.0, 20.0, 1234.5678901, 0.1].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let header = json!({"id": "PATIENT-MARKER-ID", "inputs": [{"name": "input-0", "shape": [1, 5], "datatype": "FP64",
+        "parameters": {"binary_data_size": 40}}], "parameters": {"binary_data_output": true}})
+    .to_string();
+    let mut binary = base64_event(&[header.as_bytes(), &values].concat());
+    binary["rawPath"] = json!(infer);
+    binary["requestContext"]["http"]["path"] = json!(infer);
+    binary["headers"]["inference-header-content-length"] = json!(header.len().to_string());
+    events.push(("function_url", binary));
     events.push(("s3", s3_event(&[(bucket, "incoming/marked.csv")])));
     let mut sqs = sample_event("sqs-garbage.json", bucket);
     for (record, body) in sqs["Records"].as_array_mut().unwrap().iter_mut().zip(marked_bodies().into_iter().skip(1)) {
