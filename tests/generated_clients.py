@@ -77,7 +77,10 @@ def main() -> None:
     types = importlib.import_module("scorer_client.types")
     pd = importlib.import_module("scorer_models")
     check(sorted(p.stem for p in Path(api.__file__).parent.glob("*.py") if p.stem != "__init__")
-          == ["model_metadata", "openapi_document", "predict"], "one module per operation, three operations")
+          == sorted(["model_metadata", "openapi_document", "predict", "oip_server_metadata", "oip_live", "oip_ready",
+                     "oip_model_metadata", "oip_model_version_metadata", "oip_model_ready", "oip_model_version_ready",
+                     "oip_infer", "oip_infer_version"]),
+          "one module per operation: the seed contract's three and the Open Inference Protocol's nine")
 
     client = sc.Client(base_url=args.url, raise_on_unexpected_status=True)
     answers = []  # (pydantic model, raw body): validated with datamodel-code-generator's models below
