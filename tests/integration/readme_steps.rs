@@ -1,6 +1,8 @@
-//! The README's steps work as a newcomer reads them (issue 21): every example
-//! calls `scorer`, after the README has said how to get it; the quick start's
-//! server runs alone in its block and the client "in another terminal"; the
+//! The README's steps work as a newcomer reads them (issue 21): the quick
+//! start is two commands on a fresh machine (one serves, one tests: the
+//! project's rule); every other example calls `scorer`, after the README has
+//! said how to get it; the quick start's server runs alone in its block and
+//! the client "in another terminal"; the
 //! environments the test command installs are each listed with their size;
 //! the deployment pages name one stack, `scorer`, and validate before they
 //! deploy. Commands are read from fenced code blocks: every line of a `sh`
@@ -62,7 +64,9 @@ fn every_readme_example_calls_scorer_after_the_readme_says_how_to_get_it() {
     let readme = read(&root().join("README.md"));
     let blocks = blocks(&readme);
     let commands: Vec<&String> = blocks.iter().flat_map(|b| &b.commands).collect();
-    let cargo_run: Vec<&&String> = commands.iter().filter(|c| c.starts_with("cargo run")).collect();
+    // The quick start alone runs the service by `cargo run` (a fresh machine has no binary yet).
+    let cargo_run: Vec<&&String> =
+        commands.iter().filter(|c| c.starts_with("cargo run") && **c != QUICK_START_SERVE).collect();
     assert!(cargo_run.is_empty(), "examples call `scorer`, not cargo run: {cargo_run:?}");
     let install = commands.iter().position(|c| *c == "cargo install --locked --path .");
     let first_call = commands.iter().position(|c| runs_scorer(c));
@@ -76,10 +80,25 @@ fn every_readme_example_calls_scorer_after_the_readme_says_how_to_get_it() {
     assert!(readme.contains("`target/release/scorer`"), "the README names the release binary's path");
 }
 
+/// The quick start's first command: serves on a fresh machine, no binary installed.
+const QUICK_START_SERVE: &str = "cargo run --locked --release -- serve";
+
+#[test]
+fn the_quick_start_is_two_commands_one_serves_one_tests() {
+    let readme = read(&root().join("README.md"));
+    let start = readme.find("## Quick start\n").expect("the README has a quick start");
+    let end = readme[start + 1..].find("\n## ").map_or(readme.len(), |i| start + 1 + i);
+    let blocks = blocks(&readme[start..end]);
+    // A `console` block shows a call and its answer (the curl); `sh` blocks are what a newcomer runs.
+    let run: Vec<&String> = blocks.iter().flat_map(|b| &b.commands).filter(|c| !c.starts_with("curl")).collect();
+    assert_eq!(run, [QUICK_START_SERVE, "bash tests/run.sh"], "the quick start: one command serves, one tests");
+    assert!(readme.starts_with("# scorer\n") && start < readme.find("## ").unwrap() + 1, "the quick start comes first");
+}
+
 #[test]
 fn the_quick_start_serves_in_its_own_block_and_calls_it_from_another_terminal() {
     let blocks = blocks(&read(&root().join("README.md")));
-    let serve = blocks.iter().position(|b| b.commands.iter().any(|c| runs_scorer(c) && c.contains(" serve")));
+    let serve = blocks.iter().position(|b| b.commands.iter().any(|c| c == QUICK_START_SERVE));
     let serve = serve.expect("the README's quick start runs scorer serve");
     assert_eq!(
         blocks[serve].commands.len(),
