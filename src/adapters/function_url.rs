@@ -17,8 +17,9 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use crate::contract::answer::{
-    body_error_items, explain_flag, Answer, ErrorItem, ExplainFlagError, ExplanationField, PredictionField, EXPLAIN,
+    body_error_items, explain_flag, Answer, ErrorItem, ExplainFlagError, PredictionField, EXPLAIN,
 };
+use crate::contract::http::{metadata, ErrorBody, PredictionBody};
 use crate::contract::invocation::{EntryPoint, Invocation};
 use crate::contract::openapi::LazyDocument;
 use crate::core::challenger::ChallengerStats;
@@ -387,128 +388,6 @@ fn body_error(e: &BodyError, request_id: &str) -> HttpResponse {
 
 fn error(status: Status, reason: impl Into<Cow<'static, str>>, request_id: &str) -> HttpResponse {
     respond(status, &ErrorBody::new(status, reason, request_id), None, request_id)
-}
-
-/// A scored observation's answer, in the order clients read it. `warnings`
-/// is always there, empty or not.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PredictionBody<'a> {
-    status: Status,
-    reason: Cow<'static, str>,
-    prediction: PredictionField,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    probability: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    label: Option<&'a str>,
-    model_version: &'a str,
-    warnings: Vec<String>,
-    /// The request's `id`, echoed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    /// With `explain=true` only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    explanation: Option<ExplanationField<'a>>,
-    request_id: &'a str,
-}
-
-/// Every other answer: `prediction` is `""`; `errors` when there are field
-/// errors; `modelVersion` when an observation was read.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorBody<'a> {
-    status: Status,
-    reason: Cow<'static, str>,
-    prediction: PredictionField,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ErrorItem>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model_version: Option<&'a str>,
-    /// The request's `id`, echoed when it was valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    request_id: &'a str,
-}
-
-impl<'a> ErrorBody<'a> {
-    fn new(status: Status, reason: impl Into<Cow<'static, str>>, request_id: &'a str) -> Self {
-        ErrorBody {
-            status,
-            reason: reason.into(),
-            prediction: PredictionField::Empty,
-            errors: Vec::new(),
-            model_version: None,
-            id: None,
-            request_id,
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MetadataBody<'a> {
-    status: Status,
-    reason: &'static str,
-    model: ModelMetadata<'a>,
-    request_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ModelMetadata<'a> {
-    name: &'a str,
-    version: &'a str,
-    sha256: &'a str,
-    sklearn_version: &'a str,
-    trees: usize,
-    max_depth: usize,
-    classes: [(u8, &'a str); 2],
-    features: Vec<FeatureMetadata<'a>>,
-    parameters: &'a serde_json::Value,
-    metrics: &'a serde_json::Value,
-    /// The explanations' base value (log-odds); null when the export cannot explain.
-    base_value: Option<f64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct FeatureMetadata<'a> {
-    name: &'a str,
-    dataset_name: &'a str,
-    training_min: f64,
-    training_max: f64,
-}
-
-fn metadata<'a>(model: &'a Model, request_id: &'a str) -> MetadataBody<'a> {
-    let info = model.info();
-    MetadataBody {
-        status: Status::Ok,
-        reason: Status::Ok.reason_phrase(),
-        model: ModelMetadata {
-            name: &info.name,
-            version: &info.version,
-            sha256: &info.sha256,
-            sklearn_version: &info.sklearn_version,
-            trees: info.tree_count,
-            max_depth: info.max_depth,
-            classes: [(0, model.class_name(0)), (1, model.class_name(1))],
-            features: model
-                .features()
-                .iter()
-                .zip(&info.ranges)
-                .map(|(f, &(lo, hi))| FeatureMetadata {
-                    name: &f.api_name,
-                    dataset_name: &f.dataset_name,
-                    training_min: lo,
-                    training_max: hi,
-                })
-                .collect(),
-            parameters: &info.parameters,
-            metrics: &info.metrics,
-            base_value: info.base_value,
-        },
-        request_id,
-    }
 }
 
 fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>, request_id: &str) -> HttpResponse {

@@ -21,6 +21,7 @@
 
 pub mod answer;
 pub mod file;
+pub mod http;
 pub mod invocation;
 pub mod notice;
 pub mod oip;
