@@ -17,6 +17,7 @@ mod fanout;
 mod function_url;
 mod goldens;
 mod helpers;
+mod id_key_pattern;
 mod inputs;
 mod lambda;
 mod layers;
