@@ -1,6 +1,6 @@
 //! Settings from the environment, checked once at start-up.
 
-use crate::core::csv_pipeline::ScoreOptions;
+use crate::core::csv_pipeline::{available_workers, parse_workers, ScoreOptions};
 use crate::core::csv_reader::Dialect;
 use crate::core::drift::DriftOptions;
 
@@ -31,6 +31,9 @@ pub struct BatchConfig {
     pub drift: Option<DriftOptions>,
     /// The CSV delimiter (`CSV_DELIMITER`: `,`, `;` or `tab`); `None` detects it from each file's header.
     pub delimiter: Option<u8>,
+    /// Workers that score a file in parallel (`BATCH_WORKERS`, default the
+    /// function's vCPUs: [`available_workers`]).
+    pub workers: usize,
 }
 
 /// How a file's delimiter is given to the function: the advice a rejected
@@ -59,6 +62,8 @@ pub enum ConfigError {
     Drift(String),
     #[error("DRIFT_PSI_THRESHOLD must be a number above 0, not {0:?}")]
     PsiThreshold(String),
+    #[error("BATCH_WORKERS: {0}")]
+    Workers(String),
 }
 
 /// The drift settings every path reads (Lambda, worker, `scorer score`):
@@ -108,12 +113,15 @@ impl BatchConfig {
         if let Some(v) = std::env::var("CSV_DELIMITER").ok().filter(|v| !v.is_empty()) {
             config.delimiter = Some(Dialect::parse_delimiter(&v).map_err(ConfigError::Delimiter)?);
         }
+        if let Some(v) = var("BATCH_WORKERS") {
+            config.workers = parse_workers(v.trim()).map_err(ConfigError::Workers)?;
+        }
         Ok(config)
     }
 
     /// How every file of this deployment is scored.
     pub fn score_options(&self) -> ScoreOptions {
-        ScoreOptions { explain: self.explain, delimiter: self.delimiter, drift: self.drift.is_some() }
+        ScoreOptions { explain: self.explain, delimiter: self.delimiter, drift: self.drift.is_some(), workers: self.workers }
     }
 
     /// Refuses settings under which the function's output would trigger it
@@ -133,6 +141,7 @@ impl BatchConfig {
             explain: false,
             drift: Some(DriftOptions::default()),
             delimiter: None,
+            workers: available_workers(),
         };
         let overlap = config.output_prefix.starts_with(&config.input_prefix)
             || config.input_prefix.starts_with(&config.output_prefix);

@@ -12,7 +12,9 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::contract::file::{file_error_text, unusable_file_reason, FileReport, FileStatus};
-use crate::core::csv_pipeline::{score_csv_shadowed, BatchCounts, BatchError, ScoreOptions, ScoreOutcome};
+use crate::core::csv_pipeline::{
+    available_workers, parse_workers, score_csv_shadowed, BatchCounts, BatchError, ScoreOptions, ScoreOutcome,
+};
 use crate::core::csv_reader::Dialect;
 use crate::core::drift::DriftOptions;
 use crate::core::model::Model;
@@ -48,6 +50,11 @@ pub struct Args {
     /// from the header when absent; a decimal comma is read in ';' files.
     #[arg(long, value_parser = Dialect::parse_delimiter)]
     delimiter: Option<u8>,
+    /// Parse and score on this many workers (the output is the same, in
+    /// order, whatever the count); 1 reads and scores on one thread. Default:
+    /// the cores this process may use.
+    #[arg(long, value_parser = parse_workers, default_value_t = available_workers())]
+    workers: usize,
 }
 
 /// How a file's delimiter is given here: the advice a file read as one column gets.
@@ -63,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.html.is_some() && drift.is_none() {
         anyhow::bail!("--html needs the drift statistics, which DRIFT=off turns off");
     }
-    let options = ScoreOptions { explain: args.explain, drift: drift.is_some(), delimiter: args.delimiter };
+    let options = ScoreOptions { explain: args.explain, drift: drift.is_some(), delimiter: args.delimiter, workers: args.workers };
     let started = Instant::now();
     let stdin = args.input.as_os_str() == "-";
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = if stdin {

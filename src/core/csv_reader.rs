@@ -279,6 +279,27 @@ impl LineCount {
     }
 }
 
+/// What is left of a [`RecordReader`]'s input after the records it read.
+pub struct Rest<R> {
+    /// Bytes read ahead, not yet consumed.
+    pub buffered: Vec<u8>,
+    pub input: R,
+    /// The input has ended: it is not to be read again.
+    pub eof: bool,
+    /// The line the next byte is on.
+    pub line: u64,
+    /// The byte before the next was `\r` (a `\n` next ends no line of its own).
+    pub after_cr: bool,
+}
+
+/// Line ends in `bytes` as [`RecordReader`] counts lines (`\n`, `\r\n` and a
+/// bare `\r` each end one); `after_cr`: the byte before `bytes` was `\r`.
+pub fn line_ends(bytes: &[u8], after_cr: bool) -> u64 {
+    let mut lines = LineCount { ended: 0, after_cr };
+    lines.count(bytes);
+    lines.ended
+}
+
 /// Reads records from `R` into [`Fields`], within the bounds above.
 pub struct RecordReader<R> {
     input: R,
@@ -316,6 +337,28 @@ impl<R: Read> RecordReader<R> {
             discard: Vec::new(),
             discard_ends: Vec::new(),
         }
+    }
+
+    /// A reader that continues a file after a record boundary (issue 22's
+    /// parallel pipeline gives each worker the records of one chunk): it
+    /// skips line ends before its first record as it would between records,
+    /// and never strips a byte-order mark (csv-core strips one only at the
+    /// very start of what it is given; one after a boundary is data). Lines
+    /// are counted from 1 at the start of `input`.
+    pub fn after_boundary(input: R, dialect: Dialect) -> Self {
+        let mut reader = RecordReader::new(input, dialect);
+        // A line end at the start of a record is skipped by csv-core, which
+        // then counts as having read: no mark is stripped after this.
+        let _ = reader.parser.read_record(b"\n", &mut [0], &mut [0]);
+        reader.started = true;
+        reader
+    }
+
+    /// What is left after the records read so far (see [`Rest`]).
+    pub fn into_rest(mut self) -> Rest<R> {
+        let line = self.line_at(self.pos);
+        let after_cr = if self.pos > 0 { self.buf[self.pos - 1] == b'\r' } else { self.lines.after_cr };
+        Rest { buffered: self.buf[self.pos..self.end].to_vec(), input: self.input, eof: self.eof, line, after_cr }
     }
 
     /// Input bytes consumed so far.

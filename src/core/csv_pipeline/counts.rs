@@ -26,6 +26,18 @@ impl BatchCounts {
         self.malignant += u64::from(prediction.label);
     }
 
+    /// Adds another part of the same file's counts (a worker's chunk).
+    pub fn merge(&mut self, other: &BatchCounts) {
+        self.rows += other.rows;
+        self.scored += other.scored;
+        self.rejected += other.rejected;
+        self.malignant += other.malignant;
+        for (&code, &n) in &other.rejected_by_reason {
+            *self.rejected_by_reason.entry(code).or_default() += n;
+        }
+        self.bytes_in += other.bytes_in;
+    }
+
     /// Counts one rejected row under its reason code.
     pub fn count_rejected(&mut self, code: &'static str) {
         self.rows += 1;

@@ -28,9 +28,11 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
 mod block;
+mod chunks;
 pub mod counts;
 pub mod error;
 mod output;
+mod parallel;
 mod rows;
 #[cfg(test)]
 mod testing;
@@ -40,7 +42,7 @@ mod tests;
 use block::{Block, BLOCKS_QUEUED};
 pub use counts::BatchCounts;
 pub use error::{BatchError, HeaderMismatch};
-use output::{write_blocks, write_header, ExplainColumns, NumberText};
+use output::{write_blocks, write_header, ExplainColumns, NumberText, RowFormat};
 pub use output::{BASE_VALUE_COLUMN, CONTRIBUTION_PREFIX, RESULT_COLUMNS};
 pub use rows::{cell as cell_input, fits_header, WRONG_FIELD_COUNT};
 use rows::{fill, Rules};
@@ -52,7 +54,7 @@ use super::csv_reader::{without_bom, Dialect, Fields, RecordReader};
 use super::drift::DriftStats;
 use super::features::Features;
 use super::model::Model;
-use super::scoring::{Scorer, Wants};
+use super::scoring::{Scorer, Tallies, Wants};
 use super::text::{field_text, utf8_reader, Counted, InputEncoding};
 
 /// Most columns accepted in the header.
@@ -71,11 +73,34 @@ pub struct ScoreOptions {
     pub drift: bool,
     /// The field delimiter; `None` detects it from the header.
     pub delimiter: Option<u8>,
+    /// Workers that parse and score chunks of the file in parallel; 1 (the
+    /// default here) reads and scores on one thread and writes on another.
+    /// The entry points default to [`available_workers`].
+    pub workers: usize,
 }
 
 impl Default for ScoreOptions {
     fn default() -> Self {
-        ScoreOptions { explain: false, drift: true, delimiter: None }
+        ScoreOptions { explain: false, drift: true, delimiter: None, workers: 1 }
+    }
+}
+
+/// Most workers a file is scored on (more only adds memory: see `parallel`).
+pub const MAX_WORKERS: usize = 64;
+
+/// The entry points' default worker count: the cores this process may run
+/// on (`std::thread::available_parallelism`: the CPU affinity mask and the
+/// cgroup quota included; Lambda's vCPUs), 1 when that cannot be told.
+pub fn available_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS)
+}
+
+/// A worker count as the edges take it (a flag, a setting): a whole number
+/// from 1 to [`MAX_WORKERS`].
+pub fn parse_workers(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+        _ => Err(format!("the worker count must be a whole number from 1 to {MAX_WORKERS}, not {text:?}")),
     }
 }
 
@@ -143,15 +168,16 @@ fn pipeline<R: Read + Send, W: Write>(
 ) -> Result<ScoreOutcome, BatchError> {
     let explain = options.explain;
     // Refuses `explain` of a model that cannot explain before anything is read or written.
-    let mut scorer = Scorer::new(model, Wants { explain, drift: options.drift })?.with_challenger(challenger);
+    let scorer = Scorer::new(model, Wants { explain, drift: options.drift })?.with_challenger(challenger);
     // The input's own bytes, for progress and the counts (UTF-16 decodes to fewer).
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let counted = Counted { inner: input, count: Arc::clone(&raw_bytes) };
-    let CsvInput { mut reader, dialect, encoding, output_bom, names, width } = open_csv(counted, options.delimiter)?;
+    let CsvInput { reader, dialect, encoding, output_bom, names, width } = open_csv(counted, options.delimiter)?;
     let transcoded = !matches!(encoding, InputEncoding::Utf8 { .. });
+    let raw = Arc::clone(&raw_bytes);
     let input_bytes = move |reader: &RecordReader<_>| {
         if transcoded {
-            raw_bytes.load(Ordering::Relaxed)
+            raw.load(Ordering::Relaxed)
         } else {
             reader.bytes_read()
         }
@@ -167,12 +193,64 @@ fn pipeline<R: Read + Send, W: Write>(
     let headers: Vec<String> =
         if options.drift { columns.iter().map(|&c| names[c].clone().into_owned()).collect() } else { Vec::new() };
 
+    let explained = model
+        .info()
+        .base_value
+        .filter(|_| explain)
+        .map(|base_value| ExplainColumns { base_value, features: model.features().len() });
+    let format = move || RowFormat::new(width, NumberText::new(decimal_comma), explained);
+    let rules = Rules { columns: &columns, width, decimal_comma };
+    let (counts, tallies) = if options.workers > 1 {
+        // The workers' buffers are written as they are, after the header.
+        let mut output = writer.into_inner().map_err(|e| BatchError::Write(e.into_error()))?;
+        let header_bytes = reader.bytes_read();
+        let rest = reader.into_rest();
+        let start = parallel::Start { line: rest.line, header_bytes, transcoded };
+        let wants = Wants { explain, drift: options.drift };
+        let work = parallel::Work { model, challenger, wants, rules, dialect, format: &format };
+        let raw_bytes_read = || raw_bytes.load(Ordering::Relaxed);
+        let workers = options.workers.min(MAX_WORKERS);
+        let scored = parallel::score_parallel(
+            rest,
+            &work,
+            workers,
+            start,
+            &raw_bytes_read,
+            &mut output,
+            &mut progress,
+        )?;
+        output.flush().map_err(BatchError::Write)?;
+        (scored.counts, scored.tallies)
+    } else {
+        let scored = two_threads(reader, scorer, &rules, input_bytes, &mut writer, format(), &mut progress)?;
+        writer.flush().map_err(BatchError::Write)?;
+        scored
+    };
+    progress(counts.bytes_in);
+    let drift = tallies.drift.map(|mut stats| {
+        stats.name_columns(headers);
+        stats
+    });
+    Ok(ScoreOutcome { counts, drift, challenger: tallies.challenger })
+}
+
+/// One worker: a thread that reads, parses and scores, handing blocks of
+/// rows over a small bounded channel to this one, which formats and writes
+/// them (memory stays bounded).
+fn two_threads<R: Read + Send, W: Write>(
+    mut reader: RecordReader<R>,
+    mut scorer: Scorer<'_>,
+    rules: &Rules<'_>,
+    input_bytes: impl Fn(&RecordReader<R>) -> u64 + Send,
+    writer: &mut csv::Writer<W>,
+    mut format: RowFormat,
+    progress: &mut impl FnMut(u64),
+) -> Result<(BatchCounts, Tallies), BatchError> {
     let (full_tx, full_rx) = sync_channel::<Result<Block, BatchError>>(BLOCKS_QUEUED);
     let (empty_tx, empty_rx) = sync_channel::<Block>(BLOCKS_QUEUED + 2);
     std::thread::scope(|scope| {
         // The reading thread scores (and counts the drift statistics): it holds each row's observation.
         let reading = scope.spawn(move || {
-            let rules = Rules { columns: &columns, width, decimal_comma };
             // Rows handed to the writer so far: where a panic stopped the file.
             let mut rows_before = 0;
             loop {
@@ -180,7 +258,7 @@ fn pipeline<R: Read + Send, W: Write>(
                 // A panic while reading or scoring (ours, or the input's)
                 // ends the file at its row; its message is dropped unread.
                 let filled =
-                    panic::catch_unwind(AssertUnwindSafe(|| fill(&mut reader, &mut block, &mut scorer, &rules)))
+                    panic::catch_unwind(AssertUnwindSafe(|| fill(&mut reader, &mut block, &mut scorer, rules)))
                         .unwrap_or_else(|_panic| {
                             Err(BatchError::Internal { row: Some(rows_before + block.rows.len() as u64 + 1) })
                         });
@@ -198,26 +276,13 @@ fn pipeline<R: Read + Send, W: Write>(
             }
         });
         let mut counts = BatchCounts::default();
-        let explained = model
-            .info()
-            .base_value
-            .filter(|_| explain)
-            .map(|base_value| ExplainColumns { base_value, features: model.features().len() });
-        let numbers = NumberText::new(decimal_comma);
-        let written =
-            write_blocks(&mut writer, &full_rx, &empty_tx, width, numbers, explained, &mut counts, &mut progress);
+        let written = write_blocks(writer, &full_rx, &empty_tx, &mut format, &mut counts, progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
         let (bytes, tallies) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;
         written?;
-        writer.flush().map_err(BatchError::Write)?;
         counts.bytes_in = bytes;
-        progress(bytes);
-        let drift = tallies.drift.map(|mut stats| {
-            stats.name_columns(headers);
-            stats
-        });
-        Ok(ScoreOutcome { counts, drift, challenger: tallies.challenger })
+        Ok((counts, tallies))
     })
 }
 

@@ -87,26 +87,39 @@ impl NumberText {
     }
 }
 
-/// Writes scored blocks in order and returns their buffers to the reader.
-#[allow(clippy::too_many_arguments)] // each is a separate fact about this one file
-pub(super) fn write_blocks<W: Write>(
-    writer: &mut csv::Writer<W>,
-    full: &Receiver<Result<Block, BatchError>>,
-    empty: &SyncSender<Block>,
+/// How each scored row is written: the input's columns padded to the
+/// header's width, the result columns, the explanation's. Both pipelines (one
+/// writing thread, or each worker into its own buffer) write rows with it.
+pub(super) struct RowFormat {
     width: usize,
-    mut number: NumberText,
-    explained: Option<ExplainColumns>,
-    counts: &mut BatchCounts,
-    progress: &mut impl FnMut(u64),
-) -> Result<(), BatchError> {
-    let features = explained.map_or(0, |e| e.features);
-    let base_value = explained.map(|e| e.base_value);
-    let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + features);
-    let mut out = new_record();
-    // The same for every row: formatted once.
-    let base_text = base_value.map(|b| number.format(b).to_owned());
-    for block in full.iter() {
-        let mut block = block?;
+    number: NumberText,
+    features: usize,
+    /// With an explanation: the base value, the same on every row, formatted once.
+    base_text: Option<Vec<u8>>,
+    /// One reused record: write_byte_record copies fields that need no
+    /// quoting straight into the writer's buffer.
+    out: ByteRecord,
+}
+
+impl RowFormat {
+    pub(super) fn new(width: usize, mut number: NumberText, explained: Option<ExplainColumns>) -> Self {
+        let features = explained.map_or(0, |e| e.features);
+        let base_text = explained.map(|e| number.format(e.base_value).to_owned());
+        RowFormat { width, number, features, base_text, out: Self::new_record(width, features) }
+    }
+
+    fn new_record(width: usize, features: usize) -> ByteRecord {
+        ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + features)
+    }
+
+    /// Writes `block`'s rows and counts them.
+    pub(super) fn write_block<W: Write>(
+        &mut self,
+        writer: &mut csv::Writer<W>,
+        block: &Block,
+        counts: &mut BatchCounts,
+    ) -> Result<(), BatchError> {
+        let (width, features) = (self.width, self.features);
         // All ASCII (one fast pass a block): every field is UTF-8 as it is.
         // Otherwise each field is checked on its own (a check of a whole row
         // would let a character split across two fields through).
@@ -115,9 +128,8 @@ pub(super) fn write_blocks<W: Write>(
         let mut contributions = block.contributions.chunks_exact(features.max(1));
         for (i, row) in block.rows.iter().enumerate() {
             // Original columns, padded to the header's width so the output stays
-            // rectangular (a longer row's extra fields cannot be placed). One
-            // reused record: write_byte_record copies fields that need no
-            // quoting straight into the buffer.
+            // rectangular (a longer row's extra fields cannot be placed).
+            let out = &mut self.out;
             out.clear();
             let record = block.fields.record(&row.span);
             if ascii {
@@ -134,14 +146,14 @@ pub(super) fn write_blocks<W: Write>(
                 RowOutcome::Scored(p) => {
                     counts.count_scored(&p);
                     out.push_field(if p.label == 1 { b"1" } else { b"0" });
-                    out.push_field(number.format(p.probability));
+                    out.push_field(self.number.format(p.probability));
                     out.push_field(Status::Ok.as_str().as_bytes());
                     out.push_field(Status::Ok.reason_phrase().as_bytes());
                     out.push_field(block.reason(i).as_bytes());
-                    if let (Some(base), Some(phi)) = (base_text.as_deref(), contributions.next()) {
+                    if let (Some(base), Some(phi)) = (self.base_text.as_deref(), contributions.next()) {
                         out.push_field(base);
                         for &c in phi {
-                            out.push_field(number.format(c));
+                            out.push_field(self.number.format(c));
                         }
                     }
                 }
@@ -152,17 +164,33 @@ pub(super) fn write_blocks<W: Write>(
                     out.push_field(Status::BadRequest.as_str().as_bytes());
                     out.push_field(block.reason(i).as_bytes());
                     out.push_field(b"");
-                    if base_text.is_some() {
+                    if self.base_text.is_some() {
                         (0..=features).for_each(|_| out.push_field(b""));
                     }
                 }
             }
-            writer.write_byte_record(&out).map_err(write_error)?;
+            writer.write_byte_record(out).map_err(write_error)?;
             if out.as_slice().len() > 64 * 1024 {
                 // It grew for a large record: let that memory go.
-                out = new_record();
+                self.out = Self::new_record(width, features);
             }
         }
+        Ok(())
+    }
+}
+
+/// Writes scored blocks in order and returns their buffers to the reader.
+pub(super) fn write_blocks<W: Write>(
+    writer: &mut csv::Writer<W>,
+    full: &Receiver<Result<Block, BatchError>>,
+    empty: &SyncSender<Block>,
+    format: &mut RowFormat,
+    counts: &mut BatchCounts,
+    progress: &mut impl FnMut(u64),
+) -> Result<(), BatchError> {
+    for block in full.iter() {
+        let mut block = block?;
+        format.write_block(writer, &block, counts)?;
         progress(block.bytes);
         block.recycle();
         // The reader makes a new block if this one cannot be returned.
