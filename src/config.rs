@@ -121,7 +121,12 @@ impl BatchConfig {
 
     /// How every file of this deployment is scored.
     pub fn score_options(&self) -> ScoreOptions {
-        ScoreOptions { explain: self.explain, delimiter: self.delimiter, drift: self.drift.is_some(), workers: self.workers }
+        ScoreOptions {
+            explain: self.explain,
+            delimiter: self.delimiter,
+            drift: self.drift.is_some(),
+            workers: self.workers,
+        }
     }
 
     /// Refuses settings under which the function's output would trigger it

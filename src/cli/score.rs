@@ -70,7 +70,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.html.is_some() && drift.is_none() {
         anyhow::bail!("--html needs the drift statistics, which DRIFT=off turns off");
     }
-    let options = ScoreOptions { explain: args.explain, drift: drift.is_some(), delimiter: args.delimiter, workers: args.workers };
+    let options = ScoreOptions {
+        explain: args.explain,
+        drift: drift.is_some(),
+        delimiter: args.delimiter,
+        workers: args.workers,
+    };
     let started = Instant::now();
     let stdin = args.input.as_os_str() == "-";
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = if stdin {

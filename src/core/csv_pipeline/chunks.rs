@@ -38,7 +38,11 @@ use crate::core::csv_reader::{Dialect, Fields, RecordReader, Rest, MAX_RECORD_BY
 /// is some thousands of rows of measurements, milliseconds of a worker's
 /// work: the per-chunk costs (a channel hand-over, a scorer, a reader's
 /// buffer) are lost in that, and the memory per worker stays small.
-pub(super) const CHUNK_BYTES: usize = 512 * 1024;
+pub(super) const CHUNK_BYTES: usize = if cfg!(test) { TEST_CHUNK_BYTES } else { 512 * 1024 };
+/// The unit tests cut chunks this small, so their files of some kilobytes
+/// cross many chunk boundaries (tests/memory and the integration tests score
+/// with the real size).
+const TEST_CHUNK_BYTES: usize = 3000;
 /// More input read at a time while a chunk has no boundary yet.
 pub(super) const READ_STEP: usize = 64 * 1024;
 
@@ -149,38 +153,46 @@ pub(super) fn read_chunks<R: Read>(
     mut send: impl FnMut(Chunk) -> bool,
 ) {
     let Rest { buffered: mut buf, mut input, mut eof, after_cr, .. } = rest;
+    // What ended the input, once it did: the last chunk's.
+    let mut ended = Then::Next;
     let mut first = true;
     loop {
         let mut valid = buf.len();
-        let mut want = CHUNK_BYTES;
-        let mut then = Then::Next;
+        // The bytes a boundary is looked for in: a chunk's worth (more when
+        // no record ends in them), however much is at hand (the header's
+        // reader may have read far ahead).
+        let mut window = CHUNK_BYTES;
         let (cut, last) = loop {
-            while valid < want && !eof && matches!(then, Then::Next) {
-                if buf.len() < want {
-                    buf.resize(want, 0);
+            while valid < window && !eof && matches!(ended, Then::Next) {
+                if buf.len() < window {
+                    buf.resize(window, 0);
                 }
                 // Every read error ends the file, `Interrupted` included (see RecordReader::refill).
-                match panic::catch_unwind(AssertUnwindSafe(|| input.read(&mut buf[valid..want]))) {
+                match panic::catch_unwind(AssertUnwindSafe(|| input.read(&mut buf[valid..window]))) {
                     Ok(Ok(0)) => eof = true,
                     Ok(Ok(n)) => valid += n,
-                    Ok(Err(e)) => then = Then::Fails(e),
-                    Err(_panic) => then = Then::Panics,
+                    Ok(Err(e)) => ended = Then::Fails(e),
+                    Err(_panic) => ended = Then::Panics,
                 }
             }
-            if eof || !matches!(then, Then::Next) {
+            let ending = eof || !matches!(ended, Then::Next);
+            if ending && valid <= window {
                 break (valid, true);
             }
-            if let Some(cut) = last_boundary(&buf[..valid], dialect) {
+            let seen = window.min(valid);
+            if let Some(cut) = last_boundary(&buf[..seen], dialect) {
                 break (cut, false);
             }
-            let blanks = buf[..valid].iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
-            if valid >= blanks + MAX_RECORD_BYTES + 2 {
+            let blanks = buf[..seen].iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
+            if seen >= blanks + MAX_RECORD_BYTES + 2 {
                 // The record that starts here is longer than the cap: the
                 // worker fails the file on it; nothing after it is read.
-                break (valid, true);
+                ended = Then::Next;
+                break (seen, true);
             }
-            want = valid + READ_STEP;
+            window = seen + READ_STEP;
         };
+        let then = if last { std::mem::replace(&mut ended, Then::Next) } else { Then::Next };
         let mut next = if last { Vec::new() } else { spare().unwrap_or_default() };
         next.clear();
         next.extend_from_slice(&buf[cut..valid]);

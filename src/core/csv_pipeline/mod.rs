@@ -38,6 +38,8 @@ mod rows;
 mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workers_tests;
 
 use block::{Block, BLOCKS_QUEUED};
 pub use counts::BatchCounts;
@@ -210,15 +212,8 @@ fn pipeline<R: Read + Send, W: Write>(
         let work = parallel::Work { model, challenger, wants, rules, dialect, format: &format };
         let raw_bytes_read = || raw_bytes.load(Ordering::Relaxed);
         let workers = options.workers.min(MAX_WORKERS);
-        let scored = parallel::score_parallel(
-            rest,
-            &work,
-            workers,
-            start,
-            &raw_bytes_read,
-            &mut output,
-            &mut progress,
-        )?;
+        let scored =
+            parallel::score_parallel(rest, &work, workers, start, &raw_bytes_read, &mut output, &mut progress)?;
         output.flush().map_err(BatchError::Write)?;
         (scored.counts, scored.tallies)
     } else {

@@ -127,11 +127,17 @@ pub(super) fn score_parallel<R: Read + Send, W: Write>(
         let dialect = work.dialect;
         scope.spawn(move || {
             let mut k = 0;
-            read_chunks(rest, dialect, raw_bytes_read, || spare_chunk_rx.try_recv().ok(), |chunk| {
-                let sent = chunk_txs[k % workers].send(chunk).is_ok();
-                k += 1;
-                sent
-            });
+            read_chunks(
+                rest,
+                dialect,
+                raw_bytes_read,
+                || spare_chunk_rx.try_recv().ok(),
+                |chunk| {
+                    let sent = chunk_txs[k % workers].send(chunk).is_ok();
+                    k += 1;
+                    sent
+                },
+            );
         });
         // The receivers are this closure's: a panic while writing drops them,
         // which stops the workers and the reader, so the scope can join them.
@@ -212,6 +218,15 @@ fn shifted(e: BatchError, lines_before: u64, rows_before: u64) -> BatchError {
     }
 }
 
+/// The error, its line one earlier.
+fn line_earlier(e: BatchError) -> BatchError {
+    match e {
+        BatchError::RecordTooLong { line } => BatchError::RecordTooLong { line: line - 1 },
+        BatchError::UnterminatedQuote { line } => BatchError::UnterminatedQuote { line: line - 1 },
+        other => other,
+    }
+}
+
 /// One worker: scores the chunks it is given, in order, until there are no
 /// more or the writer stopped.
 fn worker(
@@ -235,10 +250,11 @@ fn worker(
             let mut scorer = Scorer::new(work.model, work.wants)?.with_challenger(work.challenger);
             let mut reader = RecordReader::after_boundary(ChunkInput::new(&bytes, then), work.dialect);
             loop {
-                let filled = panic::catch_unwind(AssertUnwindSafe(|| {
-                    fill(&mut reader, &mut block, &mut scorer, &work.rules)
-                }))
-                .unwrap_or_else(|_panic| Err(BatchError::Internal { row: Some(rows + block.rows.len() as u64 + 1) }));
+                let filled =
+                    panic::catch_unwind(AssertUnwindSafe(|| fill(&mut reader, &mut block, &mut scorer, &work.rules)))
+                        .unwrap_or_else(|_panic| {
+                            Err(BatchError::Internal { row: Some(rows + block.rows.len() as u64 + 1) })
+                        });
                 rows += block.rows.len() as u64;
                 format.write_block(&mut writer, &block, &mut counts)?;
                 block.recycle();
@@ -252,6 +268,8 @@ fn worker(
         let handed = writer.flush().map_err(BatchError::Write);
         let (tallies, error) = match scored.and_then(|tallies| handed.map(|()| tallies)) {
             Ok(tallies) => (Some(tallies), None),
+            // The reader counted the `\n` of the header's `\r\n` as a line of its own.
+            Err(e) if after_cr && bytes.first() == Some(&b'\n') => (None, Some(line_earlier(e))),
             Err(e) => (None, Some(e)),
         };
         let failed = error.is_some();

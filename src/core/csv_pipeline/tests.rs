@@ -237,7 +237,7 @@ fn a_challenger_leaves_the_output_byte_for_byte_and_counts_the_scored_rows_only(
     let model = Model::embedded().unwrap();
     let depth2 = Model::from_json_bytes(include_bytes!("../../../models/testdata/gbc-depth2.json")).unwrap();
     let input: &[u8] = include_bytes!("../../../samples/bad-rows.csv");
-    for options in [ScoreOptions::default(), ScoreOptions { explain: true, drift: false, delimiter: None }] {
+    for options in [ScoreOptions::default(), ScoreOptions { explain: true, drift: false, ..ScoreOptions::default() }] {
         let (mut plain, mut shadowed) = (Vec::new(), Vec::new());
         let a = score_csv_with(&model, input, &mut plain, &options, |_| {}).unwrap();
         let b = score_csv_shadowed(&model, Some(&depth2), input, &mut shadowed, &options, |_| {}).unwrap();
