@@ -6,7 +6,7 @@
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use scorer::core::csv_pipeline::{score_csv, BatchError, MAX_RECORD_BYTES};
+use scorer::core::csv_pipeline::{score_csv, score_csv_with, BatchError, ScoreOptions, MAX_RECORD_BYTES};
 use scorer::core::model::Model;
 
 #[path = "../support/counting_alloc.rs"]
@@ -136,4 +136,47 @@ fn windows_1252_fields_near_the_cap_that_triple_when_decoded_stay_under_the_boun
     let (rows, peak) = peak_while_scoring(&input);
     assert_eq!(rows.unwrap(), 12);
     assert!(peak < BOUND, "peak allocation {peak} bytes for {} input bytes", input.len());
+}
+
+/// The bound on N workers (core::csv_pipeline::parallel): the reading
+/// thread's chunk and scan, then per worker two chunks, a block, the output
+/// buffers.
+fn workers_bound(workers: usize) -> usize {
+    (4 + 18 * workers) * 1024 * 1024
+}
+
+#[test]
+fn hostile_files_on_many_workers_stay_under_the_bound_for_their_count() {
+    let _one = one_at_a_time();
+    let notes = "a line of notes, in quotes\n".repeat((MAX_RECORD_BYTES - 100) / 27);
+    let quoted =
+        format!("{HEADER}\n{}", format!("S1,0.1471,25.38,17.33,2019.0,0.2654\nS2,\"{notes}\",1,2,3,4\n").repeat(12));
+    let commas = format!("{HEADER}\n{}", format!("{}\n", ",".repeat(900 * 1024)).repeat(12));
+    let mut header = "meanConcavePoints,worstRadius,worstTexture,worstArea,worstConcavePoints".to_owned();
+    header.push_str(&",c".repeat(9_995));
+    let empty_row = format!("{}\n", ",".repeat(9_999));
+    let big_row = format!("\"{}\"{}\n", "n".repeat(MAX_RECORD_BYTES - 20_000), ",".repeat(9_999));
+    let widest = format!("{header}\n{}", format!("{}{big_row}", empty_row.repeat(13)).repeat(8));
+    let rows = format!("{HEADER}\n{}", "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(300_000));
+    let open = format!("{HEADER}\n\"S0,0.1,20,20,900,0.1\n{}", "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(500_000));
+    for workers in [2, 8] {
+        let options = ScoreOptions { workers, ..ScoreOptions::default() };
+        for (name, input, rows) in [
+            ("quoted", &quoted, Some(24)),
+            ("commas", &commas, Some(12)),
+            ("widest", &widest, Some(8 * 14)),
+            ("rows", &rows, Some(300_000)),
+            ("open quote", &open, None),
+        ] {
+            let (result, peak) = counting_alloc::peak_during(|| {
+                score_csv_with(model(), input.as_bytes(), std::io::sink(), &options, |_| {}).map(|o| o.counts.rows)
+            });
+            eprintln!("{workers} workers, {name}: peak allocation {peak} bytes for {} input bytes", input.len());
+            match rows {
+                Some(rows) => assert_eq!(result.unwrap(), rows, "{name}"),
+                None => assert!(matches!(result, Err(BatchError::RecordTooLong { line: 2 })), "{result:?}"),
+            }
+            assert!(peak < workers_bound(workers), "{workers} workers, {name}: peak allocation {peak} bytes");
+        }
+    }
 }
