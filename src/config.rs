@@ -36,6 +36,22 @@ pub struct BatchConfig {
     pub workers: usize,
 }
 
+/// Memory (MB) that buys one vCPU's worth of CPU time on Lambda: "at 1,769
+/// MB, a function has the equivalent of one vCPU (one vCPU-second of credits
+/// per second)" (AWS Lambda Developer Guide, "Configuring Lambda function memory").
+pub const MB_PER_VCPU: u64 = 1769;
+
+/// The batch function's default worker count: the vCPUs its memory pays for
+/// (rounded up), at most the cores it sees. Lambda shows a function more
+/// cores than its memory pays for (two at 1,769 MB, measured by others): a
+/// second worker there would share one vCPU's time with the first.
+/// `memory_mb` is Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE; without it (not
+/// on Lambda) every core counts.
+pub fn lambda_workers(memory_mb: Option<u64>, cores: usize) -> usize {
+    let paid = memory_mb.map_or(cores, |mb| mb.div_ceil(MB_PER_VCPU).max(1) as usize);
+    paid.min(cores).max(1)
+}
+
 /// How a file's delimiter is given to the function: the advice a rejected
 /// file's reason ends with when its header was read as one column.
 pub const GIVE_DELIMITER: &str = "Give it with CSV_DELIMITER (',', ';' or tab).";
@@ -113,9 +129,11 @@ impl BatchConfig {
         if let Some(v) = std::env::var("CSV_DELIMITER").ok().filter(|v| !v.is_empty()) {
             config.delimiter = Some(Dialect::parse_delimiter(&v).map_err(ConfigError::Delimiter)?);
         }
-        if let Some(v) = var("BATCH_WORKERS") {
-            config.workers = parse_workers(v.trim()).map_err(ConfigError::Workers)?;
-        }
+        let memory_mb = var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|v| v.trim().parse().ok());
+        config.workers = match var("BATCH_WORKERS") {
+            Some(v) => parse_workers(v.trim()).map_err(ConfigError::Workers)?,
+            None => lambda_workers(memory_mb, available_workers()),
+        };
         Ok(config)
     }
 
@@ -160,6 +178,26 @@ impl BatchConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_batch_function_runs_as_many_workers_as_its_memory_pays_vcpus_for_and_it_has_cores() {
+        assert_eq!(lambda_workers(Some(1769), 2), 1, "two cores seen, one vCPU paid for");
+        assert_eq!(lambda_workers(Some(1024), 2), 1);
+        assert_eq!(lambda_workers(Some(128), 2), 1);
+        assert_eq!(lambda_workers(Some(3008), 2), 2);
+        assert_eq!(lambda_workers(Some(3538), 2), 2);
+        assert_eq!(lambda_workers(Some(3539), 3), 3);
+        assert_eq!(lambda_workers(Some(10240), 6), 6);
+        assert_eq!(lambda_workers(Some(10240), 2), 2, "never more than the cores");
+        assert_eq!(lambda_workers(None, 4), 4, "off Lambda, every core");
+        assert_eq!(lambda_workers(None, 1), 1);
+        assert_eq!(parse_workers("3"), Ok(3));
+        for bad in ["0", "65", "x", "", "1.5", "-1"] {
+            let e = parse_workers(bad).unwrap_err();
+            assert_eq!(e, format!("the worker count must be a whole number from 1 to 64, not {bad:?}"));
+            assert_eq!(ConfigError::Workers(e.clone()).to_string(), format!("BATCH_WORKERS: {e}"));
+        }
+    }
 
     fn cfg(input: &str, output: &str, bucket: Option<&str>) -> Result<BatchConfig, ConfigError> {
         BatchConfig::new(input.into(), output.into(), bucket.map(Into::into), None)
