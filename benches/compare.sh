@@ -6,7 +6,9 @@
 # each round so all see the same machine load:
 #   * a bare csv-crate loop that reads, parses the five floats and writes
 #     them back (benches/csv_read_baseline.rs --write): the floor;
-#   * `scorer score` (one worker: the pipeline has no other mode yet);
+#   * `scorer score --workers 1` (reads and scores on one thread, writes on
+#     another) and `scorer score` on all cores (its default: one worker per
+#     core, chunks of the file scored in parallel, written in order);
 #   * the Python batch job on the same fitted model: pandas read_csv ->
 #     sklearn predict_proba -> to_csv (benches/sklearn_job.py; the model is
 #     refitted once with models/train.py's code and must reproduce the golden
@@ -43,10 +45,11 @@ pkl="$dir/sklearn-model.pkl"
 bytes=$(stat -c %s "$file")
 cat "$file" >/dev/null # the page cache, for every job alike
 
-jobs=("bare csv loop" "scorer score, 1 worker" "pandas + sklearn")
+jobs=("bare csv loop" "scorer score, 1 worker" "pandas + sklearn" "scorer score, all cores")
 cmds=("$bin/examples/csv_read_baseline $file --write"
-    "$bin/scorer score $file -o /dev/null --quiet"
-    "$python benches/sklearn_job.py score $pkl $file /dev/null")
+    "$bin/scorer score $file -o /dev/null --quiet --workers 1"
+    "$python benches/sklearn_job.py score $pkl $file /dev/null"
+    "$bin/scorer score $file -o /dev/null --quiet")
 results="$dir/compare-results.txt"
 : >"$results"
 for round in $(seq "$RUNS"); do
@@ -58,20 +61,20 @@ for round in $(seq "$RUNS"); do
     echo "round $round of $RUNS done" >&2
 done
 
-echo "== $ROWS rows, $((bytes / 1000000)) MB ($((bytes / ROWS)) bytes a row), median of $RUNS alternating runs, $(nproc) cores"
-awk -v rows="$ROWS" -v bytes="$bytes" -v names="${jobs[0]}|${jobs[1]}|${jobs[2]}" '
+echo "== $ROWS rows, $((bytes / 1000000)) MB ($((bytes / ROWS)) bytes a row), median of $RUNS alternating runs, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v rows="$ROWS" -v bytes="$bytes" -v names="${jobs[0]}|${jobs[1]}|${jobs[2]}|${jobs[3]}" '
     { secs[$1] = secs[$1] " " $2; if ($3 > rss[$1]) rss[$1] = $3 }
     END {
         split(names, name, "|")
-        for (j = 0; j < 3; j++) {
+        for (j = 0; j < 4; j++) {
             n = split(secs[j], s, " ")
             # median (the lower middle of an even count)
             for (a = 1; a <= n; a++) for (b = a + 1; b <= n; b++) if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
             med[j] = s[int((n + 1) / 2)]
             printf "  %-24s %7.2f s  %10.0f rows/s  %6.1f MB/s  peak RSS %7.1f MB\n", name[j + 1], med[j], rows / med[j], bytes / med[j] / 1e6, rss[j] / 1024
         }
-        printf "  scorer / pandas + sklearn: %.1fx   scorer / bare csv loop: %.2fx\n", med[2] / med[1], med[0] / med[1]
-        printf "  scorer score on all cores: not measured (the pipeline has one worker until issue 22 item 1)\n"
+        printf "  1 worker / pandas + sklearn: %.1fx   1 worker / bare csv loop: %.2fx\n", med[2] / med[1], med[0] / med[1]
+        printf "  all cores / pandas + sklearn: %.1fx   all cores / 1 worker: %.2fx   all cores / bare csv loop: %.2fx\n", med[2] / med[3], med[1] / med[3], med[0] / med[3]
     }' "$results"
 
 echo "== cold start"
