@@ -19,7 +19,9 @@ use std::sync::OnceLock;
 
 use csv_core::ReadRecordResult;
 use libfuzzer_sys::fuzz_target;
-use scorer::core::csv_pipeline::{score_csv, BatchError, MAX_RECORD_BYTES, RESULT_COLUMNS};
+use scorer::core::csv_pipeline::{
+    score_csv, score_csv_with, BatchError, ScoreOptions, MAX_RECORD_BYTES, RESULT_COLUMNS,
+};
 use scorer::core::csv_reader::Dialect;
 use scorer::core::model::Model;
 
@@ -144,6 +146,12 @@ fuzz_target!(|raw: &[u8]| {
     }
     let mut out = Vec::new();
     score_csv(model(), data, &mut out, |_| {}).expect("the same input scores again");
+    // Three workers write what one writes, with the same counts (issue 22).
+    let mut parallel = Vec::new();
+    let options = ScoreOptions { workers: 3, ..ScoreOptions::default() };
+    let outcome = score_csv_with(model(), data, &mut parallel, &options, |_| {}).expect("it scores on 3 workers too");
+    assert!(parallel == out, "3 workers wrote another output");
+    assert_eq!(outcome.counts, counts, "3 workers counted otherwise");
 
     // Output: strict (non-flexible) CSV, header + exactly one record per input record.
     let width = header_width.unwrap() + RESULT_COLUMNS.len();
