@@ -157,7 +157,7 @@ fn hostile_files_on_many_workers_stay_under_the_bound_for_their_count() {
     let empty_row = format!("{}\n", ",".repeat(9_999));
     let big_row = format!("\"{}\"{}\n", "n".repeat(MAX_RECORD_BYTES - 20_000), ",".repeat(9_999));
     let widest = format!("{header}\n{}", format!("{}{big_row}", empty_row.repeat(13)).repeat(8));
-    let rows = format!("{HEADER}\n{}", "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(300_000));
+    let rows = format!("{HEADER}\n{}", "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(100_000));
     let open = format!("{HEADER}\n\"S0,0.1,20,20,900,0.1\n{}", "S1,0.1471,25.38,17.33,2019.0,0.2654\n".repeat(500_000));
     for workers in [2, 8] {
         let options = ScoreOptions { workers, ..ScoreOptions::default() };
@@ -165,7 +165,7 @@ fn hostile_files_on_many_workers_stay_under_the_bound_for_their_count() {
             ("quoted", &quoted, Some(24)),
             ("commas", &commas, Some(12)),
             ("widest", &widest, Some(8 * 14)),
-            ("rows", &rows, Some(300_000)),
+            ("rows", &rows, Some(100_000)),
             ("open quote", &open, None),
         ] {
             let (result, peak) = counting_alloc::peak_during(|| {
