@@ -19,6 +19,11 @@ pub(super) const BLOCK_BYTES: usize = 1024 * 1024;
 /// 4 × 3 MiB + the writer's record (up to 2 MiB) + the 256 KiB input and
 /// output buffers: under 16 MiB, whatever the file (tests/memory and the
 /// csv_pipeline fuzz target check it on hostile files).
+///
+/// On N workers (`parallel`) each worker fills and formats its own block
+/// (nothing is queued between threads as blocks): per worker two chunks of
+/// the input, one block, its output buffers, at most about 18 MiB; in all
+/// under 4 MiB + N × 18 MiB (tests/memory checks it with N = 2 and 8).
 pub(super) const BLOCKS_QUEUED: usize = 2;
 
 /// What happened to one row.

@@ -17,8 +17,8 @@
 //! another order, so a mean may differ from one worker's in its last bits.
 //!
 //! Memory, per worker: two chunks (the one scored, one queued) of at most
-//! [`CHUNK_BYTES`] + [`MAX_RECORD_BYTES`](super::MAX_RECORD_BYTES) + 64 KiB each (~1.6 MiB typical,
-//! 2.6 MiB with a record near the cap), its RecordReader's 256 KiB buffer, one
+//! [`CHUNK_BYTES`] + [`MAX_RECORD_BYTES`](super::MAX_RECORD_BYTES) + 64 KiB each (512 KiB on
+//! files of measurements, up to 1.6 MiB with a record near the cap), its RecordReader's 256 KiB buffer, one
 //! [`Block`] (under 3 MiB, see `block`), its csv writer's 256 KiB buffer,
 //! the output buffer being filled ([`PIECE_BYTES`] plus one row: up to
 //! 2 MiB more for a quoted record near the cap) and [`PIECES_QUEUED`] + 1
