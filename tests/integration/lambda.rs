@@ -105,3 +105,16 @@ fn the_runtime_variable_alone_does_not_take_over_a_command() {
     let line: Value = serde_json::from_str(stderr.lines().last().unwrap_or_default()).expect("a JSON log line");
     assert_eq!(line["level"], "ERROR", "{stderr}");
 }
+
+/// The cold start pays no relative relocations: build.rs links the binary
+/// position-dependent (an ELF executable, type 2, not a PIE, type 3).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_binary_is_linked_position_dependent() {
+    use std::io::Read as _;
+    let mut header = [0u8; 18];
+    std::fs::File::open(env!("CARGO_BIN_EXE_scorer")).unwrap().read_exact(&mut header).unwrap();
+    assert_eq!(&header[..4], b"\x7fELF");
+    let e_type = u16::from_le_bytes([header[16], header[17]]);
+    assert_eq!(e_type, 2, "the binary is a position-independent executable: every start relocates it");
+}
