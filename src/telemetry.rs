@@ -94,6 +94,14 @@ pub fn enable_metrics(out: Box<dyn Write + Send>) {
     let _ = METRICS.set(LineWriter::new("scorer-metrics", out));
 }
 
+/// Starts the metrics thread now rather than with the first record (the
+/// Lambda loop, while it waits for its first event).
+pub fn start_metrics_thread() {
+    if let Some(writer) = METRICS.get() {
+        writer.start();
+    }
+}
+
 pub fn metrics_enabled() -> bool {
     METRICS.get().is_some()
 }
