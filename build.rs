@@ -21,8 +21,10 @@ use sha2::{Digest, Sha256};
 const EXPORT: &str = "models/breast-cancer-gbc.json";
 const COMPILED: &str = "models/breast-cancer-gbc.json.compiled";
 /// Where the compiled form records its export's sha256: after the 16-byte
-/// magic and the 4-byte format version (core/model/compiled.rs).
+/// magic and the 4-byte format version (core/model/compiled.rs); then its
+/// payload's sha256, then the payload.
 const RECORDED_SHA: std::ops::Range<usize> = 20..52;
+const PAYLOAD_SHA: std::ops::Range<usize> = 52..84;
 
 fn main() {
     println!("cargo::rerun-if-changed=openapi.yaml");
@@ -38,12 +40,24 @@ fn main() {
     let sha = Sha256::digest(std::fs::read(EXPORT).expect("the shipped export is readable"));
     std::fs::write(out_dir.join("embedded.sha256"), sha).expect("OUT_DIR is writable");
     let compiled = std::fs::read(COMPILED).unwrap_or_default();
-    let current = compiled.get(RECORDED_SHA) == Some(sha.as_slice());
+    // The binary trusts the embedded payload (Model::embedded does not
+    // digest it at start-up): it is checked here, once.
+    let whole = compiled
+        .get(PAYLOAD_SHA)
+        .is_some_and(|recorded| recorded == Sha256::digest(&compiled[PAYLOAD_SHA.end..]).as_slice());
+    let current = whole && compiled.get(RECORDED_SHA) == Some(sha.as_slice());
     if !current {
         println!(
-            "cargo::warning={COMPILED} is missing or was compiled from another export: the binary will parse \
-             the JSON export at start-up; run `scorer model compile {EXPORT}`"
+            "cargo::warning={COMPILED} is missing, damaged or was compiled from another export: the binary will \
+             parse the JSON export at start-up; run `scorer model compile {EXPORT}`"
         );
+    }
+    // No relative relocations for the dynamic loader to apply at every
+    // start: a position-dependent executable (measured in docs/testing.md,
+    // "Cold start"). The executable's own code then loads at a fixed
+    // address (shared libraries and the stack stay randomised).
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo::rustc-link-arg-bins=-no-pie");
     }
     std::fs::write(out_dir.join("embedded.compiled"), if current { &compiled[..] } else { &[] })
         .expect("OUT_DIR is writable");

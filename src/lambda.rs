@@ -26,6 +26,10 @@ pub async fn run(app: App) -> anyhow::Result<()> {
         anyhow::bail!("cannot run as a Lambda function: missing environment variables {}", missing.join(", "));
     }
     telemetry::enable_metrics(Box::new(std::io::stdout()));
+    // The first event's record needs the metrics thread: it starts while the
+    // runtime waits for that event (this task runs once the runtime's
+    // request is in flight), neither before it nor on the way to the answer.
+    tokio::spawn(async { telemetry::start_metrics_thread() });
     let app = Arc::new(app);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Incoming>| {
         let app = Arc::clone(&app);

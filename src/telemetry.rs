@@ -43,9 +43,7 @@ pub fn init(json: bool) {
     let layer = tracing_subscriber::fmt::layer().with_target(false);
     let result = if json {
         // Lambda and the worker log from async tasks: through the writer thread.
-        if LOGS.get().is_none() {
-            let _ = LOGS.set(LineWriter::spawn("scorer-logs", Box::new(std::io::stderr())));
-        }
+        let _ = LOGS.set(LineWriter::new("scorer-logs", Box::new(std::io::stderr())));
         let layer = layer.with_writer(|| LogLine).json();
         registry.with(layer.flatten_event(true).with_current_span(false).with_span_list(true)).try_init()
     } else {
@@ -87,19 +85,25 @@ pub fn take_cold_start() -> bool {
     COLD.swap(false, Ordering::Relaxed)
 }
 
-static METRICS: OnceLock<Option<LineWriter>> = OnceLock::new();
-static LOGS: OnceLock<Option<LineWriter>> = OnceLock::new();
+static METRICS: OnceLock<LineWriter> = OnceLock::new();
+static LOGS: OnceLock<LineWriter> = OnceLock::new();
 
 /// Turns metrics on, written to `out` (stdout on Lambda and in the worker)
-/// by a thread of their own. The first call wins.
+/// by a thread of their own, started by the first record. The first call wins.
 pub fn enable_metrics(out: Box<dyn Write + Send>) {
-    if METRICS.get().is_none() {
-        let _ = METRICS.set(LineWriter::spawn("scorer-metrics", out));
+    let _ = METRICS.set(LineWriter::new("scorer-metrics", out));
+}
+
+/// Starts the metrics thread now rather than with the first record (the
+/// Lambda loop, while it waits for its first event).
+pub fn start_metrics_thread() {
+    if let Some(writer) = METRICS.get() {
+        writer.start();
     }
 }
 
 pub fn metrics_enabled() -> bool {
-    METRICS.get().is_some_and(Option::is_some)
+    METRICS.get().is_some()
 }
 
 /// Lines the writer threads have not taken yet: enough for thousands of
@@ -118,21 +122,50 @@ enum Message {
 
 /// One output written by one thread, fed whole lines through a bounded queue:
 /// lines are never interleaved and the sender never waits for the output.
+/// The thread starts with the first line (or flush), not when the writer is
+/// made: a cold start that logs nothing starts no logs thread, and the
+/// metrics thread starts after the first event has arrived.
 ///
 /// Hand-written rather than `tracing-appender`'s non-blocking writer, which
 /// does the same for logs: it cannot tell a caller when what was sent is
 /// written (only dropping its guard, which ends the thread, flushes), and the
 /// Lambda loop must know that before it answers, or a function frozen (or a
 /// test's process killed) after the answer loses the invocation's metrics.
+/// A writer's thread end of the queue and output, before its thread starts.
+type Idle = (tokio::sync::mpsc::Receiver<Message>, Box<dyn Write + Send>);
+
 struct LineWriter {
+    name: &'static str,
     queue: tokio::sync::mpsc::Sender<Message>,
     dropped: AtomicU64,
+    /// The thread's end of the queue and the output, until the thread takes them.
+    idle: std::sync::Mutex<Option<Idle>>,
+    /// Set by the first line or flush: whether the thread runs.
+    running: OnceLock<bool>,
 }
 
 impl LineWriter {
-    /// `None` (metrics off, logs written directly) if no thread can be started.
-    fn spawn(name: &str, mut out: Box<dyn Write + Send>) -> Option<LineWriter> {
-        let (queue, mut lines) = tokio::sync::mpsc::channel::<Message>(QUEUE_LINES);
+    fn new(name: &'static str, out: Box<dyn Write + Send>) -> LineWriter {
+        let (queue, lines) = tokio::sync::mpsc::channel::<Message>(QUEUE_LINES);
+        LineWriter {
+            name,
+            queue,
+            dropped: AtomicU64::new(0),
+            idle: std::sync::Mutex::new(Some((lines, out))),
+            running: OnceLock::new(),
+        }
+    }
+
+    /// Starts the thread if it has not been; false if it cannot be (metrics
+    /// are then dropped and counted, logs written directly).
+    fn start(&self) -> bool {
+        *self.running.get_or_init(|| {
+            let idle = self.idle.lock().map(|mut idle| idle.take()).unwrap_or(None);
+            idle.is_some_and(|(lines, out)| Self::spawn(self.name, lines, out))
+        })
+    }
+
+    fn spawn(name: &str, mut lines: tokio::sync::mpsc::Receiver<Message>, mut out: Box<dyn Write + Send>) -> bool {
         std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
@@ -152,38 +185,48 @@ impl LineWriter {
                     }
                 }
             })
-            .ok()?;
-        Some(LineWriter { queue, dropped: AtomicU64::new(0) })
+            .is_ok()
     }
 
-    /// Hands over one whole line; never waits.
-    fn send(&self, line: Vec<u8>) {
+    /// Hands over one whole line; never waits. The line back if no thread
+    /// can write it.
+    fn send(&self, line: Vec<u8>) -> Result<(), Vec<u8>> {
+        if !self.start() {
+            return Err(line);
+        }
         if self.queue.try_send(Message::Line(line)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
     }
 
     /// Waits until every line sent before this call is written (and flushed).
     async fn flush(&self) {
+        if !self.is_running() {
+            return;
+        }
         let (done, written) = tokio::sync::oneshot::channel();
         if self.queue.send(Message::Flush(done)).await.is_ok() {
             let _ = written.await;
         }
     }
+
+    /// Whether a line has started the thread (nothing to flush otherwise).
+    fn is_running(&self) -> bool {
+        self.running.get() == Some(&true)
+    }
 }
 
 /// Lines dropped because an output stopped taking them (metrics, logs).
 pub fn dropped_lines() -> (u64, u64) {
-    let dropped = |w: &OnceLock<Option<LineWriter>>| {
-        w.get().and_then(Option::as_ref).map_or(0, |w| w.dropped.load(Ordering::Relaxed))
-    };
+    let dropped = |w: &OnceLock<LineWriter>| w.get().map_or(0, |w| w.dropped.load(Ordering::Relaxed));
     (dropped(&METRICS), dropped(&LOGS))
 }
 
 /// Waits (at most [`FLUSH_WAIT`]) until the metrics and logs emitted so far
 /// are written. Never blocks the thread: the wait is a future.
 pub async fn flush() {
-    let writers = [&METRICS, &LOGS].map(|w| w.get().and_then(Option::as_ref));
+    let writers = [&METRICS, &LOGS].map(OnceLock::get);
     let all = async {
         for writer in writers.into_iter().flatten() {
             writer.flush().await;
@@ -194,7 +237,7 @@ pub async fn flush() {
 
 /// [`flush`] for the end of `main`, outside any runtime.
 pub fn flush_before_exit() {
-    if [&METRICS, &LOGS].iter().all(|w| w.get().and_then(Option::as_ref).is_none()) {
+    if ![&METRICS, &LOGS].iter().any(|w| w.get().is_some_and(LineWriter::is_running)) {
         return;
     }
     if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_time().build() {
@@ -209,9 +252,9 @@ struct LogLine;
 
 impl Write for LogLine {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        match LOGS.get().and_then(Option::as_ref) {
-            Some(writer) => writer.send(bytes.to_vec()),
-            None => std::io::stderr().write_all(bytes)?,
+        match LOGS.get().map(|writer| writer.send(bytes.to_vec())) {
+            Some(Ok(())) => {}
+            Some(Err(_)) | None => std::io::stderr().write_all(bytes)?,
         }
         Ok(bytes.len())
     }
@@ -320,13 +363,15 @@ impl Metrics {
 
     /// Writes the record if metrics are on; a failed write is not an error of the request.
     pub fn emit(&self) {
-        let Some(writer) = METRICS.get().and_then(Option::as_ref) else { return };
+        let Some(writer) = METRICS.get() else { return };
         let mut line = Vec::with_capacity(512);
         if self.write_json(&mut line).is_err() {
             return;
         }
         line.push(b'\n');
-        writer.send(line);
+        if writer.send(line).is_err() {
+            writer.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
@@ -564,6 +609,23 @@ mod tests {
             *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
             self.0 .1.notify_all();
         }
+    }
+
+    /// A writer starts its thread with its first line, not before (a cold
+    /// start that logs nothing starts none), and that line arrives.
+    #[test]
+    fn a_writer_thread_starts_with_the_first_line() {
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let open = std::sync::Arc::new((std::sync::Mutex::new(true), std::sync::Condvar::new()));
+        let writer = LineWriter::new("scorer-test", Box::new(Gated { open, kept: std::sync::Arc::clone(&kept) }));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        runtime.block_on(writer.flush());
+        assert!(!writer.is_running(), "made or flushed with nothing sent, the writer started a thread");
+        assert!(writer.idle.lock().unwrap().is_some());
+        writer.send(b"one line\n".to_vec()).expect("a thread can start");
+        assert!(writer.is_running());
+        runtime.block_on(writer.flush());
+        assert_eq!(kept.lock().unwrap().as_slice(), b"one line\n");
     }
 
     /// The only test that turns the process-wide metrics on (other tests

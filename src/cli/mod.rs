@@ -62,8 +62,16 @@ pub fn main() -> ExitCode {
 }
 
 fn run() -> ExitCode {
+    let lambda_env = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    // On Lambda the binary runs with no arguments: decided from the
+    // environment, the cold start skips building clap's command tree (every
+    // command's arguments and help) for a parse that could only find none.
+    if lambda_env && std::env::args_os().len() == 1 {
+        crate::telemetry::init(true);
+        return run_lambda();
+    }
     let cli = Cli::parse();
-    let lambda = cli.command.is_none() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let lambda = cli.command.is_none() && lambda_env;
     // JSON logs where a log service reads them: Lambda, and the worker unless on a terminal.
     let worker = matches!(cli.command, Some(Command::Worker(_)));
     crate::telemetry::init(lambda || (worker && !std::io::IsTerminal::is_terminal(&std::io::stderr())));

@@ -72,3 +72,49 @@ async fn a_broken_model_file_stops_start_up_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("model file"), "{stderr}");
 }
+
+/// The Lambda mode is chosen from the environment before any argument
+/// parsing (a cold start skips clap): only with no arguments at all. A
+/// command, `--help` or `--version` still runs where the variable is set.
+#[test]
+fn the_runtime_variable_alone_does_not_take_over_a_command() {
+    let closed = "127.0.0.1:1";
+    let version = scorer().env("AWS_LAMBDA_RUNTIME_API", closed).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("scorer "));
+    let help = scorer().env("AWS_LAMBDA_RUNTIME_API", closed).arg("--help").output().unwrap();
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("Usage"));
+    let invoke = scorer()
+        .env("AWS_LAMBDA_RUNTIME_API", closed)
+        .args(["invoke", "events/function-url-predict.json"])
+        .current_dir(crate::helpers::root())
+        .output()
+        .unwrap();
+    assert!(invoke.status.success(), "{}", String::from_utf8_lossy(&invoke.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&invoke.stdout).unwrap()["statusCode"], 200);
+    // No arguments: the Lambda mode, with its JSON logs (here: no Runtime API answers).
+    let lambda = scorer()
+        .env("AWS_LAMBDA_RUNTIME_API", closed)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "scorer")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .output()
+        .unwrap();
+    assert!(!lambda.status.success());
+    let stderr = String::from_utf8_lossy(&lambda.stderr);
+    let line: Value = serde_json::from_str(stderr.lines().last().unwrap_or_default()).expect("a JSON log line");
+    assert_eq!(line["level"], "ERROR", "{stderr}");
+}
+
+/// The cold start pays no relative relocations: build.rs links the binary
+/// position-dependent (an ELF executable, type 2, not a PIE, type 3).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_binary_is_linked_position_dependent() {
+    use std::io::Read as _;
+    let mut header = [0u8; 18];
+    std::fs::File::open(env!("CARGO_BIN_EXE_scorer")).unwrap().read_exact(&mut header).unwrap();
+    assert_eq!(&header[..4], b"\x7fELF");
+    let e_type = u16::from_le_bytes([header[16], header[17]]);
+    assert_eq!(e_type, 2, "the binary is a position-independent executable: every start relocates it");
+}

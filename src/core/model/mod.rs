@@ -198,7 +198,7 @@ impl Model {
     /// correct, only slower to start (a test fails while the committed form
     /// is not what this build compiles).
     pub fn embedded() -> Result<Self, ModelError> {
-        Self::from_compiled_bytes(EMBEDDED_COMPILED, &EMBEDDED_SHA256)
+        Self::from_embedded_compiled(EMBEDDED_COMPILED, &EMBEDDED_SHA256)
             .or_else(|_| Self::from_json_bytes(EMBEDDED_MODEL))
     }
 
