@@ -56,7 +56,12 @@ fn main() {
     // start: a position-dependent executable (measured in docs/testing.md,
     // "Cold start"). The executable's own code then loads at a fixed
     // address (shared libraries and the stack stay randomised).
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    // SCORER_PIE=1 at build time keeps the usual position-independent
+    // executable, for an operator who prefers its address randomisation to
+    // the faster start (docs/deploying.md).
+    println!("cargo::rerun-if-env-changed=SCORER_PIE");
+    let pie = std::env::var("SCORER_PIE").is_ok_and(|v| v == "1");
+    if !pie && std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo::rustc-link-arg-bins=-no-pie");
     }
     std::fs::write(out_dir.join("embedded.compiled"), if current { &compiled[..] } else { &[] })
