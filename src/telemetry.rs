@@ -23,11 +23,10 @@
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use serde::ser::{SerializeMap, Serializer as _};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -111,6 +110,14 @@ const QUEUE_LINES: usize = 4096;
 /// more lines must not hold an answer (or the process's exit) for ever.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
+/// How long the writer thread sleeps when nobody asked it to write: lines
+/// sent meanwhile wait at most this long (a flush, or a queue a quarter
+/// full, wakes it at once). The Lambda loop flushes before every answer.
+const IDLE_WAKE: Duration = Duration::from_millis(100);
+
+/// Lines waiting that wake the writer thread before [`IDLE_WAKE`].
+const WAKE_AT: usize = QUEUE_LINES / 4;
+
 enum Message {
     Line(Vec<u8>),
     Flush(tokio::sync::oneshot::Sender<()>),
@@ -119,56 +126,93 @@ enum Message {
 /// One output written by one thread, fed whole lines through a bounded queue:
 /// lines are never interleaved and the sender never waits for the output.
 ///
+/// Sending a line does not wake the thread: a wake is a system call (a futex
+/// wake, and a context switch on the other core), which cost more than
+/// formatting the line on the Function URL path (measured, docs/testing.md).
+/// The thread writes what is waiting every [`IDLE_WAKE`], and at once when a
+/// [`LineWriter::flush`] asks or [`WAKE_AT`] lines wait.
+///
 /// Hand-written rather than `tracing-appender`'s non-blocking writer, which
 /// does the same for logs: it cannot tell a caller when what was sent is
 /// written (only dropping its guard, which ends the thread, flushes), and the
 /// Lambda loop must know that before it answers, or a function frozen (or a
 /// test's process killed) after the answer loses the invocation's metrics.
 struct LineWriter {
-    queue: tokio::sync::mpsc::Sender<Message>,
+    queue: std::sync::mpsc::SyncSender<Message>,
+    /// The writer thread, to wake.
+    thread: std::thread::Thread,
+    /// Lines sent and not yet taken by the thread.
+    waiting: Arc<AtomicUsize>,
     dropped: AtomicU64,
 }
 
 impl LineWriter {
     /// `None` (metrics off, logs written directly) if no thread can be started.
     fn spawn(name: &str, mut out: Box<dyn Write + Send>) -> Option<LineWriter> {
-        let (queue, mut lines) = tokio::sync::mpsc::channel::<Message>(QUEUE_LINES);
-        std::thread::Builder::new()
+        let (queue, lines) = std::sync::mpsc::sync_channel::<Message>(QUEUE_LINES);
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::clone(&waiting);
+        let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
+                let mut unflushed = false;
                 // Ends when the sender is gone (never for the process-wide writers).
-                while let Some(message) = lines.blocking_recv() {
-                    match message {
-                        Message::Line(line) => {
+                loop {
+                    match lines.try_recv() {
+                        Ok(Message::Line(line)) => {
+                            taken.fetch_sub(1, Ordering::Relaxed);
                             let _ = out.write_all(&line);
-                            if lines.is_empty() {
-                                let _ = out.flush();
-                            }
+                            unflushed = true;
                         }
-                        Message::Flush(done) => {
+                        Ok(Message::Flush(done)) => {
                             let _ = out.flush();
+                            unflushed = false;
                             let _ = done.send(());
                         }
+                        Err(std::sync::mpsc::TryRecvError::Empty) => {
+                            if unflushed {
+                                let _ = out.flush();
+                                unflushed = false;
+                            }
+                            std::thread::park_timeout(IDLE_WAKE);
+                        }
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
                     }
                 }
             })
             .ok()?;
-        Some(LineWriter { queue, dropped: AtomicU64::new(0) })
+        Some(LineWriter { queue, thread: thread.thread().clone(), waiting, dropped: AtomicU64::new(0) })
     }
 
-    /// Hands over one whole line; never waits.
+    /// Hands over one whole line; never waits, and wakes the writer thread
+    /// only when many lines wait.
     fn send(&self, line: Vec<u8>) {
         if self.queue.try_send(Message::Line(line)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        } else if self.waiting.fetch_add(1, Ordering::Relaxed) + 1 >= WAKE_AT {
+            self.thread.unpark();
         }
     }
 
     /// Waits until every line sent before this call is written (and flushed).
     async fn flush(&self) {
         let (done, written) = tokio::sync::oneshot::channel();
-        if self.queue.send(Message::Flush(done)).await.is_ok() {
-            let _ = written.await;
+        let mut message = Message::Flush(done);
+        loop {
+            match self.queue.try_send(message) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                    // A full queue: the thread is writing (or its output
+                    // takes nothing, and the caller's timeout ends the wait).
+                    message = back;
+                    self.thread.unpark();
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
+            }
         }
+        self.thread.unpark();
+        let _ = written.await;
     }
 }
 
@@ -264,7 +308,8 @@ pub struct Metrics {
     extra: Option<(&'static str, String)>,
     /// The record is also published without `extra` ([`Metrics::also_by`]).
     rollup: bool,
-    values: Vec<(Cow<'static, str>, Unit, f64)>,
+    /// Inline up to the most a Function URL record holds (seven).
+    values: smallvec::SmallVec<[(Cow<'static, str>, Unit, f64); 8]>,
 }
 
 impl Metrics {
@@ -273,7 +318,7 @@ impl Metrics {
     }
 
     fn with_enabled(entry_point: &'static str, enabled: bool) -> Self {
-        Metrics { entry_point, enabled, extra: None, rollup: false, values: Vec::new() }
+        Metrics { entry_point, enabled, extra: None, rollup: false, values: smallvec::SmallVec::new() }
     }
 
     /// Adds a third dimension (name, value) to this record, e.g. ("Feature", "worstArea").
@@ -322,79 +367,75 @@ impl Metrics {
     pub fn emit(&self) {
         let Some(writer) = METRICS.get().and_then(Option::as_ref) else { return };
         let mut line = Vec::with_capacity(512);
-        if self.write_json(&mut line).is_err() {
-            return;
-        }
+        self.write_json(&mut line);
         line.push(b'\n');
         writer.send(line);
     }
 
-    fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        struct Definitions<'a>(&'a [(Cow<'static, str>, Unit, f64)]);
-        impl serde::Serialize for Definitions<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                use serde::ser::SerializeSeq;
-                let mut seq = s.serialize_seq(Some(self.0.len()))?;
-                for (name, unit, _) in self.0 {
-                    seq.serialize_element(&Definition { name, unit: unit.as_str() })?;
-                }
-                seq.end()
-            }
-        }
-        #[derive(serde::Serialize)]
-        struct Definition<'a> {
-            #[serde(rename = "Name")]
-            name: &'a str,
-            #[serde(rename = "Unit")]
-            unit: &'static str,
-        }
-        #[derive(serde::Serialize)]
-        struct Directive<'a> {
-            #[serde(rename = "Namespace")]
-            namespace: &'static str,
-            #[serde(rename = "Dimensions")]
-            dimensions: &'a [&'a [&'static str]],
-            #[serde(rename = "Metrics")]
-            metrics: Definitions<'a>,
-        }
-        #[derive(serde::Serialize)]
-        struct Aws<'a> {
-            #[serde(rename = "Timestamp")]
-            timestamp: u64,
-            #[serde(rename = "CloudWatchMetrics")]
-            metrics: [Directive<'a>; 1],
-        }
+    /// The record as one JSON object, written straight into `out`: the same
+    /// bytes serde_json writes for the document (keys in this order; numbers
+    /// and strings written by serde_json itself), without nesting serde
+    /// structs. Measured: serde's nested structs cost most of an EMF
+    /// record's time on the Function URL path (docs/testing.md).
+    fn write_json(&self, out: &mut Vec<u8>) {
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let dimensions = match &self.extra {
-            Some((name, _)) => ["Service", "EntryPoint", *name],
-            None => ["Service", "EntryPoint", ""],
-        };
-        let sets: [&[&str]; 2] = [&dimensions[..2], &dimensions[..3]];
-        let sets: &[&[&str]] = match (&self.extra, self.rollup) {
-            (None, _) => &sets[..1],
-            (Some(_), false) => &sets[1..],
-            (Some(_), true) => &sets[..],
-        };
-        let aws = Aws {
-            timestamp,
-            metrics: [Directive { namespace: "Scorer", dimensions: sets, metrics: Definitions(&self.values) }],
-        };
-        let mut ser = serde_json::Serializer::new(out);
-        let mut map = ser.serialize_map(None)?;
-        map.serialize_entry("_aws", &aws)?;
-        map.serialize_entry("Service", "scorer")?;
-        map.serialize_entry("EntryPoint", self.entry_point)?;
+        out.extend_from_slice(br#"{"_aws":{"Timestamp":"#);
+        out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+        out.extend_from_slice(br#","CloudWatchMetrics":[{"Namespace":"Scorer","Dimensions":["#);
+        const TWO: &[u8] = br#"["Service","EntryPoint""#;
+        match (&self.extra, self.rollup) {
+            (None, _) => out.extend_from_slice(TWO),
+            (Some((name, _)), rollup) => {
+                if rollup {
+                    out.extend_from_slice(TWO);
+                    out.extend_from_slice(b"],");
+                }
+                out.extend_from_slice(TWO);
+                out.push(b',');
+                json_string(out, name);
+            }
+        }
+        out.extend_from_slice(br#"]],"Metrics":["#);
+        for (i, (name, unit, _)) in self.values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"Name":"#);
+            json_string(out, name);
+            out.extend_from_slice(br#","Unit":""#);
+            out.extend_from_slice(unit.as_str().as_bytes());
+            out.extend_from_slice(br#""}"#);
+        }
+        out.extend_from_slice(br#"]}]},"Service":"scorer","EntryPoint":"#);
+        json_string(out, self.entry_point);
         if let Some((name, value)) = &self.extra {
-            map.serialize_entry(name, value)?;
+            out.push(b',');
+            json_string(out, name);
+            out.push(b':');
+            json_string(out, value);
         }
         for (name, _, value) in &self.values {
-            map.serialize_entry(name, value)?;
+            out.push(b',');
+            json_string(out, name);
+            out.push(b':');
+            json_f64(out, *value);
         }
-        map.end()
+        out.push(b'}');
     }
+}
+
+/// A JSON string as serde_json escapes it.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// An f64 as serde_json writes one (`null` when not finite).
+fn json_f64(out: &mut Vec<u8>, value: f64) {
+    let _ = serde_json::to_writer(&mut *out, &value);
 }
 
 /// The drift metrics of one file or batch: `PredictedMalignantShare`,
@@ -509,7 +550,7 @@ mod tests {
     fn a_record_also_by_a_dimension_is_published_with_and_without_it() {
         let dims = |m: &Metrics| {
             let mut out = Vec::new();
-            m.write_json(&mut out).unwrap();
+            m.write_json(&mut out);
             let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
             (v["_aws"]["CloudWatchMetrics"][0]["Dimensions"].clone(), v["Route"].clone())
         };
@@ -525,12 +566,101 @@ mod tests {
         assert_eq!(dims(&m).0, serde_json::json!([["Service", "EntryPoint"]]));
     }
 
+    /// The record written by hand is the document serde_json writes, byte
+    /// for byte: every dimension shape, every unit, numbers serde_json
+    /// writes in its own way (integers as floats, -0, non-finite as null),
+    /// names and values that need escaping.
+    #[test]
+    fn the_emf_record_is_byte_for_byte_what_serde_json_writes() {
+        use serde_json::json;
+        let mut plain = Metrics::with_enabled("function_url", true);
+        plain.count("Predictions", 1).count("OutOfRangeInputs", 0).millis("HandlerDuration", 0.003);
+        let mut by = Metrics::with_enabled("s3", true);
+        by.dimension("Feature", "worst \"area\"\n\u{1}é").value("DriftPSI", f64::NAN).value("Share", -0.0);
+        let mut rollup = Metrics::with_enabled("function_url", true);
+        rollup
+            .also_by("Route", "oip")
+            .count("Rejected_not_json", u64::MAX)
+            .value("Big", 1e300)
+            .value("Small", 1.5e-9)
+            .millis("Inf", f64::INFINITY);
+        let empty = Metrics::with_enabled("sqs", true);
+        for (m, sets) in [
+            (&plain, json!([["Service", "EntryPoint"]])),
+            (&by, json!([["Service", "EntryPoint", "Feature"]])),
+            (&rollup, json!([["Service", "EntryPoint"], ["Service", "EntryPoint", "Route"]])),
+            (&empty, json!([["Service", "EntryPoint"]])),
+        ] {
+            let mut out = Vec::new();
+            m.write_json(&mut out);
+            let text = String::from_utf8(out).unwrap();
+            let read: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            let definitions: Vec<serde_json::Value> =
+                m.values.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()})).collect();
+            let mut expected = json!({
+                "_aws": {
+                    "Timestamp": read["_aws"]["Timestamp"].as_u64().unwrap(),
+                    "CloudWatchMetrics": [{"Namespace": "Scorer", "Dimensions": sets, "Metrics": definitions}]
+                },
+                "Service": "scorer",
+                "EntryPoint": m.entry_point,
+            });
+            let map = expected.as_object_mut().unwrap();
+            if let Some((name, value)) = &m.extra {
+                map.insert((*name).to_owned(), json!(value));
+            }
+            for (name, _, value) in &m.values {
+                map.insert(name.to_string(), json!(value));
+            }
+            assert_eq!(text, serde_json::to_string(&expected).unwrap());
+        }
+    }
+
+    /// An output whose bytes a test can read while the writer thread writes.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Sending does not wake the writer thread, but nothing waits for ever:
+    /// the worker, which does not flush after each message, sees its lines
+    /// written within the idle wake, and a flush writes them at once.
+    #[test]
+    fn a_line_sent_without_a_flush_is_written_soon_and_a_flush_writes_it_at_once() {
+        let out = Shared::default();
+        let writer = LineWriter::spawn("test-lines", Box::new(out.clone())).unwrap();
+        let sent = std::time::Instant::now();
+        writer.send(b"one\n".to_vec());
+        while out.0.lock().unwrap().is_empty() {
+            assert!(sent.elapsed() < IDLE_WAKE * 20, "a line waited far longer than the idle wake");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(writer.waiting.load(Ordering::Relaxed), 0);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        // Right after the thread went back to sleep: the flush must wake it.
+        std::thread::sleep(Duration::from_millis(1));
+        let flushed = std::time::Instant::now();
+        writer.send(b"two\n".to_vec());
+        runtime.block_on(writer.flush());
+        assert_eq!(&out.0.lock().unwrap()[..], b"one\ntwo\n");
+        // Without a wake it would wait about the whole idle wake.
+        assert!(flushed.elapsed() < IDLE_WAKE / 2, "the flush waited for the idle wake");
+    }
+
     #[test]
     fn emf_records_name_their_metrics_and_dimensions() {
         let mut m = Metrics::with_enabled("sqs", true);
         m.count("Predictions", 3).millis("Duration", 1.5);
         let mut out = Vec::new();
-        m.write_json(&mut out).unwrap();
+        m.write_json(&mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["EntryPoint"], "sqs");
         assert_eq!(v["Predictions"], 3.0);
@@ -624,7 +754,7 @@ mod tests {
 
     fn json_of(m: &Metrics) -> serde_json::Value {
         let mut out = Vec::new();
-        m.write_json(&mut out).unwrap();
+        m.write_json(&mut out);
         serde_json::from_slice(&out).unwrap()
     }
 

@@ -392,7 +392,7 @@ fn error(status: Status, reason: impl Into<Cow<'static, str>>, request_id: &str)
 
 fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>, request_id: &str) -> HttpResponse {
     // Serializing these plain structs cannot fail; fall back to a fixed body anyway.
-    let mut text = Vec::with_capacity(256);
+    let mut text = Vec::with_capacity(512);
     let body = match serde_json::to_writer(&mut text, body) {
         Ok(()) => String::from_utf8(text).unwrap_or_default(),
         Err(_) => r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned(),
