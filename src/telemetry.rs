@@ -17,9 +17,10 @@
 //! Neither ever blocks the runtime's threads: a metrics record (and, on
 //! Lambda and in the worker, a log line) is formatted by the task that makes
 //! it, without a lock, and handed whole to one writer thread per stream
-//! ([`LineWriter`]), which alone writes stdout (stderr). [`flush`] waits until
-//! what was handed over is written: the Lambda loop calls it before each
-//! answer, `main` before the process exits.
+//! ([`LineWriter`]), which alone writes stdout (stderr). Handing a line over
+//! does not wake that thread (it looks every 100 ms); [`flush`] wakes it and
+//! waits until what was handed over is written: the Lambda loop calls it
+//! before each answer, `main` before the process exits.
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
@@ -427,10 +428,20 @@ impl Metrics {
     }
 }
 
-/// A JSON string as serde_json escapes it.
+/// A JSON string as serde_json escapes it. Metric and dimension names need
+/// no escape: those are copied between quotes (serde_json escapes only `"`,
+/// `\\` and control characters; measured: ~200 instructions a name through
+/// serde_json's writer, seven names a record), anything else goes through
+/// serde_json.
 fn json_string(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 /// An f64 as serde_json writes one (`null` when not finite).
@@ -576,7 +587,10 @@ mod tests {
         let mut plain = Metrics::with_enabled("function_url", true);
         plain.count("Predictions", 1).count("OutOfRangeInputs", 0).millis("HandlerDuration", 0.003);
         let mut by = Metrics::with_enabled("s3", true);
-        by.dimension("Feature", "worst \"area\"\n\u{1}é").value("DriftPSI", f64::NAN).value("Share", -0.0);
+        by.dimension("Feature", "worst \"area\"\n\u{1}é")
+            .value("DriftPSI", f64::NAN)
+            .value("Share", -0.0)
+            .value("Back\\slash", 1.0);
         let mut rollup = Metrics::with_enabled("function_url", true);
         rollup
             .also_by("Route", "oip")
