@@ -223,8 +223,9 @@ impl App {
         self.handle(event, invocation).await
     }
 
-    /// Routes one event to its adapter. The S3 and SQS paths are boxed: their
-    /// futures are large, and the Function URL path must not pay to move them.
+    /// Routes one event to its adapter. The batch paths (S3, SQS, Distributed
+    /// Map, Batch Operations) are boxed: their futures are large, and the
+    /// Function URL path must not pay to move them (a test checks the size).
     pub async fn handle(&self, event: Event, invocation: &Invocation) -> Result<Reply, InvocationError> {
         if let Some(http) = event.request_context.and_then(|c| c.http) {
             let request = HttpRequest {
@@ -270,7 +271,8 @@ impl App {
             let cells = Cells::from_batch_input(batch_input(step_functions::DELIMITER))
                 .map_err(|e| InvocationError::Unrecognised(format!("BatchInput: {e}")))?;
             let ctx = self.context();
-            return Ok(Reply::Items(step_functions::handle(&ctx, items, explain, cells, invocation).await));
+            let handled = step_functions::handle(&ctx, items, explain, cells, invocation);
+            return Ok(Reply::Items(Box::pin(handled).await));
         }
         if let (Some(version), Some(tasks)) = (event.invocation_schema_version, &event.tasks) {
             let tasks: Vec<s3_batch_operations::Task> = serde_json::from_str(tasks.get()).map_err(|_| {
@@ -374,5 +376,21 @@ impl App {
     /// Handles one Function URL request (the adapter logs and counts it).
     pub fn handle_function_url(&self, request: &HttpRequest<'_>, invocation: &Invocation) -> HttpResponse {
         function_url::handle_request(&self.model, self.challenger(), &self.openapi, request, invocation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every invocation's future is moved whole (`block_on`, the Lambda
+    /// runtime), so a route's state kept inline in it would be copied on
+    /// every Function URL request too: the batch routes are boxed.
+    #[test]
+    fn the_future_of_an_invocation_stays_small_whatever_route_it_takes() {
+        let app = App::new(Model::embedded().unwrap(), BatchConfig::from_env().unwrap());
+        let invocation = Invocation::local();
+        let size = std::mem::size_of_val(&app.handle(Event::default(), &invocation));
+        assert!(size <= 1024, "App::handle's future is {size} bytes");
     }
 }

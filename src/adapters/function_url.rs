@@ -257,15 +257,28 @@ pub fn handle_shadowed(
 /// (`%xx` escapes, `+` for a space) by `form_urlencoded`; bytes that are not
 /// UTF-8 decode to U+FFFD, which is no flag.
 pub fn explain_query(query: &str) -> Result<bool, ExplainFlagError> {
+    // Without `%` or `+` decoding changes nothing: the pairs are the text
+    // itself, split as form_urlencoded splits it (on `&`, empty pairs
+    // skipped, at the first `=`). Measured: `explain=true` ~900 → ~450
+    // instructions (callgrind, docs/testing.md).
+    if !query.bytes().any(|b| b == b'%' || b == b'+') {
+        let pairs = query.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")));
+        return explain_among(pairs);
+    }
+    explain_among(form_urlencoded::parse(query.as_bytes()))
+}
+
+/// The one rule over the decoded pairs: at most one `explain`, true or false.
+fn explain_among<K: AsRef<str>, V: AsRef<str>>(pairs: impl Iterator<Item = (K, V)>) -> Result<bool, ExplainFlagError> {
     let mut found = None;
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if key != EXPLAIN {
+    for (key, value) in pairs {
+        if key.as_ref() != EXPLAIN {
             continue;
         }
         if found.is_some() {
             return Err(ExplainFlagError::Repeated);
         }
-        found = Some(explain_flag(&value)?);
+        found = Some(explain_flag(value.as_ref())?);
     }
     Ok(found.unwrap_or(false))
 }
@@ -392,7 +405,7 @@ fn error(status: Status, reason: impl Into<Cow<'static, str>>, request_id: &str)
 
 fn respond(status: Status, body: &impl Serialize, allow: Option<&'static str>, request_id: &str) -> HttpResponse {
     // Serializing these plain structs cannot fail; fall back to a fixed body anyway.
-    let mut text = Vec::with_capacity(256);
+    let mut text = Vec::with_capacity(512);
     let body = match serde_json::to_writer(&mut text, body) {
         Ok(()) => String::from_utf8(text).unwrap_or_default(),
         Err(_) => r#"{"status":"500","reason":"Internal Server Error","prediction":""}"#.to_owned(),
@@ -433,7 +446,13 @@ mod tests {
     #[test]
     fn the_explain_parameter_is_read_as_forms_encode_it() {
         use ExplainFlagError::{Invalid, Repeated};
-        let cases: [(&str, Result<bool, ExplainFlagError>); 23] = [
+        let cases: [(&str, Result<bool, ExplainFlagError>); 28] = [
+            // Split as form_urlencoded splits: empty pairs skipped, the value after the first `=`.
+            ("&&explain=true&", Ok(true)),
+            ("explain==true", Err(Invalid)),
+            ("explain=true=", Err(Invalid)),
+            ("=true&explain=0", Ok(false)),
+            ("explain=&explain=1", Err(Invalid)),
             ("", Ok(false)),
             ("explain=true", Ok(true)),
             ("explain=false&other=1", Ok(false)),
