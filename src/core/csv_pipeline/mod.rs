@@ -49,6 +49,7 @@ use super::challenger::ChallengerStats;
 use super::columns::match_names;
 pub use super::csv_reader::MAX_RECORD_BYTES;
 use super::csv_reader::{without_bom, Dialect, Fields, RecordReader};
+use super::csv_text::RowText;
 use super::drift::DriftStats;
 use super::features::Features;
 use super::model::Model;
@@ -159,10 +160,10 @@ fn pipeline<R: Read + Send, W: Write>(
     if output_bom {
         output.write_all(b"\xef\xbb\xbf").map_err(BatchError::Write)?;
     }
-    let mut writer = dialect.writer(output);
+    let mut text = RowText::new(dialect);
     let decimal_comma = dialect.decimal_comma();
     let columns = match_columns(model.features(), &names, dialect, options.delimiter.is_some())?;
-    write_header(&mut writer, &names, explain.then(|| model.features()))?;
+    write_header(&mut text, &names, explain.then(|| model.features()));
     // The drift report names each feature as this header did (column names only).
     let headers: Vec<String> =
         if options.drift { columns.iter().map(|&c| names[c].clone().into_owned()).collect() } else { Vec::new() };
@@ -205,12 +206,12 @@ fn pipeline<R: Read + Send, W: Write>(
             .map(|base_value| ExplainColumns { base_value, features: model.features().len() });
         let numbers = NumberText::new(decimal_comma);
         let written =
-            write_blocks(&mut writer, &full_rx, &empty_tx, width, numbers, explained, &mut counts, &mut progress);
+            write_blocks(&mut output, text, &full_rx, &empty_tx, width, numbers, explained, &mut counts, &mut progress);
         // Unblock the reader if the writer stopped first, then collect it.
         drop(full_rx);
         let (bytes, tallies) = reading.join().map_err(|_panic| BatchError::Internal { row: None })?;
         written?;
-        writer.flush().map_err(BatchError::Write)?;
+        output.flush().map_err(BatchError::Write)?;
         counts.bytes_in = bytes;
         progress(bytes);
         let drift = tallies.drift.map(|mut stats| {

@@ -5,11 +5,10 @@
 use std::io::Write;
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use csv::ByteRecord;
-
 use super::block::{Block, RowOutcome};
 use super::counts::BatchCounts;
-use super::error::{write_error, BatchError};
+use super::error::BatchError;
+use crate::core::csv_text::RowText;
 use crate::core::features::Features;
 use crate::core::status::Status;
 use crate::core::text::field_text;
@@ -26,24 +25,20 @@ pub const CONTRIBUTION_PREFIX: &str = "contribution_";
 
 /// The output's header: the input's column names as they were, the result
 /// columns, and with `explain` the explanation's.
-pub(super) fn write_header<W: Write>(
-    writer: &mut csv::Writer<W>,
-    names: &[std::borrow::Cow<'_, str>],
-    explain: Option<&Features>,
-) -> Result<(), BatchError> {
+pub(super) fn write_header(text: &mut RowText, names: &[std::borrow::Cow<'_, str>], explain: Option<&Features>) {
     for name in names {
-        writer.write_field(name.as_bytes()).map_err(write_error)?;
+        text.field(name.as_bytes());
     }
     for name in RESULT_COLUMNS {
-        writer.write_field(name).map_err(write_error)?;
+        text.field(name.as_bytes());
     }
     if let Some(features) = explain {
-        writer.write_field(BASE_VALUE_COLUMN).map_err(write_error)?;
+        text.field(BASE_VALUE_COLUMN.as_bytes());
         for name in features.api_names() {
-            writer.write_field(format!("{CONTRIBUTION_PREFIX}{name}")).map_err(write_error)?;
+            text.field(format!("{CONTRIBUTION_PREFIX}{name}").as_bytes());
         }
     }
-    writer.write_record(None::<&[u8]>).map_err(write_error)
+    text.end_row();
 }
 
 /// With `explain`: the base value written on every scored row, and how many
@@ -87,10 +82,17 @@ impl NumberText {
     }
 }
 
+/// Output text held before it is written (the csv writer's buffer size);
+/// between writes the text buffer keeps at most twice this.
+const OUTPUT_BUFFER: usize = 256 * 1024;
+
 /// Writes scored blocks in order and returns their buffers to the reader.
+/// Rows are written as text by [`RowText`] (the csv writer's quoting, with
+/// one copy of each field) after the header `text` holds.
 #[allow(clippy::too_many_arguments)] // each is a separate fact about this one file
 pub(super) fn write_blocks<W: Write>(
-    writer: &mut csv::Writer<W>,
+    writer: &mut W,
+    mut text: RowText,
     full: &Receiver<Result<Block, BatchError>>,
     empty: &SyncSender<Block>,
     width: usize,
@@ -101,66 +103,70 @@ pub(super) fn write_blocks<W: Write>(
 ) -> Result<(), BatchError> {
     let features = explained.map_or(0, |e| e.features);
     let base_value = explained.map(|e| e.base_value);
-    let new_record = || ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + features);
-    let mut out = new_record();
     // The same for every row: formatted once.
     let base_text = base_value.map(|b| number.format(b).to_owned());
     for block in full.iter() {
-        let mut block = block?;
+        let mut block = match block {
+            Ok(block) => block,
+            Err(e) => {
+                // The rows before the error are written, as the csv writer did.
+                let _ = write_text(writer, &mut text);
+                return Err(e);
+            }
+        };
         // All ASCII (one fast pass a block): every field is UTF-8 as it is.
         // Otherwise each field is checked on its own (a check of a whole row
         // would let a character split across two fields through).
         let ascii = block.fields.as_bytes().is_ascii();
+        // And no field of the block needs quotes (a second pass): each is copied as it is.
+        let plain = ascii && !text.needs_quotes(block.fields.as_bytes());
         // `features` contributions a scored row (with an explanation).
         let mut contributions = block.contributions.chunks_exact(features.max(1));
         for (i, row) in block.rows.iter().enumerate() {
             // Original columns, padded to the header's width so the output stays
-            // rectangular (a longer row's extra fields cannot be placed). One
-            // reused record: write_byte_record copies fields that need no
-            // quoting straight into the buffer.
-            out.clear();
+            // rectangular (a longer row's extra fields cannot be placed).
             let record = block.fields.record(&row.span);
-            if ascii {
-                for j in 0..width {
-                    out.push_field(record.get(j).unwrap_or(b""));
-                }
-            } else {
-                // A field that is not UTF-8 is Windows-1252 (see core::text).
-                for j in 0..width {
-                    out.push_field(field_text(record.get(j).unwrap_or(b"")).as_bytes());
+            for j in 0..width {
+                let field = record.get(j).unwrap_or(b"");
+                if plain {
+                    text.plain(field);
+                } else if ascii {
+                    text.field(field);
+                } else {
+                    // A field that is not UTF-8 is Windows-1252 (see core::text).
+                    text.field(field_text(field).as_bytes());
                 }
             }
             match row.outcome {
                 RowOutcome::Scored(p) => {
                     counts.count_scored(&p);
-                    out.push_field(if p.label == 1 { b"1" } else { b"0" });
-                    out.push_field(number.format(p.probability));
-                    out.push_field(Status::Ok.as_str().as_bytes());
-                    out.push_field(Status::Ok.reason_phrase().as_bytes());
-                    out.push_field(block.reason(i).as_bytes());
+                    text.field(if p.label == 1 { b"1" } else { b"0" });
+                    text.field(number.format(p.probability));
+                    text.field(Status::Ok.as_str().as_bytes());
+                    text.field(Status::Ok.reason_phrase().as_bytes());
+                    text.field(block.reason(i).as_bytes());
                     if let (Some(base), Some(phi)) = (base_text.as_deref(), contributions.next()) {
-                        out.push_field(base);
+                        text.field(base);
                         for &c in phi {
-                            out.push_field(number.format(c));
+                            text.field(number.format(c));
                         }
                     }
                 }
                 RowOutcome::Rejected(code) => {
                     counts.count_rejected(code);
-                    out.push_field(b"");
-                    out.push_field(b"");
-                    out.push_field(Status::BadRequest.as_str().as_bytes());
-                    out.push_field(block.reason(i).as_bytes());
-                    out.push_field(b"");
+                    text.field(b"");
+                    text.field(b"");
+                    text.field(Status::BadRequest.as_str().as_bytes());
+                    text.field(block.reason(i).as_bytes());
+                    text.field(b"");
                     if base_text.is_some() {
-                        (0..=features).for_each(|_| out.push_field(b""));
+                        (0..=features).for_each(|_| text.field(b""));
                     }
                 }
             }
-            writer.write_byte_record(&out).map_err(write_error)?;
-            if out.as_slice().len() > 64 * 1024 {
-                // It grew for a large record: let that memory go.
-                out = new_record();
+            text.end_row();
+            if text.len() >= OUTPUT_BUFFER {
+                write_text(writer, &mut text)?;
             }
         }
         progress(block.bytes);
@@ -168,6 +174,13 @@ pub(super) fn write_blocks<W: Write>(
         // The reader makes a new block if this one cannot be returned.
         let _ = empty.try_send(block);
     }
+    write_text(writer, &mut text)
+}
+
+/// Writes the rows' text ended so far.
+fn write_text<W: Write>(writer: &mut W, text: &mut RowText) -> Result<(), BatchError> {
+    writer.write_all(text.as_bytes()).map_err(BatchError::Write)?;
+    text.clear(2 * OUTPUT_BUFFER);
     Ok(())
 }
 
