@@ -250,24 +250,17 @@ impl Fields {
     }
 }
 
-/// Most fields a line read by the fast path may have (a wider one goes to csv-core).
-const PLAIN_FIELDS: usize = 64;
-
 /// The first line of `bytes` if it is plain: its length (up to its first CR
-/// or LF) and its delimiters' positions, in `delimiters`, and how many there
-/// are. None when the line holds a quote, has more than PLAIN_FIELDS fields,
-/// or does not end within `bytes`.
+/// or LF) and how many delimiters it has; the end of each of its first
+/// `ends.len()` fields, as it will be once the delimiters before it are
+/// dropped, is written to `ends`. None when the line holds a quote or does
+/// not end within `bytes`.
 ///
 /// Eight bytes at a time (SWAR, portable to every target): the memchr calls
 /// this replaced cost ~910 instructions a row on benches/throughput.sh's
-/// file (five searches of short lines), this ~300 (callgrind).
+/// file (five searches of short lines), this ~650 (callgrind).
 #[inline]
-fn scan_plain_line(
-    bytes: &[u8],
-    delimiter: u8,
-    quote: u8,
-    delimiters: &mut [usize; PLAIN_FIELDS],
-) -> Option<(usize, usize)> {
+fn scan_plain_line(bytes: &[u8], delimiter: u8, quote: u8, ends: &mut [usize]) -> Option<(usize, usize)> {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let splat = |b: u8| u64::from_ne_bytes([b; 8]);
@@ -281,17 +274,21 @@ fn scan_plain_line(
         })
     };
     let mut n = 0;
-    let mut at = |i: usize, n: &mut usize| -> Option<Option<usize>> {
+    // A special byte at `i`: Some(true) at the line's end, Some(false) after a delimiter, None at a quote.
+    let mut at = |i: usize, n: &mut usize| -> Option<bool> {
         let b = bytes[i];
+        if b == quote {
+            return None;
+        }
+        if let Some(end) = ends.get_mut(*n) {
+            *end = i - *n;
+        }
         if b == delimiter {
-            *delimiters.get_mut(*n)? = i;
             *n += 1;
-            Some(None)
-        } else if b == quote {
-            None
+            Some(false)
         } else {
             // CR or LF: the line ends here.
-            Some(Some(i))
+            Some(true)
         }
     };
     let mut i = 0;
@@ -300,8 +297,8 @@ fn scan_plain_line(
         let mut bits = special(word);
         while bits != 0 {
             let j = i + (bits.trailing_zeros() / 8) as usize;
-            if let Some(end) = at(j, &mut n)? {
-                return Some((end, n));
+            if at(j, &mut n)? {
+                return Some((j, n));
             }
             bits &= bits - 1;
         }
@@ -309,10 +306,8 @@ fn scan_plain_line(
     }
     while i < bytes.len() {
         let b = bytes[i];
-        if b == delimiter || b == quote || b == b'\n' || b == b'\r' {
-            if let Some(end) = at(i, &mut n)? {
-                return Some((end, n));
-            }
+        if (b == delimiter || b == quote || b == b'\n' || b == b'\r') && at(i, &mut n)? {
+            return Some((i, n));
         }
         i += 1;
     }
@@ -520,37 +515,34 @@ impl<R: Read> RecordReader<R> {
     #[inline]
     fn plain_line(&mut self, out: &mut Fields, max_fields: usize) -> Option<RecordSpan> {
         let rest = &self.buf[self.pos..self.end];
-        let mut delimiters = [0usize; PLAIN_FIELDS];
-        let (len, n) = scan_plain_line(rest, self.delimiter, self.quote, &mut delimiters)?;
+        let data_start = out.used;
+        let first_end = out.ends_used;
+        // Each stored field's end goes straight into `out.ends`.
+        let ends = &mut out.ends[first_end..first_end + max_fields];
+        let (len, delimiters) = scan_plain_line(rest, self.delimiter, self.quote, ends)?;
         // The line end counts towards the record's bytes, as in csv-core's path.
         if len >= MAX_RECORD_BYTES {
             return None;
         }
+        let stored = (delimiters + 1).min(max_fields);
         let line = &rest[..len];
-        let data_start = out.used;
-        let first_end = out.ends_used;
         if out.bytes.len() < data_start + len {
             // The line's fields are shorter than the line: within grow_bytes' bound.
             let most = data_start + MAX_RECORD_BYTES + 1;
             out.bytes.resize((2 * out.bytes.len()).max(4096).min(most).max(data_start + len), 0);
         }
-        let (mut stored, mut from, mut to) = (0usize, 0usize, data_start);
-        for &end in delimiters[..n].iter().chain([&len]) {
-            if stored == max_fields {
-                break;
-            }
-            let field = &line[from..end];
-            out.bytes[to..to + field.len()].copy_from_slice(field);
-            to += field.len();
-            out.ends[first_end + stored] = to - data_start;
-            stored += 1;
-            from = end + 1;
+        // Field k is line[end(k-1) + k..end(k) + k]: k delimiters come before it.
+        let mut from = 0;
+        for (k, &end) in out.ends[first_end..first_end + stored].iter().enumerate() {
+            out.bytes[data_start + from..data_start + end].copy_from_slice(&line[from + k..end + k]);
+            from = end;
         }
+        let to = data_start + from;
         out.used = to;
         out.ends_used += stored;
         self.pos += len + 1;
         self.consumed += len as u64 + 1;
-        Some(RecordSpan { data_start, first_end, stored, fields: n + 1 })
+        Some(RecordSpan { data_start, first_end, stored, fields: delimiters + 1 })
     }
 
     fn start_line(&mut self) -> u64 {
