@@ -256,62 +256,27 @@ impl Fields {
 /// dropped, is written to `ends`. None when the line holds a quote or does
 /// not end within `bytes`.
 ///
-/// Eight bytes at a time (SWAR, portable to every target): the memchr calls
-/// this replaced cost ~910 instructions a row on benches/throughput.sh's
-/// file (five searches of short lines), this ~650 (callgrind).
+/// memchr's searches: a hand-written eight-bytes-at-a-time scan of the four
+/// special bytes at once took ~90 more instructions a row on
+/// benches/throughput.sh's file (callgrind).
 #[inline]
 fn scan_plain_line(bytes: &[u8], delimiter: u8, quote: u8, ends: &mut [usize]) -> Option<(usize, usize)> {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let splat = |b: u8| u64::from_ne_bytes([b; 8]);
-    let needles = [splat(delimiter), splat(quote), splat(b'\n'), splat(b'\r')];
-    // The high bit of each byte of `word` equal to a needle, exactly (no
-    // carry crosses bytes: each byte's low seven bits plus 0x7f fit in eight).
-    let special = |word: u64| {
-        needles.iter().fold(0u64, |m, &n| {
-            let y = word ^ n;
-            m | (!(((y & LOW7) + LOW7) | y) & HIGH)
-        })
-    };
+    let len = memchr::memchr2(b'\n', b'\r', bytes)?;
+    let line = &bytes[..len];
+    if memchr::memchr(quote, line).is_some() {
+        return None;
+    }
     let mut n = 0;
-    // A special byte at `i`: Some(true) at the line's end, Some(false) after a delimiter, None at a quote.
-    let mut at = |i: usize, n: &mut usize| -> Option<bool> {
-        let b = bytes[i];
-        if b == quote {
-            return None;
+    for i in memchr::memchr_iter(delimiter, line) {
+        if let Some(end) = ends.get_mut(n) {
+            *end = i - n;
         }
-        if let Some(end) = ends.get_mut(*n) {
-            *end = i - *n;
-        }
-        if b == delimiter {
-            *n += 1;
-            Some(false)
-        } else {
-            // CR or LF: the line ends here.
-            Some(true)
-        }
-    };
-    let mut i = 0;
-    while i + 8 <= bytes.len() {
-        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or_default());
-        let mut bits = special(word);
-        while bits != 0 {
-            let j = i + (bits.trailing_zeros() / 8) as usize;
-            if at(j, &mut n)? {
-                return Some((j, n));
-            }
-            bits &= bits - 1;
-        }
-        i += 8;
+        n += 1;
     }
-    while i < bytes.len() {
-        let b = bytes[i];
-        if (b == delimiter || b == quote || b == b'\n' || b == b'\r') && at(i, &mut n)? {
-            return Some((i, n));
-        }
-        i += 1;
+    if let Some(end) = ends.get_mut(n) {
+        *end = len - n;
     }
-    None
+    Some((len, n))
 }
 
 /// Where the current record starts: a position in the buffer, or its line
