@@ -5,6 +5,7 @@ pub mod challenger;
 pub mod columns;
 pub mod csv_pipeline;
 pub mod csv_reader;
+pub mod csv_text;
 pub mod drift;
 pub mod explain;
 pub mod features;

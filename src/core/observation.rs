@@ -31,6 +31,10 @@ pub enum FieldInput<'a> {
     /// Text from a file whose decimal separator may be a comma (a
     /// `;`-separated file): see [`parse_decimal_comma_text`].
     DecimalCommaText(&'a str),
+    /// A CSV cell's bytes, read as [`FieldInput::Text`] is (the same rule,
+    /// [`parse_number_bytes`]) without a UTF-8 check first: a number is
+    /// ASCII, so only a cell that is no number is looked at as text.
+    Cell(&'a [u8]),
     /// A JSON value of another type: "a string", "a boolean", "an array", "an object".
     WrongType(&'static str),
     /// The key appeared more than once in one JSON object.
@@ -235,6 +239,7 @@ fn check(input: FieldInput<'_>) -> Result<f64, Problem> {
         FieldInput::Duplicate => return Err(Problem::Duplicate),
         FieldInput::Number(v) => v,
         FieldInput::Text(text) => parse_number_text(text)?,
+        FieldInput::Cell(bytes) => parse_number_bytes(bytes)?,
         FieldInput::DecimalCommaText(text) => parse_decimal_comma_text(text)?,
     };
     if !value.is_finite() {
@@ -254,15 +259,23 @@ fn check(input: FieldInput<'_>) -> Result<f64, Problem> {
 
 /// Text of a CSV cell: a decimal number, surrounding spaces allowed.
 fn parse_number_text(text: &str) -> Result<f64, Problem> {
-    let t = text.trim_ascii();
+    parse_number_bytes(text.as_bytes())
+}
+
+/// The one rule for a number written as text ([`parse_number_text`]), on
+/// bytes: what parses is ASCII, so a cell needs no UTF-8 check unless it
+/// fails (the batch path saved ~120 instructions a cell, callgrind).
+fn parse_number_bytes(bytes: &[u8]) -> Result<f64, Problem> {
+    let t = bytes.trim_ascii();
     // fast-float2: the same correctly rounded result as str::parse, faster
     // (the batch hot path parses five cells a row). Like str::parse it accepts
     // "inf", "NaN", "infinity": name them precisely. Blank text is no number,
-    // so asking whether it is blank waits for a failed parse.
+    // so asking whether it is blank waits for a failed parse (bytes that are
+    // not UTF-8 are not blank).
     match fast_float2::parse::<f64, _>(t) {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(Problem::NotFinite),
-        Err(_) if is_blank(t) => Err(Problem::Missing),
+        Err(_) if std::str::from_utf8(t).is_ok_and(is_blank) => Err(Problem::Missing),
         Err(_) => Err(Problem::NotANumber),
     }
 }
@@ -313,6 +326,7 @@ fn grouped_by_points(t: &str) -> bool {
 mod tests {
     use super::*;
     use crate::core::features::testing::shipped;
+    use proptest::strategy::Strategy as _;
 
     fn with(i: usize, input: FieldInput<'static>) -> [FieldInput<'static>; 5] {
         let mut inputs = [FieldInput::Number(1.0); 5];
@@ -397,6 +411,60 @@ mod tests {
 
         let r = Observation::from_inputs(&with(1, FieldInput::Number(-2.0))).unwrap_err();
         assert_eq!(r.reason(&shipped()), "'body' has invalid values: 'worstRadius' must not be negative");
+    }
+
+    /// A CSV cell read from its bytes ([`FieldInput::Cell`]) is what the
+    /// same cell read as text was: the value or the problem, whatever the bytes.
+    fn cell_and_text(bytes: &[u8]) -> (Result<f64, Problem>, Result<f64, Problem>) {
+        let text = std::str::from_utf8(bytes).unwrap_or("\u{fffd}");
+        (check(FieldInput::Cell(bytes)), check(FieldInput::Text(text)))
+    }
+
+    #[test]
+    fn a_cell_read_from_its_bytes_is_the_cell_read_as_text() {
+        for bytes in [
+            &b"0.1471"[..],
+            b" 2019.0 ",
+            b"1e3",
+            b"-0",
+            b"-3",
+            b"",
+            b"  ",
+            b"\t",
+            b"\xc2\xa0",
+            b"\xe3\x80\x80 ",
+            b"abc",
+            b"NaN",
+            b"inf",
+            b"-infinity",
+            b"1,5",
+            b"3.4028235677973366e38",
+            b"\xff",
+            b"1\xff",
+            b"\xa01",
+        ] {
+            let (cell, text) = cell_and_text(bytes);
+            assert_eq!(cell, text, "{bytes:?}");
+        }
+        assert_eq!(check(FieldInput::Cell(b"\xc2\xa0")), Err(Problem::Missing), "a blank cell in UTF-8");
+        assert_eq!(check(FieldInput::Cell(b"\xa0")), Err(Problem::NotANumber), "not UTF-8: not blank");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_cell_reads_the_same_from_its_bytes_as_from_its_text(
+            bytes in proptest::prop_oneof![
+                proptest::collection::vec(proptest::prop_oneof![
+                    proptest::sample::select(b"0123456789.eE+-, \tnaifNI".to_vec()),
+                    proptest::num::u8::ANY,
+                ], 0..24),
+                proptest::num::f64::ANY.prop_map(|v| format!(" {v:e}").into_bytes()),
+                proptest::num::f64::ANY.prop_map(|v| v.to_string().into_bytes()),
+            ]
+        ) {
+            let (cell, text) = cell_and_text(&bytes);
+            proptest::prop_assert_eq!(cell, text);
+        }
     }
 
     #[test]

@@ -96,14 +96,6 @@ impl From<RecordError> for BatchError {
     }
 }
 
-/// The output could not be written.
-pub(super) fn write_error(e: csv::Error) -> BatchError {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => BatchError::Write(io),
-        other => BatchError::Write(io::Error::other(format!("{other:?}"))),
-    }
-}
-
 /// What a header that lacks a feature's column looked like: counts and the
 /// dialect, never its cells (a file without a header row has data there).
 #[derive(Debug)]

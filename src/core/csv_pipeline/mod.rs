@@ -53,6 +53,7 @@ use super::challenger::ChallengerStats;
 use super::columns::match_names;
 pub use super::csv_reader::MAX_RECORD_BYTES;
 use super::csv_reader::{without_bom, Dialect, Fields, RecordReader};
+use super::csv_text::RowText;
 use super::drift::DriftStats;
 use super::features::Features;
 use super::model::Model;
@@ -187,10 +188,11 @@ fn pipeline<R: Read + Send, W: Write>(
     if output_bom {
         output.write_all(b"\xef\xbb\xbf").map_err(BatchError::Write)?;
     }
-    let mut writer = dialect.writer(output);
     let decimal_comma = dialect.decimal_comma();
     let columns = match_columns(model.features(), &names, dialect, options.delimiter.is_some())?;
-    write_header(&mut writer, &names, explain.then(|| model.features()))?;
+    let mut header = RowText::new(dialect);
+    write_header(&mut header, &names, explain.then(|| model.features()));
+    output.write_all(header.as_bytes()).map_err(BatchError::Write)?;
     // The drift report names each feature as this header did (column names only).
     let headers: Vec<String> =
         if options.drift { columns.iter().map(|&c| names[c].clone().into_owned()).collect() } else { Vec::new() };
@@ -200,11 +202,10 @@ fn pipeline<R: Read + Send, W: Write>(
         .base_value
         .filter(|_| explain)
         .map(|base_value| ExplainColumns { base_value, features: model.features().len() });
-    let format = move || RowFormat::new(width, NumberText::new(decimal_comma), explained);
+    let format = move || RowFormat::new(width, NumberText::new(decimal_comma), explained, RowText::new(dialect));
     let rules = Rules { columns: &columns, width, decimal_comma };
     let (counts, tallies) = if options.workers > 1 {
         // The workers' buffers are written as they are, after the header.
-        let mut output = writer.into_inner().map_err(|e| BatchError::Write(e.into_error()))?;
         let header_bytes = reader.bytes_read();
         let rest = reader.into_rest();
         let start = parallel::Start { line: rest.line, header_bytes, transcoded };
@@ -217,8 +218,8 @@ fn pipeline<R: Read + Send, W: Write>(
         output.flush().map_err(BatchError::Write)?;
         (scored.counts, scored.tallies)
     } else {
-        let scored = two_threads(reader, scorer, &rules, input_bytes, &mut writer, format(), &mut progress)?;
-        writer.flush().map_err(BatchError::Write)?;
+        let scored = two_threads(reader, scorer, &rules, input_bytes, &mut output, format(), &mut progress)?;
+        output.flush().map_err(BatchError::Write)?;
         scored
     };
     progress(counts.bytes_in);
@@ -237,7 +238,7 @@ fn two_threads<R: Read + Send, W: Write>(
     mut scorer: Scorer<'_>,
     rules: &Rules<'_>,
     input_bytes: impl Fn(&RecordReader<R>) -> u64 + Send,
-    writer: &mut csv::Writer<W>,
+    writer: &mut W,
     mut format: RowFormat,
     progress: &mut impl FnMut(u64),
 ) -> Result<(BatchCounts, Tallies), BatchError> {

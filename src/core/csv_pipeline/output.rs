@@ -5,11 +5,10 @@
 use std::io::Write;
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use csv::ByteRecord;
-
 use super::block::{Block, RowOutcome};
 use super::counts::BatchCounts;
-use super::error::{write_error, BatchError};
+use super::error::BatchError;
+use crate::core::csv_text::RowText;
 use crate::core::features::Features;
 use crate::core::status::Status;
 use crate::core::text::field_text;
@@ -26,24 +25,20 @@ pub const CONTRIBUTION_PREFIX: &str = "contribution_";
 
 /// The output's header: the input's column names as they were, the result
 /// columns, and with `explain` the explanation's.
-pub(super) fn write_header<W: Write>(
-    writer: &mut csv::Writer<W>,
-    names: &[std::borrow::Cow<'_, str>],
-    explain: Option<&Features>,
-) -> Result<(), BatchError> {
+pub(super) fn write_header(text: &mut RowText, names: &[std::borrow::Cow<'_, str>], explain: Option<&Features>) {
     for name in names {
-        writer.write_field(name.as_bytes()).map_err(write_error)?;
+        text.field(name.as_bytes());
     }
     for name in RESULT_COLUMNS {
-        writer.write_field(name).map_err(write_error)?;
+        text.field(name.as_bytes());
     }
     if let Some(features) = explain {
-        writer.write_field(BASE_VALUE_COLUMN).map_err(write_error)?;
+        text.field(BASE_VALUE_COLUMN.as_bytes());
         for name in features.api_names() {
-            writer.write_field(format!("{CONTRIBUTION_PREFIX}{name}")).map_err(write_error)?;
+            text.field(format!("{CONTRIBUTION_PREFIX}{name}").as_bytes());
         }
     }
-    writer.write_record(None::<&[u8]>).map_err(write_error)
+    text.end_row();
 }
 
 /// With `explain`: the base value written on every scored row, and how many
@@ -87,101 +82,118 @@ impl NumberText {
     }
 }
 
+/// Output text held before it is written (the csv writer's buffer size);
+/// between writes the text buffer keeps at most twice this.
+const OUTPUT_BUFFER: usize = 256 * 1024;
+
 /// How each scored row is written: the input's columns padded to the
-/// header's width, the result columns, the explanation's. Both pipelines (one
-/// writing thread, or each worker into its own buffer) write rows with it.
+/// header's width, the result columns, the explanation's, as text by
+/// [`RowText`] (the csv writer's quoting, with one copy of each field). Both
+/// pipelines (one writing thread, or each worker into its own buffer) write
+/// rows with it.
 pub(super) struct RowFormat {
     width: usize,
     number: NumberText,
     features: usize,
     /// With an explanation: the base value, the same on every row, formatted once.
     base_text: Option<Vec<u8>>,
-    /// One reused record: write_byte_record copies fields that need no
-    /// quoting straight into the writer's buffer.
-    out: ByteRecord,
+    /// Rows formatted and not yet written.
+    text: RowText,
 }
 
 impl RowFormat {
-    pub(super) fn new(width: usize, mut number: NumberText, explained: Option<ExplainColumns>) -> Self {
+    pub(super) fn new(width: usize, mut number: NumberText, explained: Option<ExplainColumns>, text: RowText) -> Self {
         let features = explained.map_or(0, |e| e.features);
         let base_text = explained.map(|e| number.format(e.base_value).to_owned());
-        RowFormat { width, number, features, base_text, out: Self::new_record(width, features) }
+        RowFormat { width, number, features, base_text, text }
     }
 
-    fn new_record(width: usize, features: usize) -> ByteRecord {
-        ByteRecord::with_capacity(256, width + RESULT_COLUMNS.len() + 1 + features)
-    }
-
-    /// Writes `block`'s rows and counts them.
+    /// Writes `block`'s rows and counts them (the text is written to
+    /// `writer` in pieces of about [`OUTPUT_BUFFER`]; [`RowFormat::finish`]
+    /// writes the rest).
     pub(super) fn write_block<W: Write>(
         &mut self,
-        writer: &mut csv::Writer<W>,
+        writer: &mut W,
         block: &Block,
         counts: &mut BatchCounts,
     ) -> Result<(), BatchError> {
         let (width, features) = (self.width, self.features);
+        let text = &mut self.text;
         // All ASCII (one fast pass a block): every field is UTF-8 as it is.
         // Otherwise each field is checked on its own (a check of a whole row
         // would let a character split across two fields through).
         let ascii = block.fields.as_bytes().is_ascii();
+        // And no field of the block needs quotes (a second pass): each is copied as it is.
+        let plain = ascii && !text.needs_quotes(block.fields.as_bytes());
         // `features` contributions a scored row (with an explanation).
         let mut contributions = block.contributions.chunks_exact(features.max(1));
         for (i, row) in block.rows.iter().enumerate() {
             // Original columns, padded to the header's width so the output stays
             // rectangular (a longer row's extra fields cannot be placed).
-            let out = &mut self.out;
-            out.clear();
             let record = block.fields.record(&row.span);
-            if ascii {
-                for j in 0..width {
-                    out.push_field(record.get(j).unwrap_or(b""));
-                }
-            } else {
-                // A field that is not UTF-8 is Windows-1252 (see core::text).
-                for j in 0..width {
-                    out.push_field(field_text(record.get(j).unwrap_or(b"")).as_bytes());
+            for j in 0..width {
+                let field = record.get(j).unwrap_or(b"");
+                if plain {
+                    text.plain(field);
+                } else if ascii {
+                    text.field(field);
+                } else {
+                    // A field that is not UTF-8 is Windows-1252 (see core::text).
+                    text.field(field_text(field).as_bytes());
                 }
             }
             match row.outcome {
                 RowOutcome::Scored(p) => {
                     counts.count_scored(&p);
-                    out.push_field(if p.label == 1 { b"1" } else { b"0" });
-                    out.push_field(self.number.format(p.probability));
-                    out.push_field(Status::Ok.as_str().as_bytes());
-                    out.push_field(Status::Ok.reason_phrase().as_bytes());
-                    out.push_field(block.reason(i).as_bytes());
+                    text.field(if p.label == 1 { b"1" } else { b"0" });
+                    text.field(self.number.format(p.probability));
+                    text.field(Status::Ok.as_str().as_bytes());
+                    text.field(Status::Ok.reason_phrase().as_bytes());
+                    text.field(block.reason(i).as_bytes());
                     if let (Some(base), Some(phi)) = (self.base_text.as_deref(), contributions.next()) {
-                        out.push_field(base);
+                        text.field(base);
                         for &c in phi {
-                            out.push_field(self.number.format(c));
+                            text.field(self.number.format(c));
                         }
                     }
                 }
                 RowOutcome::Rejected(code) => {
                     counts.count_rejected(code);
-                    out.push_field(b"");
-                    out.push_field(b"");
-                    out.push_field(Status::BadRequest.as_str().as_bytes());
-                    out.push_field(block.reason(i).as_bytes());
-                    out.push_field(b"");
+                    text.field(b"");
+                    text.field(b"");
+                    text.field(Status::BadRequest.as_str().as_bytes());
+                    text.field(block.reason(i).as_bytes());
+                    text.field(b"");
                     if self.base_text.is_some() {
-                        (0..=features).for_each(|_| out.push_field(b""));
+                        (0..=features).for_each(|_| text.field(b""));
                     }
                 }
             }
-            writer.write_byte_record(out).map_err(write_error)?;
-            if out.as_slice().len() > 64 * 1024 {
-                // It grew for a large record: let that memory go.
-                self.out = Self::new_record(width, features);
+            text.end_row();
+            if text.len() >= OUTPUT_BUFFER {
+                write_text(writer, text)?;
             }
         }
         Ok(())
     }
+
+    /// Writes the rows' text formatted so far.
+    pub(super) fn finish<W: Write>(&mut self, writer: &mut W) -> Result<(), BatchError> {
+        write_text(writer, &mut self.text)
+    }
+}
+
+/// Writes the rows' text ended so far.
+fn write_text<W: Write>(writer: &mut W, text: &mut RowText) -> Result<(), BatchError> {
+    writer.write_all(text.as_bytes()).map_err(BatchError::Write)?;
+    text.clear(2 * OUTPUT_BUFFER);
+    Ok(())
 }
 
 /// Writes scored blocks in order and returns their buffers to the reader.
+/// The rows before an error are written too, as they were by the csv writer.
 pub(super) fn write_blocks<W: Write>(
-    writer: &mut csv::Writer<W>,
+    writer: &mut W,
     full: &Receiver<Result<Block, BatchError>>,
     empty: &SyncSender<Block>,
     format: &mut RowFormat,
@@ -189,14 +201,20 @@ pub(super) fn write_blocks<W: Write>(
     progress: &mut impl FnMut(u64),
 ) -> Result<(), BatchError> {
     for block in full.iter() {
-        let mut block = block?;
+        let mut block = match block {
+            Ok(block) => block,
+            Err(e) => {
+                let _ = format.finish(writer);
+                return Err(e);
+            }
+        };
         format.write_block(writer, &block, counts)?;
         progress(block.bytes);
         block.recycle();
         // The reader makes a new block if this one cannot be returned.
         let _ = empty.try_send(block);
     }
-    Ok(())
+    format.finish(writer)
 }
 
 #[cfg(test)]

@@ -238,7 +238,7 @@ fn worker(
 ) {
     let mut block = Block::default();
     let mut format = (work.format)();
-    let mut writer = work.dialect.writer(PieceWriter { buffer: Vec::new(), pieces, spare: spare_pieces });
+    let mut writer = PieceWriter { buffer: Vec::new(), pieces, spare: spare_pieces };
     for chunk in chunks.iter() {
         let Chunk { bytes, then, last, after_cr, raw_bytes_read } = chunk;
         let mut counts = BatchCounts::default();
@@ -265,7 +265,7 @@ fn worker(
         }))
         .unwrap_or(Err(BatchError::Internal { row: None }));
         // The rows formatted before an error go out too, as with one worker.
-        let handed = writer.flush().map_err(BatchError::Write);
+        let handed = format.finish(&mut writer).and_then(|()| writer.flush().map_err(BatchError::Write));
         let (tallies, error) = match scored.and_then(|tallies| handed.map(|()| tallies)) {
             Ok(tallies) => (Some(tallies), None),
             // The reader counted the `\n` of the header's `\r\n` as a line of its own.
