@@ -98,6 +98,8 @@ if [ $# -eq 0 ]; then
     SCHEMATHESIS_MAX_TIME=30 bash tests/fuzz_openapi.sh models/testdata/breast-cancer-seven.json
     echo "== the drift page in headless Chromium: an alert file, a file too small to assess, a clean file"
     python3 tests/drift_browser.py
+    echo "== the fuzz targets still compile against the library (cargo-fuzz runs them: fuzz/README.md)"
+    CARGO_TARGET_DIR=target/fuzz-check cargo check --locked --quiet --manifest-path fuzz/Cargo.toml --bins
 elif [ -s "$SCORER_CONTRACT_ANSWERS" ]; then
     echo "== the HTTP answers these tests recorded against openapi.yaml"
     target/test-tools/openapi/bin/python tests/openapi_check.py --answers "$SCORER_CONTRACT_ANSWERS"

@@ -89,6 +89,7 @@ fuzz_target!(|data: &[u8]| {
         query: if flags & 0x80 != 0 { "explain=true" } else { "" },
         body: if flags & 0x02 != 0 { None } else { Some(body_text) },
         is_base64_encoded: flags & 0x01 != 0,
+        inference_header_length: None,
     };
     let (response, outcome) = handle(model(), openapi(), &request, "fuzz-request");
 
