@@ -16,9 +16,15 @@
 //! csv-core's, byte for byte the csv crate's (a property test holds the two
 //! side by side).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use csv_core::ReadRecordResult;
+
+mod dialect;
+mod fields;
+
+pub use dialect::{without_bom, Dialect, DELIMITERS};
+pub use fields::{Fields, Record, RecordSpan};
 
 /// Most input bytes one record may take (its line end included).
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
@@ -29,109 +35,6 @@ const INPUT_BUFFER: usize = 256 * 1024;
 const DISCARD_BYTES: usize = 64 * 1024;
 const DISCARD_FIELDS: usize = 1024;
 
-/// The CSV dialect, in one place: the reader and the writer are both built
-/// from it. RFC 4180 with `,`, `;` or tab between fields; any line end (LF,
-/// CRLF, CR) ends a record. The output is written in the input's dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dialect {
-    pub delimiter: u8,
-    pub quote: u8,
-}
-
-impl Default for Dialect {
-    fn default() -> Self {
-        Dialect { delimiter: b',', quote: b'"' }
-    }
-}
-
-/// Delimiters that can be detected from the header.
-pub const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
-
-impl Dialect {
-    /// A dialect with `delimiter` and the usual quote.
-    pub fn with_delimiter(delimiter: u8) -> Self {
-        Dialect { delimiter, ..Dialect::default() }
-    }
-
-    /// The dialect of a file whose first bytes (UTF-8) are `head`: the
-    /// delimiter of [`DELIMITERS`] found most often outside quotes in the
-    /// first record (the header); `,` when none is found or on a tie.
-    pub fn detect(head: &[u8]) -> Self {
-        let mut counts = [0usize; DELIMITERS.len()];
-        let mut quoted = false;
-        for &b in head {
-            match b {
-                b'"' => quoted = !quoted,
-                b'\n' | b'\r' if !quoted => break,
-                _ if !quoted => {
-                    if let Some(i) = DELIMITERS.iter().position(|&d| d == b) {
-                        counts[i] += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let best = (0..DELIMITERS.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
-        Dialect::with_delimiter(if counts[best] == 0 { b',' } else { DELIMITERS[best] })
-    }
-
-    /// A delimiter as people write it (the edges take it from a flag or a setting): `,`,
-    /// `;`, or a tab (`tab`, `\t` or the character itself).
-    pub fn parse_delimiter(text: &str) -> Result<u8, String> {
-        match text {
-            "," => Ok(b','),
-            ";" => Ok(b';'),
-            "\t" | "\\t" => Ok(b'\t'),
-            t if t.eq_ignore_ascii_case("tab") => Ok(b'\t'),
-            _ => Err(format!("the delimiter must be ',', ';' or tab (written tab or \\t), not {text:?}")),
-        }
-    }
-
-    /// A decimal comma is read in `;`-separated files only (where a comma
-    /// cannot be a field separator): the European spreadsheet export.
-    pub fn decimal_comma(&self) -> bool {
-        self.delimiter == b';'
-    }
-
-    /// How the delimiter is named in messages.
-    pub fn delimiter_name(&self) -> String {
-        match self.delimiter {
-            b'\t' => "tab".to_owned(),
-            d => format!("'{}'", d.escape_ascii()),
-        }
-    }
-
-    fn parser(&self) -> csv_core::Reader {
-        // csv-core's default terminator (CRLF) ends a record at \n, \r\n or a bare \r.
-        csv_core::ReaderBuilder::new().delimiter(self.delimiter).quote(self.quote).build()
-    }
-
-    /// The writer for output in this dialect (quotes only where needed, `\n` line ends).
-    pub fn writer<W: Write>(&self, out: W) -> csv::Writer<W> {
-        csv::WriterBuilder::new()
-            .delimiter(self.delimiter)
-            .quote(self.quote)
-            .buffer_capacity(256 * 1024)
-            .from_writer(out)
-    }
-}
-
-/// The UTF-8 byte-order mark.
-const BOM: &[u8] = b"\xef\xbb\xbf";
-
-/// A header cell without the byte-order marks it begins with. csv-core strips
-/// the file's own mark (the reader hands it over whole); one can still survive
-/// in a first header cell (a file saved twice with a mark, Step Functions'
-/// ItemReader, which keeps it in its first item key). The one rule for every
-/// path that matches header names.
-pub fn without_bom(field: &[u8]) -> &[u8] {
-    let mut rest = field;
-    while let Some(after) = rest.strip_prefix(BOM) {
-        rest = after;
-    }
-    rest
-}
-
 /// Why the input cannot be read as records.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -141,113 +44,6 @@ pub enum RecordError {
     UnterminatedQuote { line: u64 },
     #[error("{0}")]
     Read(#[source] io::Error),
-}
-
-/// Where one record's stored fields are in a [`Fields`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RecordSpan {
-    data_start: usize,
-    first_end: usize,
-    stored: usize,
-    /// Fields the record has, stored or not.
-    pub fields: usize,
-}
-
-/// A record's stored fields, borrowed from [`Fields`].
-#[derive(Debug, Clone, Copy)]
-pub struct Record<'a> {
-    bytes: &'a [u8],
-    /// End of each field in `bytes`.
-    ends: &'a [usize],
-}
-
-impl<'a> Record<'a> {
-    /// Field `j`, if it was stored.
-    #[inline]
-    pub fn get(&self, j: usize) -> Option<&'a [u8]> {
-        let end = *self.ends.get(j)?;
-        let start = if j == 0 { 0 } else { self.ends[j - 1] };
-        self.bytes.get(start..end)
-    }
-}
-
-/// The fields of many records back to back in two reused buffers, so
-/// reading allocates nothing in steady state. Both buffers are kept at their
-/// full length (zeroed once when they grow): csv-core writes into slices.
-#[derive(Debug, Default)]
-pub struct Fields {
-    bytes: Vec<u8>,
-    used: usize,
-    /// End of each stored field, relative to its record's first byte.
-    ends: Vec<usize>,
-    ends_used: usize,
-}
-
-impl Fields {
-    pub fn clear(&mut self) {
-        self.used = 0;
-        self.ends_used = 0;
-    }
-
-    /// One record's stored fields.
-    #[inline]
-    pub fn record(&self, span: &RecordSpan) -> Record<'_> {
-        let ends = &self.ends[span.first_end..span.first_end + span.stored];
-        let len = ends.last().copied().unwrap_or(0);
-        Record { bytes: &self.bytes[span.data_start..span.data_start + len], ends }
-    }
-
-    /// The stored fields of a record.
-    pub fn iter<'a>(&'a self, span: &RecordSpan) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let record = self.record(span);
-        (0..record.ends.len()).filter_map(move |j| record.get(j))
-    }
-
-    /// Every stored field's bytes, back to back.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.used]
-    }
-
-    /// Bytes in use (field bytes and positions).
-    pub fn used_bytes(&self) -> usize {
-        self.used + self.ends_used * size_of::<usize>()
-    }
-
-    /// Bytes allocated.
-    pub fn allocated_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * size_of::<usize>()
-    }
-
-    /// Keeps at most `max_bytes` (half for field bytes, half for positions),
-    /// giving back what one large record made them grow to.
-    pub fn shrink_to(&mut self, max_bytes: usize) {
-        self.clear();
-        if self.bytes.capacity() > max_bytes / 2 {
-            self.bytes = vec![0; max_bytes / 2];
-        }
-        let max_ends = max_bytes / 2 / size_of::<usize>();
-        if self.ends.capacity() > max_ends {
-            self.ends = vec![0; max_ends];
-        }
-    }
-
-    fn reserve_ends(&mut self, n: usize) {
-        let need = self.ends_used + n;
-        if self.ends.len() < need {
-            // A quarter of headroom, not double: positions can weigh 8 bytes
-            // per input byte (a row of empty fields), and the slack counts
-            // towards the pipeline's bound.
-            self.ends.resize(need.max(self.ends.len() + self.ends.len() / 4), 0);
-        }
-    }
-
-    /// More room for the record that started at `data_start`; it never needs
-    /// more than MAX_RECORD_BYTES + 1 (its output is never longer than its input).
-    fn grow_bytes(&mut self, data_start: usize) {
-        let most = data_start + MAX_RECORD_BYTES + 1;
-        let len = (2 * self.bytes.len()).max(4096).min(most).max(self.used + 1);
-        self.bytes.resize(len, 0);
-    }
 }
 
 /// The first line of `bytes` if it is plain: its length (up to its first CR
